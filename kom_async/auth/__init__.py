@@ -1,0 +1,1 @@
+"""Tokens: the model, the caching provider, the sources, and the refresh task."""
