@@ -1,0 +1,188 @@
+"""The lab's AWS side: a moto server on 127.0.0.1 plus direct access to moto's backends.
+
+Clients talk to moto over HTTP like they would to AWS; the lab itself reads and edits
+moto's in-process state (EKS endpoints and CAs, IAM keys, AssumeRole sessions) because
+moto's server cannot verify presigned tokens and returns fake cluster endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from kom_async.errors import KomError
+
+__all__ = ["AWSCredential", "LabAWSError", "MotoAWS", "canonical_arn"]
+
+PARTITION = "aws"
+_ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/[^/]+$")
+_TRUST_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
+
+
+class LabAWSError(KomError):
+    """The lab could not set up or change its AWS (moto) state."""
+
+
+@dataclass(frozen=True, slots=True)
+class AWSCredential:
+    """What the lab knows about an access key: its secret, session token and owner ARN."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str | None = field(repr=False)
+    arn: str
+    account_id: str
+
+
+def canonical_arn(arn: str) -> str:
+    """Map an STS assumed-role ARN to its IAM role ARN (as aws-iam-authenticator does)."""
+    m = _ASSUMED_ROLE.match(arn)
+    if m is None:
+        return arn
+    return f"arn:{m.group(1)}:iam::{m.group(2)}:role/{m.group(3)}"
+
+
+def _random_account_id() -> str:
+    return "4" + "".join(secrets.choice("0123456789") for _ in range(11))
+
+
+class MotoAWS:
+    """One moto server thread plus this lab's private moto account (so labs never collide)."""
+
+    def __init__(self, account_id: str | None = None) -> None:
+        self.account_id = account_id or _random_account_id()
+        self._server: Any = None
+        self.url = ""
+        self.admin: AWSCredential | None = None
+
+    async def start(self) -> None:
+        """Start moto's server on a free loopback port and create the lab's admin IAM user."""
+        from moto.server import ThreadedMotoServer
+
+        wz = logging.getLogger("werkzeug")
+        if wz.level == logging.NOTSET:
+            wz.setLevel(logging.WARNING)  # werkzeug would otherwise print every request
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        await asyncio.to_thread(server.start)
+        self._server = server
+        host, port = server.get_host_and_port()
+        self.url = f"http://{host}:{port}"
+        self.admin = self.create_user("lab-admin")
+
+    async def stop(self) -> None:
+        """Stop the server thread and forget this lab's moto account."""
+        server, self._server = self._server, None
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+        from moto.eks.models import eks_backends
+        from moto.iam.models import iam_backends
+        from moto.sts.models import sts_backends
+
+        for backends in (eks_backends, iam_backends, sts_backends):
+            if self.account_id in backends:
+                backends[self.account_id].reset()
+
+    # -- IAM -------------------------------------------------------------------------
+    def _iam(self) -> Any:
+        from moto.iam.models import iam_backends
+
+        return iam_backends[self.account_id][PARTITION]
+
+    def create_user(self, name: str) -> AWSCredential:
+        """Create an IAM user with one access key; return the key (secret included)."""
+        iam = self._iam()
+        user = iam.create_user("us-east-1", name)
+        key = iam.create_access_key(name)
+        return AWSCredential(
+            key.access_key_id, key.secret_access_key, None, user.arn, self.account_id
+        )
+
+    def create_role(self, name: str) -> str:
+        """Create an IAM role anyone in the lab may assume; return its ARN."""
+        role = self._iam().create_role(
+            role_name=name,
+            assume_role_policy_document=_TRUST_POLICY,
+            path="/",
+            permissions_boundary=None,
+            description="kom-async lab role",
+            tags=[],
+            max_session_duration=None,
+        )
+        return str(role.arn)
+
+    def lookup(self, access_key_id: str) -> AWSCredential | None:
+        """Find an access key in moto's state: an IAM user key or an AssumeRole session."""
+        from moto.iam.models import iam_backends
+        from moto.sts.models import sts_backends
+
+        for account_id in list(iam_backends.keys()):
+            for iam in list(iam_backends[account_id].values()):
+                key = iam.access_keys.get(access_key_id)
+                if key is None:
+                    continue
+                if getattr(key, "status", "Active") != "Active":
+                    return None
+                if key.user_name:
+                    user = iam.users.get(key.user_name)
+                    if user is None:
+                        return None
+                    return AWSCredential(
+                        access_key_id, key.secret_access_key, None, user.arn, account_id
+                    )
+                sts_for_account = sts_backends.get(account_id) or {}
+                for sts in list(sts_for_account.values()):
+                    for role in list(sts.assumed_roles):
+                        if role.access_key_id == access_key_id:
+                            return AWSCredential(
+                                access_key_id,
+                                role.secret_access_key,
+                                role.session_token,
+                                role.arn,
+                                account_id,
+                            )
+        return None
+
+    # -- EKS -------------------------------------------------------------------------
+    def _eks(self, region: str) -> Any:
+        from moto.eks.models import eks_backends
+
+        return eks_backends[self.account_id][region]
+
+    def create_cluster(
+        self, name: str, region: str, *, endpoint: str, ca_data: str, status: str, version: str
+    ) -> str:
+        """Create an EKS cluster in moto pointing at the lab's API server; return its ARN."""
+        eks = self._eks(region)
+        try:
+            cluster = eks.create_cluster(
+                name=name,
+                role_arn=f"arn:aws:iam::{self.account_id}:role/kom-async-lab-eks",
+                resources_vpc_config={"subnetIds": [], "securityGroupIds": []},
+                version=version,
+            )
+        except Exception as exc:  # moto raises its own exception types
+            raise LabAWSError(f"moto refused to create EKS cluster {name!r}: {exc}") from None
+        cluster.endpoint = endpoint
+        cluster.certificate_authority = {"data": ca_data}
+        cluster.status = status
+        return str(cluster.arn)
+
+    def set_cluster_status(self, name: str, region: str, status: str) -> None:
+        """Change what DescribeCluster reports as the cluster's status."""
+        self._eks(region).clusters[name].status = status
+
+    def delete_cluster(self, name: str, region: str) -> None:
+        """Remove the cluster from moto (DescribeCluster then answers ResourceNotFound)."""
+        self._eks(region).clusters.pop(name, None)

@@ -1,0 +1,106 @@
+"""A loopback HTTP proxy in front of moto, so tests can make STS or EKS slow or failing.
+
+Clients get the proxy's URL as their AWS endpoint; every request is forwarded to moto
+unless a :class:`~kom_async.lab.faults.Fault` for its service says otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+
+import aiohttp
+from aiohttp import web
+
+from kom_async.lab.faults import Fault
+from kom_async.lab.listen import listen_loopback
+
+__all__ = ["AWSProxy"]
+
+_SCOPE = re.compile(r"Credential=[^/\s,]+/\d{8}/[^/\s,]+/([a-z0-9-]+)/aws4_request")
+_QUERY_SCOPE = re.compile(r"X-Amz-Credential=[^&]*?%2F\d{8}%2F[^&%]+%2F([a-z0-9-]+)%2F", re.I)
+_HOP_HEADERS = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
+)
+
+
+def service_of(request: web.Request) -> str:
+    """The AWS service a request is for, from its SigV4 credential scope ("unknown" if none)."""
+    m = _SCOPE.search(request.headers.get("Authorization", ""))
+    if m is None:
+        m = _QUERY_SCOPE.search(request.query_string)
+    return m.group(1).lower() if m else "unknown"
+
+
+class AWSProxy:
+    """Forwards to moto at ``upstream``; ``faults[service]`` perturbs that service's requests."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.faults: dict[str, Fault] = {}
+        self.requests: Counter[str] = Counter()
+        self.failed: Counter[str] = Counter()
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Listen on a free 127.0.0.1 port."""
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._session = aiohttp.ClientSession(auto_decompress=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        self._runner = runner
+        port = await listen_loopback(runner)
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        """Stop listening and close the upstream session."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        service = service_of(request)
+        self.requests[service] += 1
+        fault = self.faults.get(service)
+        if fault is not None and fault.take():
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault.unavailable:
+                self.failed[service] += 1
+                if request.transport is not None:
+                    request.transport.abort()
+                raise ConnectionResetError("lab: AWS endpoint unavailable")
+            if fault.status is not None:
+                self.failed[service] += 1
+                return web.Response(
+                    status=fault.status,
+                    headers=fault.retry_after_header(),
+                    content_type="text/xml",
+                    text=(
+                        "<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable"
+                        "</Code><Message>lab fault injected</Message></Error>"
+                        "<RequestId>lab</RequestId></ErrorResponse>"
+                    ),
+                )
+        assert self._session is not None
+        body = await request.read()
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+        async with self._session.request(
+            request.method,
+            self.upstream + request.path_qs,
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+        ) as upstream:
+            payload = await upstream.read()
+            out_headers = {
+                k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS
+            }
+            return web.Response(status=upstream.status, body=payload, headers=out_headers)

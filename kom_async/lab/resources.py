@@ -1,0 +1,167 @@
+"""The resource types a lab cluster serves and the discovery documents that describe them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["BUILTIN_TYPES", "ResourceType", "TypeRegistry"]
+
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceType:
+    """One servable resource: where it lives (group/version/plural) and what it is."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+
+    @property
+    def group_version(self) -> str:
+        """``v1`` for the core group, ``<group>/<version>`` otherwise."""
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Identity in the store (group, plural): versions of one group share objects."""
+        return (self.group, self.plural)
+
+    def api_resources(self) -> list[dict[str, Any]]:
+        """This type's entries in an APIResourceList."""
+        main: dict[str, Any] = {
+            "name": self.plural,
+            "singularName": self.kind.lower(),
+            "namespaced": self.namespaced,
+            "kind": self.kind,
+            "verbs": list(ALL_VERBS),
+        }
+        if self.short_names:
+            main["shortNames"] = list(self.short_names)
+        if self.categories:
+            main["categories"] = list(self.categories)
+        out = [main]
+        for sub in self.subresources:
+            kind = {"scale": "Scale", "log": "Pod", "status": self.kind}.get(sub, self.kind)
+            verbs = ["get"] if sub == "log" else ["get", "patch", "update"]
+            entry: dict[str, Any] = {
+                "name": f"{self.plural}/{sub}",
+                "singularName": "",
+                "namespaced": self.namespaced,
+                "kind": kind,
+                "verbs": verbs,
+            }
+            if sub == "scale":
+                entry["group"] = "autoscaling"
+                entry["version"] = "v1"
+            out.append(entry)
+        return out
+
+
+BUILTIN_TYPES = (
+    ResourceType("", "v1", "namespaces", "Namespace", False, ("ns",), ("status",)),
+    ResourceType("", "v1", "pods", "Pod", True, ("po",), ("log", "status"), ("all",)),
+    ResourceType("", "v1", "configmaps", "ConfigMap", True, ("cm",)),
+    ResourceType("", "v1", "secrets", "Secret", True),
+    ResourceType("", "v1", "services", "Service", True, ("svc",), ("status",), ("all",)),
+    ResourceType("", "v1", "events", "Event", True, ("ev",)),
+    ResourceType("", "v1", "nodes", "Node", False, ("no",), ("status",)),
+    ResourceType("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",)),
+    ResourceType(
+        "apps", "v1", "deployments", "Deployment", True, ("deploy",), ("scale", "status"), ("all",)
+    ),
+    ResourceType(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        False,
+        ("crd", "crds"),
+        ("status",),
+    ),
+)
+
+
+@dataclass
+class TypeRegistry:
+    """The types one cluster serves: the built-ins plus the CRDs created in it."""
+
+    types: dict[tuple[str, str, str], ResourceType] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for rt in BUILTIN_TYPES:
+            self.add(rt)
+
+    def add(self, rt: ResourceType) -> None:
+        """Serve ``rt`` from now on."""
+        self.types[(rt.group, rt.version, rt.plural)] = rt
+
+    def remove_group_plural(self, group: str, plural: str) -> None:
+        """Stop serving every version of ``group``/``plural`` (a CRD was deleted)."""
+        for key in [k for k in self.types if k[0] == group and k[2] == plural]:
+            del self.types[key]
+
+    def find(self, group: str, version: str, plural: str) -> ResourceType | None:
+        """The type at ``/apis/<group>/<version>/<plural>``, if served."""
+        return self.types.get((group, version, plural))
+
+    def versions(self, group: str) -> list[str]:
+        """Versions served for ``group`` (preferred first)."""
+        seen: list[str] = []
+        for g, v, _ in self.types:
+            if g == group and v not in seen:
+                seen.append(v)
+        return seen
+
+    def api_versions(self) -> dict[str, Any]:
+        """The ``/api`` document."""
+        return {
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}],
+        }
+
+    def api_group_list(self) -> dict[str, Any]:
+        """The ``/apis`` document (APIGroupList)."""
+        groups: dict[str, list[str]] = {}
+        for g, v, _ in self.types:
+            if g and v not in groups.setdefault(g, []):
+                groups[g].append(v)
+        return {
+            "kind": "APIGroupList",
+            "apiVersion": "v1",
+            "groups": [self.api_group(g, vs) for g, vs in groups.items()],
+        }
+
+    def api_group(self, group: str, versions: list[str] | None = None) -> dict[str, Any]:
+        """The ``/apis/<group>`` document (APIGroup)."""
+        vs = versions if versions is not None else self.versions(group)
+        entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in vs]
+        return {
+            "kind": "APIGroup",
+            "apiVersion": "v1",
+            "name": group,
+            "versions": entries,
+            "preferredVersion": entries[0] if entries else {},
+        }
+
+    def resource_list(self, group: str, version: str) -> dict[str, Any] | None:
+        """The ``/api/v1`` or ``/apis/<group>/<version>`` document, or None if not served."""
+        resources: list[dict[str, Any]] = []
+        for (g, v, _), rt in self.types.items():
+            if g == group and v == version:
+                resources.extend(rt.api_resources())
+        if not resources:
+            return None
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": f"{group}/{version}" if group else version,
+            "resources": resources,
+        }
