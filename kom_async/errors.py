@@ -16,9 +16,11 @@ __all__ = [
     "Conflict",
     "EKSAuthError",
     "EKSAuthErrorKind",
+    "ExecNotAllowed",
     "ExecPluginError",
     "Forbidden",
     "Invalid",
+    "InvalidArgument",
     "KomError",
     "KubeconfigError",
     "KubernetesError",
@@ -30,6 +32,14 @@ __all__ = [
 
 class KomError(Exception):
     """Base class of every error raised by kom-async."""
+
+
+class InvalidArgument(KomError, ValueError):
+    """An argument has the wrong type or value (also a ``ValueError``)."""
+
+
+class ExecNotAllowed(KomError):
+    """A kubeconfig's exec plugin is refused by the registration's exec policy."""
 
 
 class KubeconfigError(KomError):
@@ -64,7 +74,7 @@ class ClusterExistsError(KomError):
         )
 
 
-class EKSAuthErrorKind(str, enum.Enum):
+class EKSAuthErrorKind(enum.StrEnum):
     """Why EKS authentication failed; a str so it compares equal to its name."""
 
     TokenExpired = "TokenExpired"
@@ -76,9 +86,6 @@ class EKSAuthErrorKind(str, enum.Enum):
     InvalidCredentials = "InvalidCredentials"
     ClusterNotFound = "ClusterNotFound"
     RegionMismatch = "RegionMismatch"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class EKSAuthError(KomError):

@@ -117,9 +117,7 @@ def load_kubeconfig(
     elif isinstance(source, (str, bytes)):
         doc, base = _parse_yaml(source), Path(base_dir or ".")
     else:
-        raise KubeconfigError(
-            f"expected YAML text, a path or a mapping, got {type(source).__name__}"
-        )
+        raise KubeconfigError(f"expected YAML text, a path or a mapping, got {type(source).__name__}")
     return _select(doc, context, base)
 
 
@@ -137,9 +135,7 @@ def _parse_yaml(text: str | bytes) -> dict[str, Any]:
     except (ValueError, TypeError, RecursionError):
         raise KubeconfigError("not valid YAML") from None
     if not isinstance(doc, dict):
-        raise KubeconfigError(
-            f"a kubeconfig must be a YAML mapping, got {type(doc).__name__}"
-        )
+        raise KubeconfigError(f"a kubeconfig must be a YAML mapping, got {type(doc).__name__}")
     return doc
 
 
@@ -230,9 +226,7 @@ def _select(doc: Mapping[str, Any], context: str | None, base: Path) -> Kubeconf
     if server is None:
         raise KubeconfigError("is missing: the API server URL is required", field=f"{where_cl}.server")
     if not server.startswith(("https://", "http://")):
-        raise KubeconfigError(
-            f"must be an http(s) URL, got {server!r:.80}", field=f"{where_cl}.server"
-        )
+        raise KubeconfigError(f"must be an http(s) URL, got {server!r:.80}", field=f"{where_cl}.server")
     ca = _data_or_file(cluster, "certificate-authority-data", "certificate-authority", where_cl, base)
     if ca is not None and b"-----BEGIN CERTIFICATE-----" not in ca:
         raise KubeconfigError(
@@ -281,7 +275,9 @@ def _user_auth(user: Mapping[str, Any], where: str, base: Path) -> UserAuth:
     key = _data_or_file(user, "client-key-data", "client-key", where, base)
     if (cert is None) != (key is None):
         missing = "client-key" if key is None else "client-certificate"
-        raise KubeconfigError("is missing: a client certificate needs both a certificate and a key", field=f"{where}.{missing}")
+        raise KubeconfigError(
+            "is missing: a client certificate needs both a certificate and a key", field=f"{where}.{missing}"
+        )
     if cert is not None:
         return UserAuth(kind="client-cert", client_cert_data=cert, client_key_data=key)
     username = _opt_str(user, "username", where)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -16,13 +17,19 @@ class Clock(Protocol):
         """The current time, timezone-aware UTC."""
         ...
 
+    def time(self) -> float:
+        """The current time as POSIX seconds (the cheap form used on hot paths)."""
+        ...
+
     async def sleep(self, seconds: float) -> None:
         """Sleep for ``seconds`` of this clock's time."""
         ...
 
 
 class SystemClock:
-    """The real clock: ``datetime.now(UTC)`` and ``asyncio.sleep``."""
+    """The real clock: ``datetime.now(UTC)``, ``time.time`` and ``asyncio.sleep``."""
+
+    time = staticmethod(time.time)
 
     def now(self) -> datetime:
         return datetime.now(UTC)

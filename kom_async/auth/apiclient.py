@@ -1,0 +1,160 @@
+"""The one place where tokens meet kubernetes_asyncio.
+
+``KomApiClient`` is a kubernetes_asyncio ``ApiClient`` whose every request passes through a
+small auth flow (in the manner of httpx's auth flows): attach the provider's token, and on a
+401 refresh once (single-flight across all concurrent 401s) and retry the request once.
+Generated APIs, the dynamic client, watches and streaming (``_preload_content=False``)
+all go through ``ApiClient.request``, so they are all covered.
+"""
+
+from __future__ import annotations
+
+import base64
+import ssl
+from typing import Any
+
+import aiohttp
+from kubernetes_asyncio.client import ApiClient, Configuration, rest
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from kom_async.auth.provider import TokenProvider
+from kom_async.auth.token import Token
+from kom_async.errors import EKSAuthError, EKSAuthErrorKind
+
+__all__ = ["KomApiClient", "TokenAuth"]
+
+_READ_BUFSIZE = 2**21  # watch events can be large (etcd allows ~1.5 MiB objects)
+
+
+class TokenAuth:
+    """Bearer-token auth flow: ``apply`` before a request, ``recover`` after a 401."""
+
+    def __init__(self, provider: TokenProvider, *, cluster_id: str = "", is_eks: bool = False) -> None:
+        self.provider = provider
+        self.cluster_id = cluster_id
+        self.is_eks = is_eks
+
+    async def apply(self, headers: dict[str, str]) -> Token:
+        token = await self.provider.get_token()
+        headers["Authorization"] = f"Bearer {token.value}"
+        return token
+
+    async def recover(self, headers: dict[str, str], rejected: Token) -> Token:
+        token = await self.provider.refresh(rejected)
+        headers["Authorization"] = f"Bearer {token.value}"
+        return token
+
+    def rejected_twice(self) -> EKSAuthError:
+        return EKSAuthError(
+            EKSAuthErrorKind.PermissionDenied,
+            "the API server answered 401 to a freshly minted token: the IAM identity is not "
+            "mapped to a Kubernetes user (check the cluster's access entries / aws-auth "
+            "ConfigMap), or the token was minted for another cluster name",
+            cluster_id=self.cluster_id or None,
+        )
+
+
+class _RESTClient(rest.RESTClientObject):
+    """kubernetes_asyncio's REST client, built around an SSL context we made in memory."""
+
+    def __init__(self, configuration: Configuration, ssl_context: ssl.SSLContext) -> None:
+        # the stubs say str; kubernetes_asyncio itself stores None for "not set"
+        self.server_hostname = configuration.tls_server_name  # type: ignore[assignment]
+        self.proxy = configuration.proxy  # type: ignore[assignment]
+        self.proxy_headers = configuration.proxy_headers  # type: ignore[assignment]
+        connector = aiohttp.TCPConnector(limit=configuration.connection_pool_maxsize, ssl=ssl_context)
+        self.pool_manager = aiohttp.ClientSession(
+            connector=connector, trust_env=True, read_bufsize=_READ_BUFSIZE
+        )
+
+
+class KomApiClient(ApiClient):
+    """An ``ApiClient`` with kom-async's TLS context and token auth flow."""
+
+    def __init__(
+        self,
+        configuration: Configuration,
+        *,
+        ssl_context: ssl.SSLContext,
+        auth: TokenAuth | None = None,
+        basic_auth: tuple[str, str] | None = None,
+    ) -> None:
+        # ApiClient.__init__ would build its own REST client (and session) from files on
+        # disk; set up the same attributes around ours instead.
+        self.configuration = configuration
+        self.pool_threads = 1
+        self.rest_client = _RESTClient(configuration, ssl_context)
+        self.default_headers: dict[str, str] = {}
+        self.cookie = None  # type: ignore[assignment]
+        self.user_agent = "kom-async/0.1 (kubernetes_asyncio)"
+        self.client_side_validation = configuration.client_side_validation
+        self.auth = auth
+        if basic_auth is not None:
+            raw = f"{basic_auth[0]}:{basic_auth[1]}".encode()
+            self._basic: str | None = "Basic " + base64.b64encode(raw).decode()
+        else:
+            self._basic = None
+
+    def __repr__(self) -> str:
+        return f"KomApiClient(host={self.configuration.host!r})"
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.rest_client.pool_manager.closed)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        query_params: Any = None,
+        headers: dict[str, str] | None = None,
+        post_params: Any = None,
+        body: Any = None,
+        _preload_content: bool = True,
+        _request_timeout: Any = None,
+    ) -> Any:
+        headers = dict(headers or {})
+        if self._basic is not None:
+            headers["Authorization"] = self._basic
+
+        async def send() -> Any:
+            return await ApiClient.request(
+                self,
+                method,
+                url,
+                query_params=query_params,
+                headers=headers,
+                post_params=post_params,
+                body=body,
+                _preload_content=_preload_content,
+                _request_timeout=_request_timeout,
+            )
+
+        auth = self.auth
+        if auth is None:
+            return await send()
+        token = await auth.apply(headers)
+        try:
+            response = await send()
+        except ApiException as exc:
+            if exc.status != 401:
+                raise
+        else:
+            if _preload_content or response.status != 401:
+                return response
+            response.release()
+        # 401: refresh once (shared by every concurrent 401) and retry once
+        await auth.recover(headers, token)
+        try:
+            response = await send()
+        except ApiException as exc:
+            if exc.status == 401 and auth.is_eks:
+                raise auth.rejected_twice() from None
+            raise
+        if not _preload_content and response.status == 401:
+            if auth.is_eks:
+                response.release()
+                raise auth.rejected_twice()
+            return response
+        auth.provider.note_unauthorized_recovery()
+        return response

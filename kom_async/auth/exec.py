@@ -1,0 +1,259 @@
+"""Exec credential plugins: run the kubeconfig's command as client-go does and read its token.
+
+No shell; stdout and stderr are read concurrently with size caps; a timeout kills the whole
+process group and reaps it, so a hung or flooding plugin can neither block nor leak.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from kom_async.auth.clock import Clock, system_clock
+from kom_async.auth.token import Token
+from kom_async.errors import EKSAuthError, EKSAuthErrorKind, ExecPluginError, KomError
+from kom_async.kubeconfig import ExecConfig
+
+__all__ = ["ExecTokenSource", "exec_info", "parse_exec_credential"]
+
+log = logging.getLogger("kom_async.auth")
+
+MAX_STDOUT = 1024 * 1024  # an ExecCredential is a few KB; more is a broken plugin
+STDERR_TAIL = 16 * 1024  # keep only the end of stderr for error messages
+_EXCERPT = 400
+_TOKENISH = re.compile(r"(k8s-aws-v1\.[A-Za-z0-9_\-]+|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_.\-]+)")
+
+
+def redact(text: str) -> str:
+    """Remove anything shaped like a bearer token from text meant for humans."""
+    return _TOKENISH.sub("<redacted>", text)
+
+
+def exec_info(config: ExecConfig, cluster_info: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``KUBERNETES_EXEC_INFO`` document client-go passes to a plugin."""
+    spec: dict[str, Any] = {"interactive": False}
+    if config.provide_cluster_info and cluster_info is not None:
+        cluster: dict[str, Any] = {"server": cluster_info.get("server", "")}
+        for key in ("tls-server-name", "insecure-skip-tls-verify", "proxy-url", "disable-compression"):
+            if cluster_info.get(key) not in (None, "", False):
+                cluster[key] = cluster_info[key]
+        if cluster_info.get("certificate-authority-data"):
+            cluster["certificate-authority-data"] = cluster_info["certificate-authority-data"]
+        elif cluster_info.get("certificate-authority"):
+            with contextlib.suppress(OSError):
+                with open(str(cluster_info["certificate-authority"]), "rb") as fh:
+                    cluster["certificate-authority-data"] = base64.b64encode(fh.read()).decode()
+        extensions = cluster_info.get("extensions")
+        if isinstance(extensions, list):
+            for ext in extensions:
+                if isinstance(ext, Mapping) and ext.get("name") == "client.authentication.k8s.io/exec":
+                    cluster["config"] = ext.get("extension")
+        spec["cluster"] = cluster
+    return {"kind": "ExecCredential", "apiVersion": config.api_version, "spec": spec}
+
+
+def parse_exec_credential(
+    stdout: bytes, *, api_version: str, clock: Clock = system_clock
+) -> tuple[Token, None] | tuple[None, str]:
+    """Parse a plugin's stdout into a Token, or return a human reason it is unusable."""
+    try:
+        doc = json.loads(stdout)
+    except (ValueError, RecursionError):
+        return None, "its output is not JSON"
+    if not isinstance(doc, dict):
+        return None, "its output is not a JSON object"
+    if doc.get("kind") != "ExecCredential":
+        return None, f"its output has kind {str(doc.get('kind'))[:40]!r}, expected 'ExecCredential'"
+    if doc.get("apiVersion") != api_version:
+        return None, (
+            f"its output has apiVersion {str(doc.get('apiVersion'))[:60]!r}, "
+            f"expected {api_version!r} (the kubeconfig's exec apiVersion)"
+        )
+    status = doc.get("status")
+    if not isinstance(status, dict):
+        return None, "its output has no status object"
+    token = status.get("token")
+    if not isinstance(token, str) or not token.strip():
+        if status.get("clientCertificateData"):
+            return None, "it returned a client certificate; only token credentials are supported"
+        return None, "its output has no status.token"
+    if any(c in token for c in "\r\n\x00"):
+        return None, "status.token contains control characters"
+    raw_exp = status.get("expirationTimestamp")
+    expires_at: datetime | None = None
+    if raw_exp is not None:
+        if not isinstance(raw_exp, str):
+            return None, "status.expirationTimestamp is not a string"
+        expires_at = _parse_rfc3339(raw_exp)
+        if expires_at is None:
+            return None, f"status.expirationTimestamp {raw_exp[:40]!r} is not an RFC 3339 time"
+        if expires_at <= clock.now():
+            return None, f"it returned a token that already expired at {expires_at.isoformat()}"
+    return Token(token.strip(), expires_at), None
+
+
+def _parse_rfc3339(value: str) -> datetime | None:
+    text = value.strip()
+    if len(text) > 40 or "T" not in text.upper():
+        return None
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.astimezone(UTC)
+
+
+class ExecTokenSource:
+    """Fetch tokens by running an exec credential plugin (``aws eks get-token`` or any other)."""
+
+    kind = "exec"
+
+    def __init__(
+        self,
+        config: ExecConfig,
+        *,
+        cluster_info: Mapping[str, Any] | None = None,
+        timeout: float = 30.0,
+        eks: bool = False,
+        cluster_id: str = "",
+        clock: Clock | None = None,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError("exec timeout must be positive")
+        if config.interactive_mode == "Always":
+            raise self._error_for(
+                config,
+                eks,
+                cluster_id,
+                "it requires an interactive terminal (interactiveMode: Always), "
+                "which kom-async never provides",
+            )
+        self.config = config
+        self.timeout = timeout
+        self.eks = eks
+        self.cluster_id = cluster_id
+        self._clock = clock or system_clock
+        self._info = json.dumps(exec_info(config, cluster_info))
+        self._procs: set[asyncio.subprocess.Process] = set()
+
+    def __repr__(self) -> str:
+        return f"ExecTokenSource(command={self.config.command!r}, timeout={self.timeout})"
+
+    async def fetch(self) -> Token:
+        env = {**os.environ, **self.config.env, "KUBERNETES_EXEC_INFO": self._info}
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.config.command,
+                *self.config.args,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+                start_new_session=True,  # its own process group, so a timeout kills children too
+            )
+        except FileNotFoundError:
+            raise self._fail("the command was not found on PATH") from None
+        except PermissionError:
+            raise self._fail("the command is not executable") from None
+        except OSError as exc:
+            raise self._fail(f"it could not be started ({exc.strerror})") from None
+        self._procs.add(proc)
+        try:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    stdout, stderr_tail, overflow = await self._communicate(proc)
+                    code = await proc.wait()
+            except TimeoutError:
+                raise self._fail(f"it did not finish within {self.timeout:g} s and was killed") from None
+        finally:
+            await _kill_and_reap(proc)
+            self._procs.discard(proc)
+        stderr_text = redact(stderr_tail.decode("utf-8", "replace"))
+        if code != 0:
+            raise self._fail(f"it exited with code {code}", code=code, stderr=stderr_text)
+        if overflow:
+            raise self._fail(f"it wrote more than {MAX_STDOUT} bytes to stdout", code=code)
+        token, reason = parse_exec_credential(stdout, api_version=self.config.api_version, clock=self._clock)
+        if token is None:
+            raise self._fail(f"it returned an unusable credential: {reason}", stderr=stderr_text)
+        return token
+
+    async def _communicate(self, proc: asyncio.subprocess.Process) -> tuple[bytes, bytes, bool]:
+        assert proc.stdout is not None and proc.stderr is not None
+        out = bytearray()
+        err = bytearray()
+        overflow = False
+
+        async def read_stdout() -> None:
+            nonlocal overflow
+            assert proc.stdout is not None
+            while chunk := await proc.stdout.read(65536):
+                if len(out) + len(chunk) > MAX_STDOUT:
+                    overflow = True  # keep draining so the plugin is not blocked on a full pipe
+                else:
+                    out.extend(chunk)
+
+        async def read_stderr() -> None:
+            assert proc.stderr is not None
+            while chunk := await proc.stderr.read(65536):
+                err.extend(chunk)
+                if len(err) > STDERR_TAIL:
+                    del err[: len(err) - STDERR_TAIL]
+
+        await asyncio.gather(read_stdout(), read_stderr())
+        return bytes(out), bytes(err), overflow
+
+    def _fail(self, what: str, *, code: int | None = None, stderr: str | None = None) -> KomError:
+        excerpt = ""
+        if stderr and stderr.strip():
+            text = " ".join(stderr.split())
+            excerpt = f"; stderr: {text[-_EXCERPT:]}"
+        return self._error_for(
+            self.config, self.eks, self.cluster_id, what + excerpt, code=code, stderr=stderr
+        )
+
+    @staticmethod
+    def _error_for(
+        config: ExecConfig,
+        eks: bool,
+        cluster_id: str,
+        what: str,
+        *,
+        code: int | None = None,
+        stderr: str | None = None,
+    ) -> KomError:
+        hint = f". {config.install_hint.strip()}" if config.install_hint else ""
+        message = f"exec plugin {os.path.basename(config.command)!r} failed: {what}{hint}"
+        if eks:
+            return EKSAuthError(EKSAuthErrorKind.ExecFailed, message, cluster_id=cluster_id or None)
+        where = f"cluster {cluster_id!r}: " if cluster_id else ""
+        return ExecPluginError(where + message, command=config.command, exit_code=code, stderr=stderr)
+
+    async def aclose(self) -> None:
+        for proc in list(self._procs):
+            await _kill_and_reap(proc)
+        self._procs.clear()
+
+
+async def _kill_and_reap(proc: asyncio.subprocess.Process) -> None:
+    """Kill the plugin's process group if it is still running, then wait for it."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    # wait() must not be abandoned half-way, or the child would stay a zombie
+    await asyncio.shield(proc.wait())

@@ -1,0 +1,270 @@
+"""The caching token provider: a lock-free fast path, single-flight fetches, two refresh windows.
+
+Modelled on botocore's refreshable credentials: inside the *advisory* window one background
+fetch starts while callers keep the still-valid token; inside the *mandatory* window callers
+wait for the new token. However many coroutines ask, at most one fetch is in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from kom_async.auth.clock import Clock, system_clock
+from kom_async.auth.token import Token, TokenSource
+from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KomError
+
+__all__ = ["AuthStats", "TokenProvider"]
+
+log = logging.getLogger("kom_async.auth")
+
+#: refresh this long before expiry at the latest (scaled down for short-lived tokens)
+DEFAULT_ADVISORY_WINDOW = 180.0
+#: below this much remaining lifetime callers wait for a new token
+DEFAULT_MANDATORY_WINDOW = 60.0
+
+
+@dataclass(frozen=True)
+class AuthStats:
+    """Counters a user can watch: fetches, failures, 401 recoveries, current expiry."""
+
+    source: str
+    fetches: int = 0
+    refresh_failures: int = 0
+    unauthorized_recoveries: int = 0
+    last_fetch_duration: float | None = None
+    last_success: datetime | None = None
+    last_error: str | None = None
+    expires_at: datetime | None = None
+
+
+class TokenProvider:
+    """Hands out a valid token from a ``TokenSource``, fetching as rarely as possible.
+
+    ``get_token()`` costs one clock read and a comparison while the token is fresh.
+    ``refresh()`` forces a new token but joins a fetch already in flight, and returns
+    the current token unchanged when it already replaced the one the caller saw fail.
+    """
+
+    def __init__(
+        self,
+        source: TokenSource,
+        *,
+        name: str = "",
+        advisory_window: float = DEFAULT_ADVISORY_WINDOW,
+        mandatory_window: float = DEFAULT_MANDATORY_WINDOW,
+        clock: Clock | None = None,
+        is_eks: bool = False,
+    ) -> None:
+        if mandatory_window < 0 or advisory_window < mandatory_window:
+            raise ValueError("need 0 <= mandatory_window <= advisory_window")
+        self.source = source
+        self.name = name
+        self.is_eks = is_eks
+        self._advisory = advisory_window
+        self._mandatory = mandatory_window
+        self._clock: Clock = clock or system_clock
+        self._time = self._clock.time
+        self._lock = asyncio.Lock()
+        self._token: Token | None = None
+        self._advisory_at = -math.inf  # POSIX seconds after which a background refresh starts
+        self._mandatory_at = -math.inf  # ... after which callers wait for a new token
+        self._expires_at = -math.inf
+        self._fetch_task: asyncio.Task[Token] | None = None
+        self._closed = False
+        self._last_exc: KomError | None = None
+        self._failures_in_row = 0
+        self._retry_at = -math.inf
+        self._stats = AuthStats(source=source.kind)
+
+    def __repr__(self) -> str:
+        exp = self._token.expires_at.isoformat() if self._token and self._token.expires_at else None
+        return f"TokenProvider(name={self.name!r}, source={self.source.kind!r}, expires_at={exp})"
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def token(self) -> Token | None:
+        """The cached token (possibly stale), without fetching."""
+        return self._token
+
+    @property
+    def stats(self) -> AuthStats:
+        """A snapshot of the counters."""
+        return self._stats
+
+    @property
+    def refresh_at(self) -> float | None:
+        """POSIX time at which the cached token enters its advisory window (None: never)."""
+        if self._token is None:
+            return None
+        return None if math.isinf(self._advisory_at) else self._advisory_at
+
+    async def get_token(self) -> Token:
+        """A valid token: the cached one while fresh, else the result of one shared fetch."""
+        token = self._token
+        if token is not None and self._time() < self._advisory_at:
+            return token
+        return await self._slow_get(token)
+
+    async def refresh(self, failed: Token | None = None) -> Token:
+        """Force a new token. ``failed`` is the token the caller saw rejected (default: the
+        current one); if another coroutine already replaced it, that newer token is returned."""
+        return await self._fresh(failed if failed is not None else self._token, force=True)
+
+    def note_unauthorized_recovery(self) -> None:
+        """Count a request that succeeded on retry after a 401."""
+        self._stats = replace(self._stats, unauthorized_recoveries=self._stats.unauthorized_recoveries + 1)
+
+    # -- slow paths ------------------------------------------------------------------------
+    async def _slow_get(self, token: Token | None) -> Token:
+        if token is not None and self._time() < self._mandatory_at:
+            # advisory window: one background fetch, everyone keeps the valid token
+            self._start_fetch()
+            return token
+        return await self._fresh(token, force=False)
+
+    async def _fresh(self, stale: Token | None, *, force: bool) -> Token:
+        if self._closed:
+            raise KomError(f"token provider {self.name!r} is closed")
+        async with self._lock:
+            current = self._token
+            if current is not None and current is not stale:
+                if force or self._time() < self._mandatory_at:
+                    return current
+            if (
+                not force
+                and self._fetch_task is None
+                and self._last_exc is not None
+                and self._time() < self._retry_at
+            ):
+                # the source failed moments ago: fail fast instead of queueing on it again
+                return self._fallback_or_raise(self._last_exc)
+            task = self._start_fetch()
+        try:
+            return await asyncio.shield(task)
+        except KomError as exc:
+            if not force:
+                return self._fallback_or_raise(exc)
+            if self._token is not None and self._time() < self._expires_at:
+                raise  # the current token still works; the caller decides what to do
+            raise self._expired_error(exc) from exc
+
+    def _fallback_or_raise(self, exc: KomError) -> Token:
+        current = self._token
+        if current is not None and self._time() < self._expires_at:
+            return current  # mandatory window: the old token still works, use it
+        raise self._expired_error(exc) from exc
+
+    def _expired_error(self, exc: KomError) -> KomError:
+        last = self._stats.last_success
+        if not self.is_eks or last is None or self._token is None:
+            return exc  # nothing has ever worked: the source's own error says it best
+        network = isinstance(exc, EKSAuthError) and exc.kind is EKSAuthErrorKind.NetworkError
+        kind = EKSAuthErrorKind.NetworkError if network else EKSAuthErrorKind.TokenExpired
+        return EKSAuthError(
+            kind,
+            f"the token expired and could not be refreshed ({exc}); "
+            f"last successful fetch at {last.isoformat()}",
+            cluster_id=self.name or None,
+            last_success=last,
+        )
+
+    def _start_fetch(self) -> asyncio.Task[Token]:
+        task = self._fetch_task
+        if task is None:
+            task = asyncio.get_running_loop().create_task(
+                self._run_fetch(), name=f"kom-async:fetch:{self.name}"
+            )
+            task.add_done_callback(_consume_exception)
+            self._fetch_task = task
+        return task
+
+    async def _run_fetch(self) -> Token:
+        started = time.perf_counter()
+        try:
+            token = await self.source.fetch()
+        except KomError as exc:
+            self._last_exc = exc
+            self._failures_in_row += 1
+            self._retry_at = self._time() + min(30.0, 0.5 * 2**self._failures_in_row)
+            self._stats = replace(
+                self._stats,
+                refresh_failures=self._stats.refresh_failures + 1,
+                last_error=str(exc),
+            )
+            log.warning(
+                "token fetch failed: %s",
+                exc,
+                extra={"cluster": self.name, "source": self.source.kind},
+            )
+            raise
+        finally:
+            self._fetch_task = None
+        duration = time.perf_counter() - started
+        self._last_exc = None
+        self._failures_in_row = 0
+        self._install(token)
+        self._stats = replace(
+            self._stats,
+            fetches=self._stats.fetches + 1,
+            last_fetch_duration=duration,
+            last_success=self._clock.now(),
+            last_error=None,
+            expires_at=token.expires_at,
+        )
+        log.info(
+            "token fetched for %s from %s in %.1f ms, expires at %s",
+            self.name or "<unnamed>",
+            self.source.kind,
+            duration * 1000,
+            token.expires_at.isoformat() if token.expires_at else "never (until a 401)",
+            extra={"cluster": self.name, "source": self.source.kind},
+        )
+        return token
+
+    def _install(self, token: Token) -> None:
+        """Cache ``token`` and derive its refresh windows from its remaining lifetime."""
+        if token.expires_at is None:
+            self._advisory_at = self._mandatory_at = self._expires_at = math.inf
+        else:
+            now = self._time()
+            expires = token.expires_at.timestamp()
+            lifetime = max(0.0, expires - now)
+            # short-lived tokens get proportionally smaller windows so they are still used
+            self._advisory_at = expires - min(self._advisory, lifetime * 0.25)
+            self._mandatory_at = expires - min(self._mandatory, lifetime * 0.1)
+            self._expires_at = expires
+        self._token = token
+
+    def invalidate(self) -> None:
+        """Forget the cached token so the next ``get_token()`` fetches."""
+        self._token = None
+        self._advisory_at = self._mandatory_at = self._expires_at = -math.inf
+
+    async def aclose(self) -> None:
+        """Cancel an in-flight fetch and close the source."""
+        self._closed = True
+        task = self._fetch_task
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, KomError):
+                pass
+        await self.source.aclose()
+
+
+def _consume_exception(task: asyncio.Task[Token]) -> None:
+    # a background (advisory) fetch may fail with nobody awaiting it; its failure is
+    # already logged and counted, so mark the exception as retrieved
+    if not task.cancelled():
+        task.exception()
+
+
+def utc_from_timestamp(ts: float) -> datetime:
+    """POSIX seconds to an aware UTC datetime."""
+    return datetime.fromtimestamp(ts, UTC)

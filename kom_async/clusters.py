@@ -1,0 +1,502 @@
+"""The registry: register clusters from kubeconfigs or EKS names, look them up, close them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from kubernetes_asyncio.client import Configuration
+
+from kom_async.auth.apiclient import KomApiClient, TokenAuth
+from kom_async.auth.clock import Clock, system_clock
+from kom_async.auth.exec import ExecTokenSource
+from kom_async.auth.provider import TokenProvider
+from kom_async.auth.refresh import RefreshPolicy, start_refresh_task
+from kom_async.auth.static import FileTokenSource, StaticTokenSource
+from kom_async.auth.token import TokenSource
+from kom_async.cluster import Cluster
+from kom_async.errors import (
+    ClusterExistsError,
+    ClusterNotFound,
+    EKSAuthError,
+    EKSAuthErrorKind,
+    InvalidArgument,
+    KomError,
+)
+from kom_async.kubeconfig import KubeconfigSelection, UserAuth, load_kubeconfig
+from kom_async.kubectl import Kubectl
+from kom_async.tls import ssl_context_for
+
+if TYPE_CHECKING:
+    from kom_async.auth.eks_native import AWSClientPool
+    from kom_async.eks import EKSAuthConfig
+    from kom_async.policy import ExecPolicy
+
+__all__ = ["Clusters", "TokenSourceChoice"]
+
+log = logging.getLogger("kom_async")
+
+TokenSourceChoice = Literal["auto", "native", "exec"]
+T = TypeVar("T")
+
+_EKS_NATIVE_AUTH = UserAuth(kind="eks-exec")
+
+
+class Clusters:
+    """A registry of clusters, each reachable through a ``Kubectl``; use ``async with``.
+
+    ``clock`` and ``refresh_policy`` are injectable for tests and simulations.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        refresh_policy: RefreshPolicy | None = None,
+        exec_policy: ExecPolicy | None = None,
+    ) -> None:
+        self._clusters: dict[str, Cluster] = {}
+        self._pending: set[str] = set()
+        self._clock = clock or system_clock
+        self._refresh_policy = refresh_policy or RefreshPolicy()
+        self._exec_policy = exec_policy
+        self._aws_pool: AWSClientPool | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"Clusters({sorted(self._clusters)!r})"
+
+    async def __aenter__(self) -> Clusters:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- lookups -------------------------------------------------------------------------
+    def get(self, cluster_id: str) -> Cluster:
+        """The cluster registered as ``cluster_id``; ``ClusterNotFound`` if there is none."""
+        try:
+            return self._clusters[cluster_id]
+        except KeyError:
+            raise ClusterNotFound(cluster_id, list(self._clusters)) from None
+
+    __getitem__ = get
+
+    def __contains__(self, cluster_id: object) -> bool:
+        return cluster_id in self._clusters
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._clusters))
+
+    def __len__(self) -> int:
+        return len(self._clusters)
+
+    def values(self) -> list[Cluster]:
+        """The registered clusters, in registration order."""
+        return list(self._clusters.values())
+
+    @property
+    def default(self) -> Cluster:
+        """The earliest-registered cluster still present (kom's ``DefaultCluster()``)."""
+        for cluster in self._clusters.values():
+            return cluster
+        raise ClusterNotFound("<default>", [])
+
+    # -- registration --------------------------------------------------------------------
+    async def register_by_string(
+        self,
+        kubeconfig: str | bytes | Mapping[str, Any],
+        cluster_id: str | None = None,
+        context: str | None = None,
+        *,
+        replace: bool = False,
+        exec_timeout: float = 30.0,
+        token_source: TokenSourceChoice = "auto",
+        exec_policy: ExecPolicy | None = None,
+    ) -> Kubectl:
+        """Register the cluster of ``context`` (default: current-context) in a kubeconfig text.
+
+        EKS exec users (``aws eks get-token``, ``aws-iam-authenticator``) are detected and
+        served by the native token source unless ``token_source="exec"``.
+        """
+        selection = load_kubeconfig(kubeconfig, context=context)
+        return await self._register_selection(
+            selection,
+            cluster_id,
+            replace=replace,
+            exec_timeout=exec_timeout,
+            token_source=token_source,
+            exec_policy=exec_policy,
+            require_eks=False,
+        )
+
+    async def register_by_path(
+        self,
+        path: str | os.PathLike[str],
+        cluster_id: str | None = None,
+        context: str | None = None,
+        *,
+        replace: bool = False,
+        exec_timeout: float = 30.0,
+        token_source: TokenSourceChoice = "auto",
+        exec_policy: ExecPolicy | None = None,
+    ) -> Kubectl:
+        """Like ``register_by_string`` for a kubeconfig file (relative paths resolve beside it)."""
+        selection = load_kubeconfig(Path(path), context=context)
+        return await self._register_selection(
+            selection,
+            cluster_id,
+            replace=replace,
+            exec_timeout=exec_timeout,
+            token_source=token_source,
+            exec_policy=exec_policy,
+            require_eks=False,
+        )
+
+    async def register_eks_by_string(
+        self,
+        kubeconfig: str | bytes | Mapping[str, Any],
+        cluster_id: str | None = None,
+        context: str | None = None,
+        *,
+        replace: bool = False,
+        exec_timeout: float = 30.0,
+        token_source: TokenSourceChoice = "auto",
+        exec_policy: ExecPolicy | None = None,
+    ) -> Kubectl:
+        """Register an EKS kubeconfig; anything else is refused (``InvalidKubeconfig``)."""
+        selection = load_kubeconfig(kubeconfig, context=context)
+        return await self._register_selection(
+            selection,
+            cluster_id,
+            replace=replace,
+            exec_timeout=exec_timeout,
+            token_source=token_source,
+            exec_policy=exec_policy,
+            require_eks=True,
+        )
+
+    async def register_eks_by_path(
+        self,
+        path: str | os.PathLike[str],
+        cluster_id: str | None = None,
+        context: str | None = None,
+        *,
+        replace: bool = False,
+        exec_timeout: float = 30.0,
+        token_source: TokenSourceChoice = "auto",
+        exec_policy: ExecPolicy | None = None,
+    ) -> Kubectl:
+        """Like ``register_eks_by_string`` for a kubeconfig file."""
+        selection = load_kubeconfig(Path(path), context=context)
+        return await self._register_selection(
+            selection,
+            cluster_id,
+            replace=replace,
+            exec_timeout=exec_timeout,
+            token_source=token_source,
+            exec_policy=exec_policy,
+            require_eks=True,
+        )
+
+    async def register_eks(
+        self,
+        cluster_name: str,
+        region: str,
+        profile: str | None = None,
+        role_arn: str | None = None,
+        cluster_id: str | None = None,
+        *,
+        replace: bool = False,
+        exec_timeout: float = 30.0,
+        token_source: TokenSourceChoice = "auto",
+        env: Mapping[str, str] | None = None,
+    ) -> Kubectl:
+        """Register an EKS cluster by name: DescribeCluster gives endpoint and CA, tokens are
+        minted natively. No kubeconfig needed. Default id: ``<region>-<cluster_name>``."""
+        from kom_async.auth.eks_native import describe_cluster
+        from kom_async.eks import EKSAuthConfig
+
+        if token_source == "exec":
+            raise EKSAuthError(
+                EKSAuthErrorKind.InvalidKubeconfig,
+                "register_eks mints tokens natively; to use an exec plugin, register a "
+                "kubeconfig with register_eks_by_string/by_path and token_source='exec'",
+            )
+        _check_name(cluster_name, "cluster_name")
+        _check_name(region, "region")
+        cid = cluster_id or f"{region}-{cluster_name}"
+        config = EKSAuthConfig(
+            cluster_name=cluster_name,
+            region=region,
+            profile=profile,
+            role_arn=role_arn,
+            exec_config=None,
+            env=dict(env or {}),
+        )
+        self._reserve(cid, replace)
+        try:
+            endpoint = await describe_cluster(
+                self._pool(),
+                cluster_name=cluster_name,
+                region=region,
+                profile=profile,
+                role_arn=role_arn,
+                env=config.env,
+            )
+            selection = KubeconfigSelection(
+                context_name=cid,
+                cluster_name=cluster_name,
+                user_name="",
+                server=endpoint.endpoint.rstrip("/"),
+                namespace=None,
+                ca_data=endpoint.ca_data,
+                insecure_skip_tls_verify=False,
+                tls_server_name=None,
+                proxy_url=None,
+                auth=_EKS_NATIVE_AUTH,
+            )
+            return await self._build(
+                selection, cid, config, token_source="native", exec_timeout=exec_timeout, replace=replace
+            )
+        finally:
+            self._pending.discard(cid)
+
+    # -- removal -------------------------------------------------------------------------
+    async def unregister(self, cluster_id: str) -> None:
+        """Remove a cluster: cancel and await its refresh task and close its client."""
+        cluster = self._clusters.pop(cluster_id, None)
+        if cluster is None:
+            raise ClusterNotFound(cluster_id, list(self._clusters))
+        await cluster.aclose()
+        log.info("cluster %s unregistered", cluster_id, extra={"cluster": cluster_id})
+
+    async def aclose(self) -> None:
+        """Close every cluster and the shared AWS clients; the registry stays usable."""
+        clusters = list(self._clusters.values())
+        self._clusters.clear()
+        errors = await asyncio.gather(*(c.aclose() for c in clusters), return_exceptions=True)
+        pool, self._aws_pool = self._aws_pool, None
+        if pool is not None:
+            await pool.aclose()
+        for err in errors:
+            if isinstance(err, BaseException) and not isinstance(err, asyncio.CancelledError):
+                log.warning("error while closing a cluster: %s", err)
+
+    # -- many clusters at once -----------------------------------------------------------
+    async def gather(
+        self,
+        fn: Callable[[Kubectl], Awaitable[T]],
+        *,
+        ids: list[str] | None = None,
+        concurrency: int = 32,
+        timeout: float | None = None,
+    ) -> dict[str, T | BaseException]:
+        """Run ``fn(kubectl)`` on many clusters at once: ``{cluster_id: result or exception}``.
+
+        One slow or broken cluster never blocks or fails the others: each call gets its own
+        ``timeout`` (a ``TimeoutError`` in the result) and at most ``concurrency`` run at once.
+        """
+        if concurrency < 1:
+            raise InvalidArgument("concurrency must be at least 1")
+        targets = [self.get(i) for i in ids] if ids is not None else list(self._clusters.values())
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(cluster: Cluster) -> T | BaseException:
+            async with gate:
+                try:
+                    if timeout is None:
+                        return await fn(cluster.kubectl)
+                    async with asyncio.timeout(timeout):
+                        return await fn(cluster.kubectl)
+                except TimeoutError:
+                    return TimeoutError(f"cluster {cluster.id!r} did not answer within {timeout:g} s")
+                except Exception as exc:
+                    return exc
+
+        results = await asyncio.gather(*(one(c) for c in targets))
+        return {c.id: r for c, r in zip(targets, results, strict=True)}
+
+    # -- internals -----------------------------------------------------------------------
+    def _reserve(self, cluster_id: str, replace: bool) -> None:
+        if self._closed:
+            raise KomError("this Clusters registry is closed")
+        if cluster_id in self._pending or (cluster_id in self._clusters and not replace):
+            raise ClusterExistsError(cluster_id)
+        self._pending.add(cluster_id)
+
+    def _pool(self) -> AWSClientPool:
+        if self._aws_pool is None:
+            from kom_async.auth.eks_native import AWSClientPool
+
+            self._aws_pool = AWSClientPool()
+        return self._aws_pool
+
+    async def _register_selection(
+        self,
+        selection: KubeconfigSelection,
+        cluster_id: str | None,
+        *,
+        replace: bool,
+        exec_timeout: float,
+        token_source: TokenSourceChoice,
+        exec_policy: ExecPolicy | None,
+        require_eks: bool,
+    ) -> Kubectl:
+        if token_source not in ("auto", "native", "exec"):
+            raise InvalidArgument(f"token_source must be 'auto', 'native' or 'exec', not {token_source!r}")
+        if not exec_timeout > 0:
+            raise InvalidArgument("exec_timeout must be a positive number of seconds")
+        eks_config: EKSAuthConfig | None = None
+        if selection.auth.kind == "eks-exec" and selection.auth.exec is not None:
+            from kom_async.eks import eks_config_from_exec
+
+            eks_config = eks_config_from_exec(selection.auth.exec, selection.server)
+        elif require_eks:
+            raise EKSAuthError(
+                EKSAuthErrorKind.InvalidKubeconfig,
+                f"context {selection.context_name!r} does not authenticate with EKS (its user "
+                f"uses {selection.auth.kind!r} auth); register it with register_by_string",
+            )
+        policy = exec_policy or self._exec_policy
+        if policy is not None and selection.auth.exec is not None:
+            policy.check(selection.auth.exec)
+        cid = cluster_id or selection.context_name
+        _check_name(cid, "cluster_id")
+        self._reserve(cid, replace)
+        try:
+            return await self._build(
+                selection,
+                cid,
+                eks_config,
+                token_source=token_source,
+                exec_timeout=exec_timeout,
+                replace=replace,
+            )
+        finally:
+            self._pending.discard(cid)
+
+    def _token_source(
+        self,
+        selection: KubeconfigSelection,
+        cid: str,
+        eks_config: EKSAuthConfig | None,
+        token_source: TokenSourceChoice,
+        exec_timeout: float,
+    ) -> TokenSource | None:
+        auth = selection.auth
+        if eks_config is not None and token_source != "exec":
+            from kom_async.auth.eks_native import NativeEKSTokenSource, native_unsupported_reason
+
+            reason = native_unsupported_reason(eks_config)
+            if reason is None:
+                log.info("cluster %s: EKS tokens minted natively", cid, extra={"cluster": cid})
+                return NativeEKSTokenSource(eks_config, pool=self._pool(), clock=self._clock)
+            if token_source == "native":
+                raise EKSAuthError(
+                    EKSAuthErrorKind.InvalidKubeconfig,
+                    f"the native token source cannot serve this kubeconfig: {reason}",
+                    cluster_id=cid,
+                )
+            log.info(
+                "cluster %s: using the exec plugin, the native source cannot: %s",
+                cid,
+                reason,
+                extra={"cluster": cid},
+            )
+        if auth.exec is not None:
+            return ExecTokenSource(
+                auth.exec,
+                cluster_info=selection.cluster_info,
+                timeout=exec_timeout,
+                eks=eks_config is not None,
+                cluster_id=cid,
+                clock=self._clock,
+            )
+        if auth.kind == "token" and auth.token is not None:
+            return StaticTokenSource(auth.token)
+        if auth.kind == "token-file" and auth.token_file is not None:
+            return FileTokenSource(auth.token_file)
+        return None
+
+    async def _build(
+        self,
+        selection: KubeconfigSelection,
+        cid: str,
+        eks_config: EKSAuthConfig | None,
+        *,
+        token_source: TokenSourceChoice,
+        exec_timeout: float,
+        replace: bool,
+    ) -> Kubectl:
+        """Create source, provider, first token, API client and refresh task — or nothing."""
+        ssl_context = ssl_context_for(selection)
+        source = self._token_source(selection, cid, eks_config, token_source, exec_timeout)
+        provider: TokenProvider | None = None
+        api_client: KomApiClient | None = None
+        refresh_task: asyncio.Task[None] | None = None
+        try:
+            if source is not None:
+                provider = TokenProvider(source, name=cid, clock=self._clock, is_eks=eks_config is not None)
+                token = await provider.get_token()  # fail registration, not the first request
+                if token.expires_at is not None:
+                    refresh_task = start_refresh_task(
+                        provider, cluster_id=cid, policy=self._refresh_policy, clock=self._clock
+                    )
+            configuration = Configuration(host=selection.server)
+            configuration.proxy = selection.proxy_url
+            configuration.tls_server_name = selection.tls_server_name
+            configuration.verify_ssl = not selection.insecure_skip_tls_verify
+            auth = selection.auth
+            api_client = KomApiClient(
+                configuration,
+                ssl_context=ssl_context,
+                auth=TokenAuth(provider, cluster_id=cid, is_eks=eks_config is not None)
+                if provider is not None
+                else None,
+                basic_auth=(auth.username or "", auth.password or "") if auth.kind == "basic" else None,
+            )
+            cluster = Cluster(
+                id=cid,
+                server=selection.server,
+                auth_kind=selection.auth.kind,
+                kubectl=Kubectl(api_client, cluster_id=cid),
+                api_client=api_client,
+                token_provider=provider,
+                eks=eks_config,
+                refresh_task=refresh_task,
+                context=selection.context_name,
+            )
+        except BaseException:
+            if refresh_task is not None:
+                refresh_task.cancel()
+                await asyncio.gather(refresh_task, return_exceptions=True)
+            if provider is not None:
+                await provider.aclose()
+            elif source is not None:
+                await source.aclose()
+            if api_client is not None:
+                await api_client.close()
+            raise
+        old = self._clusters.pop(cid, None) if replace else None
+        self._clusters[cid] = cluster
+        if old is not None:
+            await old.aclose()
+        log.info(
+            "cluster %s registered (server %s, auth %s%s)",
+            cid,
+            selection.server,
+            selection.auth.kind,
+            f", token source {source.kind}" if source is not None else "",
+            extra={"cluster": cid},
+        )
+        return cluster.kubectl
+
+
+def _check_name(value: object, what: str) -> None:
+    if not isinstance(value, str) or not value.strip() or len(value) > 253:
+        raise InvalidArgument(f"{what} must be a non-empty string of at most 253 characters")
