@@ -1,0 +1,160 @@
+"""Raw Kubernetes REST calls through a kubernetes_asyncio ``ApiClient``, with typed errors.
+
+Every request goes through ``api_client.call_api`` so the client's auth (the EKS token
+hook, 401 refresh and retry) applies. Bodies are read here as JSON or text, and a
+non-2xx answer becomes a :class:`~kom_async.errors.KubernetesError` subclass carrying the
+server's ``Status`` message and what the request was about.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from kom_async.errors import (
+    AlreadyExists,
+    Conflict,
+    Forbidden,
+    Invalid,
+    KubernetesError,
+    NotFound,
+    Unauthorized,
+)
+
+__all__ = ["RestClient", "Target", "error_from_status"]
+
+QueryParams = Sequence[tuple[str, str]]
+
+_BY_CODE: dict[int, type[KubernetesError]] = {
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    422: Invalid,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a request is about, for error messages: kind, namespace and name."""
+
+    kind: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+
+
+def error_from_status(code: int, body: bytes | str | None, target: Target) -> KubernetesError:
+    """Build the typed error for an HTTP ``code`` whose body may be a Kubernetes ``Status``."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
+    status: dict[str, Any] = {}
+    try:
+        parsed = json.loads(text) if text else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and parsed.get("kind") == "Status":
+        status = parsed
+    message = str(status.get("message") or text.strip() or f"HTTP {code}")
+    reason = status.get("reason") or None
+    cls = _BY_CODE.get(code, KubernetesError)
+    if cls is Conflict and reason == "AlreadyExists":
+        cls = AlreadyExists
+    return cls(
+        message,
+        status_code=code,
+        reason=reason,
+        kind=target.kind,
+        namespace=target.namespace,
+        name=target.name,
+        status=status,
+    )
+
+
+class RestClient:
+    """JSON-in, JSON-out calls on one ``ApiClient``; streaming for watch and logs."""
+
+    def __init__(self, api_client: Any) -> None:
+        self.api_client = api_client
+
+    async def open(
+        self,
+        method: str,
+        path: str,
+        *,
+        target: Target,
+        query: QueryParams = (),
+        body: Any = None,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+        timeout: float | aiohttp.ClientTimeout | None = None,
+    ) -> aiohttp.ClientResponse:
+        """Send a request and return the open 2xx response; the caller must release it."""
+        headers = {"Accept": accept, "Content-Type": content_type}
+        try:
+            response: aiohttp.ClientResponse = await self.api_client.call_api(
+                path,
+                method,
+                query_params=list(query),
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+                _preload_content=False,
+                _request_timeout=timeout,
+            )
+        except ApiException as exc:  # an auth layer may raise instead of returning
+            raise error_from_status(exc.status or 0, exc.body, target) from None
+        if not 200 <= response.status <= 299:
+            try:
+                data = await response.read()
+            finally:
+                response.release()
+            raise error_from_status(response.status, data, target)
+        return response
+
+    async def json(
+        self,
+        method: str,
+        path: str,
+        *,
+        target: Target,
+        query: QueryParams = (),
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        """Send a request and return its decoded JSON body (``None`` when empty)."""
+        response = await self.open(
+            method, path, target=target, query=query, body=body, content_type=content_type
+        )
+        try:
+            data = await response.read()
+        finally:
+            response.release()
+        return json.loads(data) if data else None
+
+    async def text(self, path: str, *, target: Target, query: QueryParams = ()) -> str:
+        """GET a text body (pod logs), decoded with the response's charset or UTF-8."""
+        response = await self.open("GET", path, target=target, query=query, accept="*/*")
+        try:
+            data = await response.read()
+            charset = response.charset or "utf-8"
+        finally:
+            response.release()
+        return data.decode(charset, "replace")
+
+
+def encode_query(params: Mapping[str, object | None]) -> list[tuple[str, str]]:
+    """Drop ``None`` values and render booleans the way the API server spells them."""
+    out: list[tuple[str, str]] = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out.append((key, "true" if value else "false"))
+        else:
+            out.append((key, str(value)))
+    return out
