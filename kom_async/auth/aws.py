@@ -1,0 +1,572 @@
+"""Shared aiobotocore sessions for EKS: credentials, the STS endpoint, DescribeCluster.
+
+One ``AWSClientPool`` holds one session (and its STS client) per (profile, region,
+role, exec env), shared by every cluster that uses the same AWS identity. An exec
+plugin's ``env`` is layered over ``os.environ`` inside the session, never written to
+``os.environ``: several clusters with different AWS settings live in one process.
+Every AWS call runs with botocore's DEBUG records suppressed for our task, because
+botocore logs request headers, presigned URLs and AssumeRole response bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextvars
+import logging
+import os
+import re
+from collections import ChainMap
+from collections.abc import Iterator, Mapping
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from aiobotocore.credentials import (
+    AioAssumeRoleCredentialFetcher,
+    AioDeferredRefreshableCredentials,
+)
+from aiobotocore.session import AioSession
+from botocore import exceptions as bexc
+from botocore.configprovider import (
+    BOTOCORE_DEFAUT_SESSION_VARIABLES,
+    DEFAULT_PROXIES_CONFIG_VARS,
+    DEFAULT_S3_CONFIG_VARS,
+    ConfigChainFactory,
+    ConfiguredEndpointProvider,
+    ConfigValueStore,
+    SectionConfigProvider,
+)
+
+from kom_async.errors import EKSAuthError, EKSAuthErrorKind
+
+__all__ = [
+    "AWSClientPool",
+    "AWSContext",
+    "ClusterEndpoint",
+    "describe_cluster",
+    "map_aws_error",
+    "quiet_aws_logs",
+    "unsupported_env_names",
+]
+
+log = logging.getLogger(__name__)
+
+ROLE_SESSION_NAME = "kom-async"
+
+# --------------------------------------------------------------------------- logging
+
+
+_QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("kom_async_quiet_aws", default=False)
+
+
+class _QuietFilter(logging.Filter):
+    """Drop botocore's DEBUG records emitted while one of our AWS calls runs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_QUIET.get() and record.levelno < logging.INFO)
+
+
+_FILTER = _QuietFilter("kom_async.aws")
+_filtered: set[str] = set()
+_LOGGER_PREFIXES = ("botocore", "aiobotocore", "urllib3")
+
+
+def _install_filter() -> None:
+    """Attach the filter to every botocore/aiobotocore logger (filters do not inherit)."""
+    manager = logging.Logger.manager
+    if len(_filtered) == len(manager.loggerDict):
+        return
+    for name, logger in list(manager.loggerDict.items()):
+        if name in _filtered or not isinstance(logger, logging.Logger):
+            continue
+        if name.split(".", 1)[0] in _LOGGER_PREFIXES and _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+        _filtered.add(name)
+
+
+@contextmanager
+def quiet_aws_logs() -> Iterator[None]:
+    """Suppress botocore DEBUG records (which print secrets) in this task while inside."""
+    _install_filter()
+    reset = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(reset)
+        _install_filter()
+
+
+# --------------------------------------------------------------------------- errors
+
+_INVALID_CREDENTIAL_CODES = frozenset(
+    {
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "UnrecognizedClientException",
+        "InvalidAccessKeyId",
+        "InvalidToken",
+        "AuthFailure",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+    }
+)
+_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Forbidden"})
+_SECRETISH = re.compile(r"[A-Za-z0-9/+=]{40,}")
+
+
+def _scrub(text: str) -> str:
+    """Remove anything shaped like a secret key or session token from a message."""
+    return _SECRETISH.sub("<redacted>", text)
+
+
+def map_aws_error(exc: BaseException, *, action: str, cluster_id: str | None = None) -> EKSAuthError:
+    """Translate a botocore/aiohttp failure into an ``EKSAuthError`` of the right kind."""
+    kind: EKSAuthErrorKind
+    if isinstance(exc, EKSAuthError):
+        return exc
+    if isinstance(exc, bexc.ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "Unknown"))
+        text = str(error.get("Message", "")) or code
+        if code in _INVALID_CREDENTIAL_CODES:
+            kind = EKSAuthErrorKind.InvalidCredentials
+        elif code in _DENIED_CODES or "AccessDenied" in code:
+            kind = EKSAuthErrorKind.PermissionDenied
+        elif code in ("ResourceNotFoundException", "NotFoundException"):
+            kind = EKSAuthErrorKind.ClusterNotFound
+        else:
+            kind = EKSAuthErrorKind.NetworkError
+        message = f"{action}: AWS answered {code}: {text}"
+    elif isinstance(exc, (bexc.NoCredentialsError, bexc.PartialCredentialsError)):
+        kind = EKSAuthErrorKind.AWSConfigMissing
+        message = (
+            f"{action}: no AWS credentials found ({exc}); configure a profile "
+            "(AWS_PROFILE / --profile), keys, SSO or an instance role"
+        )
+    elif isinstance(exc, bexc.ProfileNotFound):
+        kind = EKSAuthErrorKind.AWSConfigMissing
+        message = f"{action}: {exc}; check AWS_CONFIG_FILE / ~/.aws/config"
+    elif isinstance(exc, bexc.NoRegionError):
+        kind = EKSAuthErrorKind.AWSConfigMissing
+        message = f"{action}: no AWS region; pass region=... or set AWS_REGION"
+    elif isinstance(
+        exc,
+        (
+            bexc.SSOError,
+            bexc.TokenRetrievalError,
+            bexc.CredentialRetrievalError,
+            bexc.UnknownCredentialError,
+        ),
+    ):
+        kind = EKSAuthErrorKind.InvalidCredentials
+        message = f"{action}: AWS credentials could not be loaded: {exc}"
+    elif isinstance(exc, (bexc.ConnectionError, bexc.HTTPClientError, OSError, asyncio.TimeoutError)) or type(
+        exc
+    ).__module__.startswith("aiohttp"):
+        kind = EKSAuthErrorKind.NetworkError
+        message = f"{action}: AWS endpoint unreachable: {exc or type(exc).__name__}"
+    elif isinstance(exc, (bexc.ConfigParseError, bexc.InvalidConfigError, bexc.BotoCoreError)):
+        kind = EKSAuthErrorKind.AWSConfigMissing
+        message = f"{action}: AWS configuration problem: {exc}"
+    else:
+        kind = EKSAuthErrorKind.NetworkError
+        message = f"{action}: unexpected {type(exc).__name__}: {exc}"
+    return EKSAuthError(kind, _scrub(message), cluster_id=cluster_id)
+
+
+# --------------------------------------------------------------------------- env layering
+
+_CREDENTIAL_ENV = frozenset(
+    {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_CREDENTIAL_EXPIRATION",
+        "AWS_ACCOUNT_ID",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        "AWS_EC2_METADATA_DISABLED",
+        "AWS_CREDENTIAL_FILE",
+        "BOTO_CONFIG",
+        "AWS_ENDPOINT_URL",
+        # read by kom-async itself (region) or with no effect on the token
+        "AWS_REGION",
+        "AWS_PAGER",
+        "AWS_DEFAULT_OUTPUT",
+        "AWS_CLI_AUTO_PROMPT",
+        "AWS_EXECUTION_ENV",
+    }
+)
+_SERVICE_ENDPOINT_ENV = re.compile(r"^AWS_ENDPOINT_URL_[A-Z0-9_]+$")
+
+
+def _config_env_names() -> frozenset[str]:
+    names: set[str] = set()
+    for table in (BOTOCORE_DEFAUT_SESSION_VARIABLES, DEFAULT_S3_CONFIG_VARS, DEFAULT_PROXIES_CONFIG_VARS):
+        for spec in table.values():
+            env = spec[1]
+            if isinstance(env, str):
+                names.add(env)
+            elif isinstance(env, (list, tuple)):
+                names.update(env)
+    return frozenset(names)
+
+
+_LAYERED_ENV = _config_env_names() | _CREDENTIAL_ENV
+
+
+def unsupported_env_names(env: Mapping[str, str]) -> list[str]:
+    """Exec env names a layered botocore session cannot honour (they need a subprocess)."""
+    return sorted(name for name in env if name not in _LAYERED_ENV and not _SERVICE_ENDPOINT_ENV.match(name))
+
+
+def _config_mapping(session: AioSession, environ: Mapping[str, str]) -> dict[str, Any]:
+    """botocore's default config chains, reading env vars from ``environ``."""
+    factory = ConfigChainFactory(session=session, environ=environ)
+
+    def chains(table: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            name: factory.create_config_chain(
+                instance_name=name,
+                env_var_names=spec[1],
+                config_property_names=spec[0],
+                default=spec[2],
+                conversion_func=spec[3],
+            )
+            for name, spec in table.items()
+        }
+
+    mapping = chains(BOTOCORE_DEFAUT_SESSION_VARIABLES)
+    mapping["s3"] = SectionConfigProvider("s3", session, chains(DEFAULT_S3_CONFIG_VARS))
+    mapping["proxies_config"] = SectionConfigProvider(
+        "proxies_config", session, chains(DEFAULT_PROXIES_CONFIG_VARS)
+    )
+    return mapping
+
+
+class LayeredEnvSession(AioSession):  # type: ignore[misc]
+    """An aiobotocore session whose env lookups see ``environ`` instead of ``os.environ``.
+
+    Config chains, endpoint URL settings and the credential providers that read the
+    environment (env keys, container, IMDS switch, legacy files) all use the mapping.
+    """
+
+    def __init__(self, environ: Mapping[str, str], profile: str | None = None) -> None:
+        self._kom_environ = environ
+        super().__init__(profile=profile)
+
+    def _register_config_store(self) -> None:
+        store = ConfigValueStore(mapping=_config_mapping(self, self._kom_environ))
+        self._components.register_component("config_store", store)
+
+    def _add_configured_endpoint_provider(self, client_name: str, config_store: Any) -> None:
+        provider = ConfiguredEndpointProvider(
+            full_config=self.full_config,
+            scoped_config=self.get_scoped_config(),
+            client_name=client_name,
+            environ=self._kom_environ,
+        )
+        config_store.set_config_provider(logical_name="endpoint_url", provider=provider)
+
+    def _create_credential_resolver(self) -> Any:
+        resolver = super()._create_credential_resolver()
+        providers = list(resolver.providers)
+        for provider in list(providers):
+            sourcer = getattr(provider, "_credential_sourcer", None)
+            providers.extend(getattr(sourcer, "_providers", ()))
+        for provider in providers:
+            _retarget_env(provider, self._kom_environ)
+        return resolver
+
+
+def _retarget_env(provider: Any, environ: Mapping[str, str]) -> None:
+    """Point one credential provider's environment lookups at ``environ``."""
+    if hasattr(provider, "environ"):  # EnvProvider
+        provider.environ = environ
+    elif hasattr(provider, "_environ"):  # ContainerProvider, OriginalEC2Provider, BotoProvider
+        provider._environ = environ
+    fetcher = getattr(provider, "_role_fetcher", None)  # InstanceMetadataProvider
+    if fetcher is not None and hasattr(fetcher, "_disabled"):
+        fetcher._disabled = environ.get("AWS_EC2_METADATA_DISABLED", "false").lower() == "true"
+
+
+class _FixedCredentialResolver:
+    """A credential_provider component that hands out one (refreshable) credentials object."""
+
+    def __init__(self, credentials: Any) -> None:
+        self._credentials = credentials
+
+    async def load_credentials(self) -> Any:
+        return self._credentials
+
+
+# --------------------------------------------------------------------------- pool
+
+
+@dataclass(frozen=True)
+class _Key:
+    profile: str | None
+    profile_from_env: bool
+    region: str | None
+    role_arn: str | None
+    external_id: str | None
+    env: tuple[tuple[str, str], ...] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ClusterEndpoint:
+    """What DescribeCluster says about an ACTIVE cluster: where it is and whom to trust."""
+
+    endpoint: str
+    ca_data: bytes = field(repr=False)
+    status: str
+    arn: str | None = None
+    name: str | None = None
+    region: str | None = None
+
+
+class AWSContext:
+    """One AWS identity: a session, its STS client, credentials and the STS signing target.
+
+    ``sts_url`` (scheme, host, path), ``signing_region`` and ``signing_name`` are what
+    botocore resolves for GetCallerIdentity with this configuration, found once by
+    presigning a probe request.
+    """
+
+    def __init__(self, session: AioSession, region: str | None) -> None:
+        self.session = session
+        self.region = region
+        self.credentials: Any = None
+        self.sts_url = ""
+        self.signing_region = ""
+        self.signing_name = "sts"
+        self._stack = AsyncExitStack()
+        self._eks: Any = None
+        self._eks_lock = asyncio.Lock()
+        self._eks_session: AioSession | None = None
+
+    async def _start(self, key: _Key, base: AWSContext | None) -> None:
+        if base is None:
+            sts = await self._stack.enter_async_context(
+                self.session.create_client("sts", region_name=self.region)
+            )
+            creds = await self.session.get_credentials()
+            if creds is None:
+                raise bexc.NoCredentialsError()
+            self.credentials = creds
+            probe = await sts.generate_presigned_url("get_caller_identity", ExpiresIn=60, HttpMethod="GET")
+            parts = urlsplit(probe)
+            self.sts_url = f"{parts.scheme}://{parts.netloc}{parts.path or '/'}"
+            scope = parse_qs(parts.query)["X-Amz-Credential"][0].split("/")
+            self.signing_region, self.signing_name = scope[2], scope[3]
+            self._eks_session = self.session
+            return
+        # A role: credentials from AssumeRole on the base identity, refreshed by
+        # aiobotocore when close to their expiry; same endpoint as the base.
+        base_session = base.session
+        region = self.region
+
+        def client_creator(service: str, **kwargs: Any) -> Any:
+            return base_session.create_client(service, region_name=region, **kwargs)
+
+        extra: dict[str, Any] = {"RoleSessionName": ROLE_SESSION_NAME}
+        if key.external_id:
+            extra["ExternalId"] = key.external_id
+        fetcher = AioAssumeRoleCredentialFetcher(
+            client_creator=client_creator,
+            source_credentials=base.credentials,
+            role_arn=key.role_arn,
+            extra_args=extra,
+        )
+        self.credentials = AioDeferredRefreshableCredentials(
+            refresh_using=fetcher.fetch_credentials, method="assume-role"
+        )
+        await self.credentials.get_frozen_credentials()  # fail early: AccessDenied etc.
+        self.sts_url, self.signing_region = base.sts_url, base.signing_region
+        self.signing_name = base.signing_name
+        self.session.register_component("credential_provider", _FixedCredentialResolver(self.credentials))
+        self._eks_session = self.session
+
+    async def frozen_credentials(self) -> Any:
+        """Current (access_key, secret_key, token), refreshing assumed-role keys if due."""
+        with quiet_aws_logs():
+            return await self.credentials.get_frozen_credentials()
+
+    async def eks_client(self) -> Any:
+        """The shared EKS client of this identity, created on first use."""
+        async with self._eks_lock:
+            if self._eks is None:
+                assert self._eks_session is not None
+                with quiet_aws_logs():
+                    self._eks = await self._stack.enter_async_context(
+                        self._eks_session.create_client("eks", region_name=self.region)
+                    )
+            return self._eks
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+
+
+class AWSClientPool:
+    """aiobotocore sessions and clients shared per (profile, region, role, exec env).
+
+    ``async with AWSClientPool() as pool:`` or call ``aclose()``; closing it closes every
+    client it created.
+    """
+
+    def __init__(self) -> None:
+        self._contexts: dict[_Key, AWSContext] = {}
+        self._locks: dict[_Key, asyncio.Lock] = {}
+        self._closed = False
+
+    async def __aenter__(self) -> AWSClientPool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"AWSClientPool(identities={len(self._contexts)}, closed={self._closed})"
+
+    def __len__(self) -> int:
+        return len(self._contexts)
+
+    async def context(
+        self,
+        *,
+        profile: str | None = None,
+        region: str | None = None,
+        role_arn: str | None = None,
+        external_id: str | None = None,
+        env: Mapping[str, str] | None = None,
+        profile_from_env: bool = False,
+        cluster_id: str | None = None,
+    ) -> AWSContext:
+        """The shared context for this identity, creating it (once) on first use."""
+        env_items = tuple(sorted((env or {}).items()))
+        key = _Key(profile, profile_from_env, region, role_arn, external_id, env_items)
+        found = self._contexts.get(key)
+        if found is not None:
+            return found
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            found = self._contexts.get(key)
+            if found is not None:
+                return found
+            if self._closed:
+                raise RuntimeError("AWSClientPool is closed")
+            base = None
+            if role_arn is not None:
+                base = await self.context(
+                    profile=profile,
+                    region=region,
+                    env=env,
+                    profile_from_env=profile_from_env,
+                    cluster_id=cluster_id,
+                )
+            ctx = AWSContext(self._new_session(env or {}, profile, profile_from_env), region)
+            action = f"assume role {role_arn}" if role_arn else "load AWS credentials"
+            try:
+                with quiet_aws_logs():
+                    await ctx._start(key, base)
+            except BaseException as exc:
+                await ctx.aclose()
+                if isinstance(exc, Exception):
+                    raise map_aws_error(exc, action=action, cluster_id=cluster_id) from None
+                raise
+            self._contexts[key] = ctx
+            return ctx
+
+    def _new_session(self, env: Mapping[str, str], profile: str | None, profile_from_env: bool) -> AioSession:
+        # A profile named by AWS_PROFILE (env) behaves like the env var; one from
+        # --profile / profile=... is explicit and outranks env keys, as in the CLI.
+        explicit = None if profile_from_env else profile
+        if not env:
+            return AioSession(profile=explicit)
+        return LayeredEnvSession(ChainMap(dict(env), os.environ), profile=explicit)
+
+    async def aclose(self) -> None:
+        """Close every client and session the pool created; idempotent."""
+        self._closed = True
+        contexts, self._contexts = list(self._contexts.values()), {}
+        for ctx in reversed(contexts):
+            try:
+                await ctx.aclose()
+            except Exception:  # pragma: no cover - closing must not raise
+                log.warning("closing an AWS client failed", exc_info=False)
+
+
+async def describe_cluster(
+    pool: AWSClientPool,
+    *,
+    cluster_name: str,
+    region: str | None,
+    profile: str | None = None,
+    role_arn: str | None = None,
+    env: Mapping[str, str] | None = None,
+    external_id: str | None = None,
+) -> ClusterEndpoint:
+    """EKS DescribeCluster: the endpoint and CA of an ACTIVE cluster, or an ``EKSAuthError``."""
+    cluster_id = f"{region}-{cluster_name}" if region else cluster_name
+    ctx = await pool.context(
+        profile=profile,
+        region=region,
+        role_arn=role_arn,
+        env=env,
+        external_id=external_id,
+        cluster_id=cluster_id,
+    )
+    try:
+        client = await ctx.eks_client()
+        with quiet_aws_logs():
+            response = await client.describe_cluster(name=cluster_name)
+    except Exception as exc:
+        error = map_aws_error(exc, action=f"DescribeCluster {cluster_name!r}", cluster_id=cluster_id)
+        if error.kind is EKSAuthErrorKind.ClusterNotFound:
+            where = region or "the configured region"
+            error = EKSAuthError(
+                EKSAuthErrorKind.ClusterNotFound,
+                f"no EKS cluster named {cluster_name!r} in {where} for this AWS account",
+                cluster_id=cluster_id,
+            )
+        raise error from None
+    cluster = response.get("cluster") or {}
+    status = str(cluster.get("status") or "UNKNOWN")
+    if status != "ACTIVE":
+        raise EKSAuthError(
+            EKSAuthErrorKind.ClusterNotFound,
+            f"EKS cluster {cluster_name!r} is {status}, not ACTIVE; register it once it is ACTIVE",
+            cluster_id=cluster_id,
+        )
+    endpoint = cluster.get("endpoint")
+    ca_b64 = (cluster.get("certificateAuthority") or {}).get("data")
+    if not endpoint or not ca_b64:
+        raise EKSAuthError(
+            EKSAuthErrorKind.ClusterNotFound,
+            f"EKS cluster {cluster_name!r} has no endpoint or certificate authority yet",
+            cluster_id=cluster_id,
+        )
+    try:
+        ca_data = base64.b64decode(ca_b64, validate=False)
+    except (binascii.Error, ValueError):
+        raise EKSAuthError(
+            EKSAuthErrorKind.ClusterNotFound,
+            f"EKS cluster {cluster_name!r} returned a certificate authority that is not base64",
+            cluster_id=cluster_id,
+        ) from None
+    return ClusterEndpoint(
+        endpoint=str(endpoint),
+        ca_data=ca_data,
+        status=status,
+        arn=cluster.get("arn"),
+        name=cluster_name,
+        region=ctx.region or ctx.signing_region,
+    )
