@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KubeconfigError
-from kom_async.kubeconfig import ExecConfig
 
 if TYPE_CHECKING:
     from kom_async.auth.token import Token
+    from kom_async.kubeconfig import ExecConfig
 
 __all__ = [
     "EKSAuthConfig",
@@ -77,6 +77,16 @@ class EKSAuthConfig:
     def k8s_aws_id(self) -> str:
         """The identifier signed into the token's ``x-k8s-aws-id`` header."""
         return self.cluster_name
+
+
+def __getattr__(name: str) -> object:
+    # ExecConfig lives in kom_async.kubeconfig (PyYAML); re-exported lazily so that
+    # `kom-async eks get-token` does not import the kubeconfig machinery.
+    if name == "ExecConfig":
+        from kom_async.kubeconfig import ExecConfig
+
+        return ExecConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def region_from_server(server: str | None) -> str | None:
