@@ -32,6 +32,7 @@ import aiohttp
 from kom_async.apply import apply_documents, load_documents
 from kom_async.discovery import DEFAULT_TTL, Discovery, ResourceInfo
 from kom_async.errors import KubernetesError, QueryError
+from kom_async.models import is_model_class, to_model
 from kom_async.rest import RestClient, Target, encode_query, error_from_status
 from kom_async.selectors import Selector, combine, to_selector
 
@@ -124,9 +125,9 @@ class Kubectl:
             if not what.strip():
                 raise QueryError("resource() needs a kind such as 'Pod', 'pods' or 'po'")
             return Query(self, _Selected(name=what.strip()))
-        if isinstance(what, type) and hasattr(what, "openapi_types"):
+        if is_model_class(what):
             return Query(self, _Selected(model=what))
-        if hasattr(type(what), "openapi_types"):  # a model instance: use its class
+        if is_model_class(type(what)):  # a model instance: use its class
             return Query(self, _Selected(model=type(what)))
         raise QueryError(
             f"resource() takes a kind name or a kubernetes_asyncio model class, not {type(what).__name__}"
@@ -189,23 +190,16 @@ class Kubectl:
     def _to_model(self, data: Any, model: type[Any] | None) -> Any:
         if model is None or not isinstance(data, dict):
             return data
-        return self._api_client.deserialize(_RawJSON(data), model)
+        return to_model(data, model)
 
     def _to_plain(self, obj: Any) -> Any:
         if isinstance(obj, Mapping):
             return copy.deepcopy(dict(obj))
         if isinstance(obj, list):
             return copy.deepcopy(obj)
-        if hasattr(type(obj), "openapi_types"):
+        if is_model_class(type(obj)):
             return self._api_client.sanitize_for_serialization(obj)
         raise QueryError(f"expected a dict or a kubernetes_asyncio model, got {type(obj).__name__}")
-
-
-class _RawJSON:
-    """The one attribute ``ApiClient.deserialize`` reads from a response."""
-
-    def __init__(self, data: Any) -> None:
-        self.data = json.dumps(data)
 
 
 @dataclass(frozen=True, slots=True)
