@@ -20,6 +20,7 @@ from kom_async.eks import (
 )
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KubeconfigError
 
+ROLE_R = "arn:aws:iam::1:role/r"
 DESIGN_EXAMPLE = textwrap.dedent(
     """\
     apiVersion: v1
