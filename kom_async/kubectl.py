@@ -685,6 +685,7 @@ class Watch(Generic[T]):
         self._pending: collections.deque[tuple[str, T]] = collections.deque()
         self._known: dict[tuple[str, str], Obj] = {}  # (namespace, name) -> metadata stub
         self._listed = False
+        self._started = False
         self._failures = 0
         self._closed = False
         self._connections = 0
@@ -707,7 +708,30 @@ class Watch(Generic[T]):
         return self
 
     async def __aenter__(self) -> Watch[T]:
+        await self.start()
         return self
+
+    async def start(self) -> None:
+        """Establish the watch now (list, then connect) instead of at the first event.
+
+        ``async with`` calls this, so changes made inside the block are all seen.
+        """
+        if self._started:
+            return
+        self._started = True
+        try:
+            if self._info is None:
+                self._info = await self._query._resolve()
+            if self._rv is None:
+                await self._relist(self._info)
+            while self._response is None and not self._closed:
+                await self._connect(self._info, self._remaining())
+                if self._rv is None:  # 410 Gone while connecting: list again
+                    await self._relist(self._info)
+        except BaseException:
+            self._closed = True
+            self._drop_response()
+            raise
 
     async def __aexit__(
         self,
@@ -737,6 +761,8 @@ class Watch(Generic[T]):
             raise
 
     async def _next(self) -> tuple[str, T]:
+        if not self._started and not self._closed:
+            await self.start()
         while True:
             if self._pending:
                 return self._pending.popleft()
