@@ -32,7 +32,7 @@ from kom_async.kubectl import Kubectl
 from kom_async.tls import ssl_context_for
 
 if TYPE_CHECKING:
-    from kom_async.auth.eks_native import AWSClientPool
+    from kom_async.auth.aws import AWSClientPool
     from kom_async.eks import EKSAuthConfig
     from kom_async.policy import ExecPolicy
 
@@ -218,7 +218,7 @@ class Clusters:
     ) -> Kubectl:
         """Register an EKS cluster by name: DescribeCluster gives endpoint and CA, tokens are
         minted natively. No kubeconfig needed. Default id: ``<region>-<cluster_name>``."""
-        from kom_async.auth.eks_native import describe_cluster
+        from kom_async.auth.aws import describe_cluster
         from kom_async.eks import EKSAuthConfig
 
         if token_source == "exec":
@@ -331,7 +331,7 @@ class Clusters:
 
     def _pool(self) -> AWSClientPool:
         if self._aws_pool is None:
-            from kom_async.auth.eks_native import AWSClientPool
+            from kom_async.auth.aws import AWSClientPool
 
             self._aws_pool = AWSClientPool()
         return self._aws_pool
