@@ -44,7 +44,9 @@ async def run_demo(
         via_kubeconfig = await clusters.register_by_string(kubeconfig, cluster_id="from-kubeconfig")
         c1 = clusters.get("from-kubeconfig")
         source1 = c1.token_provider.source.kind if c1.token_provider else "none"
-        _say(out, "registered from kubeconfig (aws eks get-token)", f"EKS={c1.is_eks}, token source={source1}")
+        _say(
+            out, "registered from kubeconfig (aws eks get-token)", f"EKS={c1.is_eks}, token source={source1}"
+        )
 
         # 2. the same cluster by name only: DescribeCluster + native tokens, no kubeconfig
         by_name = await clusters.register_eks(cluster_name=cluster_name, region=region, env=lab.aws_env)
