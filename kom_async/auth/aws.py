@@ -472,7 +472,9 @@ class AWSClientPool:
                     profile_from_env=profile_from_env,
                     cluster_id=cluster_id,
                 )
-            ctx = AWSContext(self._new_session(env or {}, profile, profile_from_env), region)
+            with quiet_aws_logs():
+                session = self._new_session(env or {}, profile, profile_from_env)
+            ctx = AWSContext(session, region)
             action = f"assume role {role_arn}" if role_arn else "load AWS credentials"
             try:
                 with quiet_aws_logs():
