@@ -35,6 +35,10 @@ class FakeClock:
         """The current virtual time (aware UTC)."""
         return self._now
 
+    def time(self) -> float:
+        """The current virtual time as POSIX seconds (what ``TokenProvider`` reads)."""
+        return self._now.timestamp()
+
     def advance(self, seconds: float) -> datetime:
         """Move virtual time forward by ``seconds`` and wake the sleepers now due."""
         if seconds < 0:
