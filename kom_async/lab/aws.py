@@ -24,9 +24,7 @@ _ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+
 _TRUST_POLICY = json.dumps(
     {
         "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}
-        ],
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
     }
 )
 
@@ -105,9 +103,7 @@ class MotoAWS:
         iam = self._iam()
         user = iam.create_user("us-east-1", name)
         key = iam.create_access_key(name)
-        return AWSCredential(
-            key.access_key_id, key.secret_access_key, None, user.arn, self.account_id
-        )
+        return AWSCredential(key.access_key_id, key.secret_access_key, None, user.arn, self.account_id)
 
     def create_role(self, name: str) -> str:
         """Create an IAM role anyone in the lab may assume; return its ARN."""
@@ -138,10 +134,8 @@ class MotoAWS:
                     user = iam.users.get(key.user_name)
                     if user is None:
                         return None
-                    return AWSCredential(
-                        access_key_id, key.secret_access_key, None, user.arn, account_id
-                    )
-                sts_for_account = sts_backends.get(account_id) or {}
+                    return AWSCredential(access_key_id, key.secret_access_key, None, user.arn, account_id)
+                sts_for_account: Any = sts_backends.get(account_id) or {}
                 for sts in list(sts_for_account.values()):
                     for role in list(sts.assumed_roles):
                         if role.access_key_id == access_key_id:

@@ -100,7 +100,5 @@ class AWSProxy:
             allow_redirects=False,
         ) as upstream:
             payload = await upstream.read()
-            out_headers = {
-                k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS
-            }
+            out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS}
             return web.Response(status=upstream.status, body=payload, headers=out_headers)

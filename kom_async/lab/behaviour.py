@@ -120,9 +120,7 @@ def complete(rt: ResourceType, obj: Obj, state: ClusterState) -> None:
         status = obj.setdefault("status", {})
         status.setdefault("phase", "Running")
         status.setdefault("podIP", str(ipaddress.ip_address("10.244.0.0") + next(_IPS)))
-        status.setdefault(
-            "conditions", [{"type": "Ready", "status": "True"}]
-        )
+        status.setdefault("conditions", [{"type": "Ready", "status": "True"}])
         running = status["phase"] == "Running"
         status["containerStatuses"] = [
             {
@@ -140,9 +138,7 @@ def complete(rt: ResourceType, obj: Obj, state: ClusterState) -> None:
         spec.setdefault("replicas", 1)
         n = spec["replicas"]
         status = obj.setdefault("status", {})
-        status.update(
-            replicas=n, readyReplicas=n, availableReplicas=n, updatedReplicas=n
-        )
+        status.update(replicas=n, readyReplicas=n, availableReplicas=n, updatedReplicas=n)
         gen = obj["metadata"].get("generation")
         if gen is not None:
             status["observedGeneration"] = gen
@@ -159,9 +155,7 @@ def complete(rt: ResourceType, obj: Obj, state: ClusterState) -> None:
             "conditions": [{"type": "Established", "status": "True"}],
         }
     elif rt.key == ("", "nodes") and spec is not None:
-        obj.setdefault("status", {}).setdefault(
-            "conditions", [{"type": "Ready", "status": "True"}]
-        )
+        obj.setdefault("status", {}).setdefault("conditions", [{"type": "Ready", "status": "True"}])
     del state
 
 
@@ -217,7 +211,12 @@ def seed(state: ClusterState, types: TypeRegistry, now: datetime) -> None:
         },
     )
     put("", "configmaps", "demo", {"metadata": {"name": "web-config"}, "data": {"greeting": "hello"}})
-    put("", "services", "demo", {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})
+    put(
+        "",
+        "services",
+        "demo",
+        {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}},
+    )
     put(
         "",
         "events",
@@ -233,14 +232,15 @@ def seed(state: ClusterState, types: TypeRegistry, now: datetime) -> None:
     )
 
 
-def default_log(state: ClusterState, namespace: str, pod: str, container: str, now: datetime) -> list[tuple[datetime, str]]:
+def default_log(
+    state: ClusterState, namespace: str, pod: str, container: str, now: datetime
+) -> list[tuple[datetime, str]]:
     """The log lines of a container: what a test set, or 20 synthetic lines, 30 s apart."""
     lines = state.pod_logs.get((namespace, pod, container))
     if lines is not None:
         return lines
     return [
-        (now - timedelta(seconds=30 * (19 - i)), f"{pod}/{container}: log line {i + 1}")
-        for i in range(20)
+        (now - timedelta(seconds=30 * (19 - i)), f"{pod}/{container}: log line {i + 1}") for i in range(20)
     ]
 
 

@@ -73,9 +73,7 @@ BUILTIN_TYPES = (
     ResourceType("", "v1", "events", "Event", True, ("ev",)),
     ResourceType("", "v1", "nodes", "Node", False, ("no",), ("status",)),
     ResourceType("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",)),
-    ResourceType(
-        "apps", "v1", "deployments", "Deployment", True, ("deploy",), ("scale", "status"), ("all",)
-    ),
+    ResourceType("apps", "v1", "deployments", "Deployment", True, ("deploy",), ("scale", "status"), ("all",)),
     ResourceType(
         "apiextensions.k8s.io",
         "v1",

@@ -20,7 +20,9 @@ class SelectorError(KomError):
 
 
 def _split_top_level(text: str) -> list[str]:
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    depth = 0
+    cur: list[str] = []
     for ch in text:
         if ch == "(":
             depth += 1
@@ -35,17 +37,24 @@ def _split_top_level(text: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
+def _label_ok(labels: Mapping[str, Any], key: str, op: str, values: frozenset[str]) -> bool:
+    if op == "exists":
+        return key in labels
+    if op == "!exists":
+        return key not in labels
+    if op in ("in", "="):
+        return labels.get(key) in values
+    return labels.get(key) not in values  # "notin", "!="
+
+
 def parse_label_selector(text: str | None) -> Matcher:
     """Parse ``a=b,c!=d,e in (x,y),f notin (z),g,!h`` into a predicate over label dicts."""
-    checks: list[Matcher] = []
+    reqs: list[tuple[str, str, frozenset[str]]] = []
     for req in _split_top_level(text or ""):
         m = _EQ_REQ.match(req)
         if m:
             key, op, value = m.groups()
-            if op == "!=":
-                checks.append(lambda lb, k=key, v=value: lb.get(k) != v)
-            else:
-                checks.append(lambda lb, k=key, v=value: lb.get(k) == v)
+            reqs.append((key, "!=" if op == "!=" else "=", frozenset({value})))
             continue
         m = _SET_REQ.match(req)
         if not m:
@@ -54,17 +63,15 @@ def parse_label_selector(text: str | None) -> Matcher:
         if neg and op:
             raise SelectorError(f"unable to parse requirement: {req.strip()!r}")
         if op is None:
-            if neg:
-                checks.append(lambda lb, k=key: k not in lb)
-            else:
-                checks.append(lambda lb, k=key: k in lb)
-            continue
-        vals = frozenset(v.strip() for v in values.split(",") if v.strip())
-        if op == "in":
-            checks.append(lambda lb, k=key, vs=vals: lb.get(k) in vs)
+            reqs.append((key, "!exists" if neg else "exists", frozenset()))
         else:
-            checks.append(lambda lb, k=key, vs=vals: lb.get(k) not in vs)
-    return lambda labels: all(check(labels) for check in checks)
+            vals = frozenset(v.strip() for v in values.split(",") if v.strip())
+            reqs.append((key, op, vals))
+
+    def match(labels: Mapping[str, Any]) -> bool:
+        return all(_label_ok(labels, k, op, vs) for k, op, vs in reqs)
+
+    return match
 
 
 def _field(obj: Mapping[str, Any], path: str) -> str | None:
@@ -86,14 +93,15 @@ def parse_field_selector(text: str | None) -> Matcher:
     Any dotted path is accepted (the real server restricts them per resource); a missing
     field compares as the empty string, as on a real API server.
     """
-    checks: list[Matcher] = []
+    reqs: list[tuple[str, bool, str]] = []
     for req in _split_top_level(text or ""):
         m = re.match(r"^\s*([A-Za-z0-9_.]+)\s*(==|!=|=)\s*([^,]*?)\s*$", req)
         if not m:
             raise SelectorError(f"invalid field selector: {req.strip()!r}")
         path, op, value = m.groups()
-        if op == "!=":
-            checks.append(lambda o, p=path, v=value: (_field(o, p) or "") != v)
-        else:
-            checks.append(lambda o, p=path, v=value: (_field(o, p) or "") == v)
-    return lambda obj: all(check(obj) for check in checks)
+        reqs.append((path, op == "!=", value))
+
+    def match(obj: Mapping[str, Any]) -> bool:
+        return all(((_field(obj, p) or "") == v) != neg for p, neg, v in reqs)
+
+    return match

@@ -95,6 +95,4 @@ class ApiError(KomError):
     @classmethod
     def invalid(cls, kind: str, name: str, message: str) -> ApiError:
         """422 Invalid for an object that fails validation."""
-        return cls(
-            422, f'{kind} "{name}" is invalid: {message}', reason="Invalid", kind=kind, name=name
-        )
+        return cls(422, f'{kind} "{name}" is invalid: {message}', reason="Invalid", kind=kind, name=name)

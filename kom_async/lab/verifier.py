@@ -130,9 +130,7 @@ def _signature(
     scope: str,
     payload_hash: str,
 ) -> str:
-    canonical_query = "&".join(
-        f"{k}={v}" for k, v in sorted((_enc(k), _enc(v)) for k, v in params)
-    )
+    canonical_query = "&".join(f"{k}={v}" for k, v in sorted((_enc(k), _enc(v)) for k, v in params))
     canonical_request = "\n".join(
         [
             "GET",

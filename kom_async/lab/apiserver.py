@@ -1,0 +1,741 @@
+"""The lab's Kubernetes API stand-in: one HTTPS listener, one path prefix per cluster.
+
+A cluster is served at ``https://127.0.0.1:<port>/clusters/<region>/<name>``; below that
+prefix the paths are those of a real API server (``/api/v1/...``, ``/apis/...``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import copy
+import json
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from kom_async.lab import behaviour
+from kom_async.lab.authn import Authenticator, authorize
+from kom_async.lab.listen import listen_loopback
+from kom_async.lab.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from kom_async.lab.resources import ResourceType
+from kom_async.lab.selectors import SelectorError, parse_field_selector, parse_label_selector
+from kom_async.lab.state import ClusterState, LabUser
+from kom_async.lab.status import ApiError
+from kom_async.lab.store import DROP, Watcher, WatchEvent
+
+__all__ = ["KubeAPIServer"]
+
+log = logging.getLogger("kom_async.lab.apiserver")
+Obj = dict[str, Any]
+ANONYMOUS_PATHS = frozenset({"/version", "/healthz", "/readyz", "/livez"})
+VERSION = {
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.0-eks-lab",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.23.0",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        text=json.dumps(body, separators=(",", ":")),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a resource path addresses."""
+
+    rt: ResourceType
+    namespace: str
+    name: str
+    sub: str
+
+
+def _encode_continue(rv: int, after: tuple[str, str]) -> str:
+    raw = json.dumps({"rv": rv, "ns": after[0], "name": after[1]}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_continue(token: str) -> tuple[str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+        return str(data["ns"]), str(data["name"])
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise ApiError(400, "continue key is not valid", reason="BadRequest") from None
+
+
+def _int_param(request: web.Request, name: str) -> int | None:
+    value = request.query.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ApiError(400, f"invalid value for {name}: {value!r}", reason="BadRequest") from None
+
+
+def _age(ts: str | None, now: datetime) -> str:
+    if not ts:
+        return "<unknown>"
+    try:
+        then = datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=now.tzinfo)
+    except ValueError:
+        return "<unknown>"
+    secs = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"
+
+
+class KubeAPIServer:
+    """Serves every lab cluster over one TLS listener on 127.0.0.1."""
+
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext,
+        authenticator: Authenticator,
+        now: Callable[[], datetime],
+    ) -> None:
+        self._ssl = ssl_context
+        self._auth = authenticator
+        self._now = now
+        self.clusters: dict[tuple[str, str], ClusterState] = {}
+        self._runner: web.AppRunner | None = None
+        self._watch_tasks: set[asyncio.Task[Any]] = set()
+        self.base_url = ""
+
+    async def start(self) -> None:
+        """Listen on a free port."""
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app.router.add_route("*", "/clusters/{region}/{name}{path:(/.*)?}", self._handle)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        self._runner = runner
+        port = await listen_loopback(runner, self._ssl)
+        self.base_url = f"https://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        """End open watches and stop listening."""
+        for state in self.clusters.values():
+            state.store.drop_watches()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def url_for(self, region: str, name: str) -> str:
+        """The server URL of one cluster."""
+        return f"{self.base_url}/clusters/{region}/{name}"
+
+    # -- request entry ----------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        region, name = request.match_info["region"], request.match_info["name"]
+        path = request.match_info.get("path") or "/"
+        state = self.clusters.get((region, name))
+        if state is None:
+            return _json(ApiError(404, f"no lab cluster {region}/{name}").body, 404)
+        state.stats.requests += 1
+        fault = state.fault
+        if fault is not None and fault.take():
+            state.stats.faults_injected += 1
+            if fault.exhausted:
+                state.fault = None
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault.unavailable:
+                if request.transport is not None:
+                    request.transport.abort()
+                raise ConnectionResetError("lab: API server unavailable")
+            if fault.status is not None:
+                err = ApiError(fault.status, "lab fault injected")
+                return _json(err.body, fault.status, fault.retry_after_header())
+        try:
+            user = self._authenticate(state, request, path)
+            return await self._route(state, request, path, user)
+        except ApiError as exc:
+            if exc.code == 401:
+                state.stats.unauthorized += 1
+            elif exc.code == 403:
+                state.stats.forbidden += 1
+            return _json(exc.body, exc.code, exc.headers)
+        except (SelectorError, PatchError) as exc:
+            err = ApiError(400, str(exc), reason="BadRequest")
+            return _json(err.body, 400)
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("lab API server failed on %s %s", request.method, path)
+            err = ApiError(500, "internal error in the lab API server")
+            return _json(err.body, 500)
+
+    def _authenticate(self, state: ClusterState, request: web.Request, path: str) -> LabUser | None:
+        header = request.headers.get("Authorization")
+        if header is None:
+            if path in ANONYMOUS_PATHS:
+                return None
+            state.stats.tokens_rejected += 1
+            state.stats.rejections["no credentials"] += 1
+            raise ApiError(401, "Unauthorized", reason="Unauthorized")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            state.stats.tokens_rejected += 1
+            state.stats.rejections["not a bearer token"] += 1
+            raise ApiError(401, "Unauthorized", reason="Unauthorized")
+        return self._auth.authenticate(state, token.strip())
+
+    async def _route(
+        self, state: ClusterState, request: web.Request, path: str, user: LabUser | None
+    ) -> web.StreamResponse:
+        segs = [s for s in path.split("/") if s]
+        if request.method == "GET":
+            if path in ("/healthz", "/readyz", "/livez"):
+                return web.Response(text="ok")
+            if path == "/version":
+                return _json(VERSION)
+        if user is None:
+            raise ApiError(401, "Unauthorized", reason="Unauthorized")
+        if request.method == "GET":
+            doc = self._discovery(state, segs)
+            if doc is not None:
+                return _json(doc)
+        if segs[:1] == ["api"] and len(segs) >= 3 and segs[1] == "v1":
+            group, version, rest = "", "v1", segs[2:]
+        elif segs[:1] == ["apis"] and len(segs) >= 4:
+            group, version, rest = segs[1], segs[2], segs[3:]
+        else:
+            raise ApiError(404, "the server could not find the requested resource")
+        target = self._target(state, group, version, rest)
+        verb = self._verb(request, target)
+        state.stats.verbs[verb] += 1
+        if not authorize(user, verb):
+            raise ApiError(
+                403,
+                f'{target.rt.plural} is forbidden: User "{user.username}" cannot {verb} '
+                f'resource "{target.rt.plural}"',
+                reason="Forbidden",
+            )
+        return await self._dispatch(state, request, target, verb)
+
+    def _discovery(self, state: ClusterState, segs: list[str]) -> Obj | None:
+        types = state.types
+        if segs == ["api"]:
+            return types.api_versions()
+        if segs == ["api", "v1"]:
+            return types.resource_list("", "v1")
+        if segs == ["apis"]:
+            return types.api_group_list()
+        if len(segs) == 2 and segs[0] == "apis":
+            if not types.versions(segs[1]):
+                raise ApiError(404, "the server could not find the requested resource")
+            return types.api_group(segs[1])
+        if len(segs) == 3 and segs[0] == "apis":
+            doc = types.resource_list(segs[1], segs[2])
+            if doc is None:
+                raise ApiError(404, "the server could not find the requested resource")
+            return doc
+        return None
+
+    def _target(self, state: ClusterState, group: str, version: str, rest: list[str]) -> Target:
+        def find(plural: str) -> ResourceType:
+            rt = state.types.find(group, version, plural)
+            if rt is None:
+                raise ApiError(404, "the server could not find the requested resource")
+            return rt
+
+        if rest[0] == "namespaces" and len(rest) >= 3:
+            rt = state.types.find(group, version, rest[2])
+            if rt is not None and rt.namespaced:
+                if len(rest) > 5:
+                    raise ApiError(404, "the server could not find the requested resource")
+                return Target(rt, rest[1], rest[3] if len(rest) > 3 else "", rest[4] if len(rest) > 4 else "")
+        if len(rest) > 3:
+            raise ApiError(404, "the server could not find the requested resource")
+        rt = find(rest[0])
+        if rt.namespaced and len(rest) > 1:
+            raise ApiError(404, "the server could not find the requested resource")
+        target = Target(rt, "", rest[1] if len(rest) > 1 else "", rest[2] if len(rest) > 2 else "")
+        if target.sub and target.sub not in rt.subresources:
+            raise ApiError(404, "the server could not find the requested resource")
+        return target
+
+    @staticmethod
+    def _verb(request: web.Request, target: Target) -> str:
+        method = request.method
+        if method == "GET":
+            if target.name:
+                return "get"
+            return "watch" if request.query.get("watch") in ("1", "true") else "list"
+        if method == "POST" and not target.name:
+            return "create"
+        if method == "PUT" and target.name:
+            return "update"
+        if method == "PATCH" and target.name:
+            return "patch"
+        if method == "DELETE":
+            return "delete" if target.name else "deletecollection"
+        raise ApiError(405, f"the server does not allow this method ({method}) on the resource")
+
+    # -- verbs ----------------------------------------------------------------------
+    async def _dispatch(
+        self, state: ClusterState, request: web.Request, target: Target, verb: str
+    ) -> web.StreamResponse:
+        rt = target.rt
+        if target.sub:
+            if target.sub not in rt.subresources:
+                raise ApiError(404, "the server could not find the requested resource")
+            return await self._subresource(state, request, target, verb)
+        if rt.namespaced and target.namespace and verb in ("create", "update", "patch"):
+            ns_rt = state.types.find("", "v1", "namespaces")
+            assert ns_rt is not None
+            if not state.store.exists(ns_rt, "", target.namespace):
+                raise ApiError.not_found("namespaces", target.namespace)
+        if verb == "get":
+            obj = state.store.get(rt, target.namespace, target.name)
+            return self._respond_object(request, rt, obj)
+        if verb == "list":
+            return self._list(state, request, target)
+        if verb == "watch":
+            return await self._watch(state, request, target)
+        if verb == "create":
+            body = await self._body(request)
+            obj = self._create(state, rt, target.namespace, body)
+            return _json(obj, 201)
+        if verb == "update":
+            body = await self._body(request)
+            return _json(self._update(state, rt, target, body))
+        if verb == "patch":
+            return _json(await self._patch(state, request, target))
+        if verb == "delete":
+            obj = self._delete(state, rt, target.namespace, target.name)
+            return _json(obj)
+        # deletecollection
+        labels = parse_label_selector(request.query.get("labelSelector"))
+        fields = parse_field_selector(request.query.get("fieldSelector"))
+        deleted = []
+        for obj in list(state.store.iter(rt, target.namespace or None)):
+            if labels(obj["metadata"].get("labels") or {}) and fields(obj):
+                meta = obj["metadata"]
+                deleted.append(self._delete(state, rt, meta.get("namespace", ""), meta["name"]))
+        return _json(self._list_body(state, rt, deleted, None))
+
+    async def _body(self, request: web.Request) -> Obj:
+        raw = await request.read()
+        ctype = request.content_type
+        try:
+            if "yaml" in ctype:
+                body = yaml.safe_load(raw)
+            else:
+                body = json.loads(raw)
+        except (ValueError, yaml.YAMLError):
+            raise ApiError(400, "the request body is not valid JSON/YAML", reason="BadRequest") from None
+        if not isinstance(body, (dict, list)):
+            raise ApiError(400, "the request body must be an object", reason="BadRequest")
+        return body  # type: ignore[return-value]
+
+    def _check_identity(self, rt: ResourceType, namespace: str, body: Obj) -> None:
+        if not isinstance(body, dict):
+            raise ApiError(400, "the request body must be an object", reason="BadRequest")
+        kind, api_version = body.get("kind"), body.get("apiVersion")
+        if kind is not None and kind != rt.kind:
+            raise ApiError(
+                400, f"the kind {kind!r} does not match the resource {rt.plural!r}", reason="BadRequest"
+            )
+        if api_version is not None and api_version != rt.group_version:
+            raise ApiError(
+                400,
+                f"the API version {api_version!r} does not match {rt.group_version!r}",
+                reason="BadRequest",
+            )
+        meta = body.get("metadata")
+        if isinstance(meta, dict) and rt.namespaced:
+            ns = meta.get("namespace")
+            if ns and namespace and ns != namespace:
+                raise ApiError(
+                    400,
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                    reason="BadRequest",
+                )
+
+    def _create(self, state: ClusterState, rt: ResourceType, namespace: str, body: Obj) -> Obj:
+        self._check_identity(rt, namespace, body)
+        obj = copy.deepcopy(body)
+        obj.setdefault("metadata", {})
+        if isinstance(obj["metadata"], dict):
+            for drop in ("resourceVersion", "uid", "creationTimestamp", "generation"):
+                obj["metadata"].pop(drop, None)
+        behaviour.validate(rt, obj)
+        behaviour.complete(rt, obj, state)
+        is_crd = rt.key == ("apiextensions.k8s.io", "customresourcedefinitions")
+        new_types = behaviour.crd_types(obj) if is_crd else []
+        stored = state.store.create(rt, namespace, obj)
+        for t in new_types:
+            state.types.add(t)
+        return self._after_write(state, rt, stored)
+
+    def _after_write(self, state: ClusterState, rt: ResourceType, stored: Obj) -> Obj:
+        if rt.key == ("apps", "deployments"):
+            status = stored.get("status") or {}
+            gen = stored["metadata"].get("generation")
+            if status.get("observedGeneration") != gen:
+                fixed = copy.deepcopy(stored)
+                fixed.setdefault("status", {})["observedGeneration"] = gen
+                meta = fixed["metadata"]
+                return state.store.update(rt, meta.get("namespace", ""), meta["name"], fixed)
+        return stored
+
+    def _update(self, state: ClusterState, rt: ResourceType, target: Target, body: Obj) -> Obj:
+        self._check_identity(rt, target.namespace, body)
+        obj = copy.deepcopy(body)
+        meta = obj.setdefault("metadata", {})
+        if isinstance(meta, dict) and meta.get("name") not in (None, target.name):
+            raise ApiError(
+                400, "the name of the object does not match the name on the URL", reason="BadRequest"
+            )
+        if isinstance(meta, dict):
+            meta["name"] = target.name
+        behaviour.validate(rt, obj)
+        old = state.store.get(rt, target.namespace, target.name)
+        if rt.key == ("", "pods") or "status" in rt.subresources:
+            if "status" in old:
+                obj["status"] = old["status"]  # status changes only via the status subresource
+        behaviour.complete(rt, obj, state)
+        stored = state.store.update(rt, target.namespace, target.name, obj)
+        if rt.key == ("apiextensions.k8s.io", "customresourcedefinitions"):
+            for t in behaviour.crd_types(stored):
+                state.types.add(t)
+        return self._after_write(state, rt, stored)
+
+    async def _patched(self, request: web.Request, current: Obj | None) -> Obj:
+        ctype = request.content_type
+        raw = await request.read()
+        try:
+            if ctype == "application/apply-patch+yaml":
+                patch = yaml.safe_load(raw)
+            else:
+                patch = json.loads(raw)
+        except (ValueError, yaml.YAMLError):
+            raise ApiError(400, "the patch is not valid JSON/YAML", reason="BadRequest") from None
+        base = current if current is not None else {}
+        if ctype == "application/json-patch+json":
+            result = json_patch(base, patch)
+        elif ctype == "application/merge-patch+json" or ctype == "application/apply-patch+yaml":
+            if not isinstance(patch, dict):
+                raise ApiError(400, "a merge patch must be an object", reason="BadRequest")
+            result = merge_patch(base, patch)
+        elif ctype == "application/strategic-merge-patch+json":
+            if not isinstance(patch, dict):
+                raise ApiError(400, "a strategic merge patch must be an object", reason="BadRequest")
+            result = strategic_merge_patch(base, patch)
+        else:
+            raise ApiError(
+                415, f"the patch content type {ctype!r} is not supported", reason="UnsupportedMediaType"
+            )
+        if not isinstance(result, dict):
+            raise ApiError(422, "the patched object is not an object", reason="Invalid")
+        return result
+
+    async def _patch(self, state: ClusterState, request: web.Request, target: Target) -> Obj:
+        rt = target.rt
+        is_apply = request.content_type == "application/apply-patch+yaml"
+        if is_apply and not request.query.get("fieldManager"):
+            raise ApiError.invalid(
+                "PatchOptions.meta.k8s.io", "", "fieldManager: Required value: is required for apply patch"
+            )
+        exists = state.store.exists(rt, target.namespace, target.name)
+        if not exists and not is_apply:
+            raise ApiError.not_found(rt.plural, target.name, rt.group)
+        current = state.store.get(rt, target.namespace, target.name) if exists else None
+        result = await self._patched(request, current)
+        if current is None:
+            meta = result.setdefault("metadata", {})
+            if isinstance(meta, dict):
+                meta.setdefault("name", target.name)
+            return self._create(state, rt, target.namespace, result)
+        meta = result.get("metadata")
+        if isinstance(meta, dict) and is_apply:
+            meta.pop("resourceVersion", None)
+        if isinstance(meta, dict) and meta.get("resourceVersion") is None:
+            meta["resourceVersion"] = current["metadata"]["resourceVersion"]
+        return self._update(state, rt, target, result)
+
+    def _delete(self, state: ClusterState, rt: ResourceType, namespace: str, name: str) -> Obj:
+        obj = state.store.delete(rt, namespace, name)
+        if rt.key == ("", "namespaces"):
+            state.store.delete_namespace_contents(name, list(state.types.types.values()))
+        if rt.key == ("apiextensions.k8s.io", "customresourcedefinitions"):
+            for t in behaviour.crd_types(obj):
+                state.types.remove_group_plural(t.group, t.plural)
+                state.store.drop_type(t)
+        return obj
+
+    # -- lists, tables, watches ----------------------------------------------------
+    def _list_body(
+        self, state: ClusterState, rt: ResourceType, items: list[Obj], cont: str | None, remaining: int = 0
+    ) -> Obj:
+        meta: Obj = {"resourceVersion": str(state.store.resource_version)}
+        if cont:
+            meta["continue"] = cont
+            meta["remainingItemCount"] = remaining
+        return {"kind": f"{rt.kind}List", "apiVersion": rt.group_version, "metadata": meta, "items": items}
+
+    def _list(self, state: ClusterState, request: web.Request, target: Target) -> web.StreamResponse:
+        rt = target.rt
+        labels = parse_label_selector(request.query.get("labelSelector"))
+        fields = parse_field_selector(request.query.get("fieldSelector"))
+        limit = _int_param(request, "limit")
+        after = _decode_continue(request.query["continue"]) if request.query.get("continue") else None
+        matched = [
+            o
+            for o in state.store.iter(rt, target.namespace or None)
+            if labels(o["metadata"].get("labels") or {}) and fields(o)
+        ]
+        if after is not None:
+            matched = [
+                o for o in matched if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after
+            ]
+        cont = None
+        remaining = 0
+        if limit is not None and limit > 0 and len(matched) > limit:
+            remaining = len(matched) - limit
+            matched = matched[:limit]
+            last = matched[-1]["metadata"]
+            cont = _encode_continue(state.store.resource_version, (last.get("namespace", ""), last["name"]))
+        items = [copy.deepcopy(o) for o in matched]
+        if self._wants_table(request):
+            return _json(self._table(rt, items, state))
+        return _json(self._list_body(state, rt, items, cont, remaining))
+
+    @staticmethod
+    def _wants_table(request: web.Request) -> bool:
+        accept = request.headers.get("Accept", "")
+        first = accept.split(",")[0]
+        return "as=Table" in first
+
+    def _respond_object(self, request: web.Request, rt: ResourceType, obj: Obj) -> web.Response:
+        if self._wants_table(request):
+            return _json(self._table(rt, [obj], None))
+        return _json(obj)
+
+    def _table(self, rt: ResourceType, items: list[Obj], state: ClusterState | None) -> Obj:
+        now = self._now()
+        columns = [("Name", "string", "name")]
+        if rt.key == ("", "pods"):
+            columns += [("Ready", "string", ""), ("Status", "string", ""), ("Restarts", "integer", "")]
+        elif rt.key == ("apps", "deployments"):
+            columns += [("Ready", "string", ""), ("Up-to-date", "integer", ""), ("Available", "integer", "")]
+        elif rt.key == ("", "nodes"):
+            columns += [("Status", "string", "")]
+        columns.append(("Age", "string", ""))
+        rows = []
+        for obj in items:
+            meta = obj.get("metadata", {})
+            cells: list[Any] = [meta.get("name", "")]
+            status = obj.get("status") or {}
+            if rt.key == ("", "pods"):
+                cs = status.get("containerStatuses") or []
+                ready = sum(1 for c in cs if c.get("ready"))
+                cells += [
+                    f"{ready}/{len(cs)}",
+                    status.get("phase", "Unknown"),
+                    sum(c.get("restartCount", 0) for c in cs),
+                ]
+            elif rt.key == ("apps", "deployments"):
+                want = (obj.get("spec") or {}).get("replicas", 0)
+                cells += [
+                    f"{status.get('readyReplicas', 0)}/{want}",
+                    status.get("updatedReplicas", 0),
+                    status.get("availableReplicas", 0),
+                ]
+            elif rt.key == ("", "nodes"):
+                sched = ",SchedulingDisabled" if (obj.get("spec") or {}).get("unschedulable") else ""
+                cells += ["Ready" + sched]
+            cells.append(_age(meta.get("creationTimestamp"), now))
+            partial = {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": meta,
+            }
+            rows.append({"cells": cells, "object": partial})
+        rv = str(state.store.resource_version) if state else ""
+        return {
+            "kind": "Table",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": {"resourceVersion": rv},
+            "columnDefinitions": [
+                {"name": n, "type": t, "format": f, "description": "", "priority": 0} for n, t, f in columns
+            ],
+            "rows": rows,
+        }
+
+    async def _watch(self, state: ClusterState, request: web.Request, target: Target) -> web.StreamResponse:
+        rt = target.rt
+        labels = parse_label_selector(request.query.get("labelSelector"))
+        fields = parse_field_selector(request.query.get("fieldSelector"))
+        timeout = _int_param(request, "timeoutSeconds")
+        rv_text = request.query.get("resourceVersion", "")
+        watcher = Watcher(
+            rt.key,
+            target.namespace or None,
+            lambda o: labels(o["metadata"].get("labels") or {}) and fields(o),
+        )
+        backlog: list[WatchEvent] = []
+        if rv_text and rv_text != "0":
+            try:
+                rv = int(rv_text)
+            except ValueError:
+                raise ApiError(400, f"invalid resourceVersion {rv_text!r}", reason="BadRequest") from None
+            backlog = [e for e in state.store.events_since(rv, rt.key) if watcher.wants(e)]
+        else:
+            backlog = [
+                WatchEvent(state.store.resource_version, rt.key, "ADDED", copy.deepcopy(o))
+                for o in state.store.iter(rt, target.namespace or None)
+                if watcher.match(o)
+            ]
+        state.store.watchers.add(watcher)
+        state.stats.watches_opened += 1
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        try:
+            await response.prepare(request)
+            for event in backlog:
+                await self._send(response, event)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout if timeout and timeout > 0 else None
+            while True:
+                wait = None if deadline is None else deadline - loop.time()
+                if wait is not None and wait <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(watcher.queue.get(), wait)
+                except TimeoutError:
+                    break
+                if item is DROP:
+                    state.stats.watches_dropped += 1
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return response
+                assert isinstance(item, WatchEvent)
+                await self._send(response, item)
+            with contextlib.suppress(ConnectionError):
+                await response.write_eof()
+        except ConnectionError:
+            pass
+        finally:
+            state.store.watchers.discard(watcher)
+        return response
+
+    @staticmethod
+    async def _send(response: web.StreamResponse, event: WatchEvent) -> None:
+        line = json.dumps({"type": event.type, "object": event.obj}, separators=(",", ":")) + "\n"
+        await response.write(line.encode())
+
+    # -- subresources --------------------------------------------------------------
+    async def _subresource(
+        self, state: ClusterState, request: web.Request, target: Target, verb: str
+    ) -> web.StreamResponse:
+        rt, sub = target.rt, target.sub
+        obj = state.store.get(rt, target.namespace, target.name)
+        if sub == "log":
+            if verb != "get":
+                raise ApiError(405, "pods/log only supports get")
+            return self._log(state, request, target, obj)
+        if sub == "scale":
+            if verb == "get":
+                return _json(self._scale(obj))
+            if verb == "update":
+                body = await self._body(request)
+                replicas = (body.get("spec") or {}).get("replicas") if isinstance(body, dict) else None
+            elif verb == "patch":
+                patched = await self._patched(request, self._scale(obj))
+                replicas = (patched.get("spec") or {}).get("replicas")
+            else:
+                raise ApiError(405, "scale supports get, update and patch")
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise ApiError.invalid("Scale", target.name, "spec.replicas: must be >= 0")
+            obj["spec"]["replicas"] = replicas
+            obj["metadata"].pop("resourceVersion", None)
+            stored = self._update(state, rt, target, obj)
+            return _json(self._scale(stored))
+        # status
+        if verb == "get":
+            return _json(obj)
+        if verb == "update":
+            body = await self._body(request)
+            new_status = body.get("status") if isinstance(body, dict) else None
+        elif verb == "patch":
+            new_status = (await self._patched(request, obj)).get("status")
+        else:
+            raise ApiError(405, "status supports get, update and patch")
+        obj["status"] = new_status if isinstance(new_status, dict) else {}
+        meta = obj["metadata"]
+        stored = state.store.update(rt, target.namespace, target.name, obj)
+        del meta
+        return _json(stored)
+
+    @staticmethod
+    def _scale(obj: Obj) -> Obj:
+        meta = obj["metadata"]
+        labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                k: meta[k]
+                for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                if k in meta
+            },
+            "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
+            "status": {
+                "replicas": (obj.get("status") or {}).get("replicas", 0),
+                "selector": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+            },
+        }
+
+    def _log(self, state: ClusterState, request: web.Request, target: Target, pod: Obj) -> web.Response:
+        containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        container = request.query.get("container") or (containers[0] if len(containers) == 1 else None)
+        if container is None:
+            raise ApiError(
+                400,
+                f"a container name must be specified for pod {target.name}, choose one of: "
+                f"[{' '.join(str(c) for c in containers)}]",
+                reason="BadRequest",
+            )
+        if container not in containers:
+            raise ApiError(
+                400, f"container {container} is not valid for pod {target.name}", reason="BadRequest"
+            )
+        now = self._now()
+        lines = behaviour.default_log(state, target.namespace, target.name, container, now)
+        since = _int_param(request, "sinceSeconds")
+        if since is not None:
+            cutoff = now - timedelta(seconds=since)
+            lines = [(t, text) for t, text in lines if t >= cutoff]
+        tail = _int_param(request, "tailLines")
+        if tail is not None:
+            lines = lines[-tail:] if tail > 0 else []
+        stamps = request.query.get("timestamps") in ("1", "true")
+        text = "".join(
+            (t.strftime("%Y-%m-%dT%H:%M:%S.000000000Z ") if stamps else "") + line + "\n" for t, line in lines
+        )
+        return web.Response(text=text, content_type="text/plain")

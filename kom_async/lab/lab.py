@@ -1,0 +1,507 @@
+"""``EKSLab``: moto for AWS, an HTTPS Kubernetes API stand-in, and the knobs tests turn."""
+
+from __future__ import annotations
+
+import base64
+import configparser
+import os
+import shutil
+import ssl
+import tempfile
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from kom_async.auth.clock import Clock, system_clock
+from kom_async.errors import KomError
+from kom_async.lab import behaviour
+from kom_async.lab.apiserver import KubeAPIServer
+from kom_async.lab.authn import ADMIN_GROUPS, Authenticator, IdentityMap
+from kom_async.lab.aws import AWSCredential, MotoAWS
+from kom_async.lab.awsproxy import AWSProxy
+from kom_async.lab.faults import Fault
+from kom_async.lab.kubeconfig import (
+    build_kubeconfig,
+    eks_get_token_args,
+    exec_user,
+    write_private,
+)
+from kom_async.lab.state import ClusterState, ClusterStats, LabUser
+
+__all__ = ["EKSLab", "LabCluster", "LabError"]
+
+_UNSET: Any = object()
+
+
+class LabError(KomError):
+    """The lab was used wrongly: not started, unknown cluster, duplicate cluster..."""
+
+
+@dataclass(frozen=True, slots=True)
+class LabCluster:
+    """A lab EKS cluster as a user sees it: name, region, endpoint, CA and ARN."""
+
+    name: str
+    region: str
+    server: str
+    ca_pem: str
+    ca_data: str
+    arn: str
+
+    @property
+    def id(self) -> str:
+        """``<region>-<name>``, the id ``Clusters.register_eks`` gives this cluster."""
+        return f"{self.region}-{self.name}"
+
+
+class EKSLab:
+    """An offline EKS: ``async with EKSLab() as lab: c = await lab.create_cluster("c1")``.
+
+    ``clock`` (anything with ``now()``; see :class:`kom_async.lab.clock.FakeClock`)
+    is the time the token verifier and object timestamps use.
+    """
+
+    def __init__(self, clock: Clock | None = None, *, region: str = "us-east-1") -> None:
+        self.clock: Clock = clock or system_clock
+        self.region = region
+        self.identities = IdentityMap()
+        self._aws = MotoAWS()
+        self._proxy: AWSProxy | None = None
+        self._api: KubeAPIServer | None = None
+        self._clusters: dict[tuple[str, str], LabCluster] = {}
+        self._dir: Path | None = None
+        self._ca: Any = None
+        self.ca_pem = ""
+        self._started = False
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def __aenter__(self) -> EKSLab:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Start moto, the AWS fault proxy and the HTTPS API server (all on 127.0.0.1)."""
+        if self._started:
+            return
+        import trustme
+
+        self._started = True
+        try:
+            self._dir = Path(tempfile.mkdtemp(prefix="kom-async-lab-"))
+            for name in ("config", "credentials"):
+                write_private(self._dir / name, "")
+            self._ca = trustme.CA(organization_name="kom-async lab")
+            self.ca_pem = self._ca.cert_pem.bytes().decode()
+            server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_ctx)
+            await self._aws.start()
+            admin = self._admin
+            self.identities.map(admin.arn, "lab-admin", ADMIN_GROUPS)
+            self._proxy = AWSProxy(self._aws.url)
+            await self._proxy.start()
+            authn = Authenticator(
+                now=self.clock.now,
+                lookup=self._aws.lookup,
+                local_sts_hosts=self._local_sts_hosts,
+                identities=self.identities,
+            )
+            self._api = KubeAPIServer(ssl_context=server_ctx, authenticator=authn, now=self.clock.now)
+            await self._api.start()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        """Stop everything the lab started and delete its files."""
+        api, self._api = self._api, None
+        proxy, self._proxy = self._proxy, None
+        try:
+            if api is not None:
+                await api.stop()
+            if proxy is not None:
+                await proxy.stop()
+        finally:
+            await self._aws.stop()
+            if self._dir is not None:
+                shutil.rmtree(self._dir, ignore_errors=True)
+                self._dir = None
+            self._clusters.clear()
+            self._started = False
+
+    def _require(self) -> KubeAPIServer:
+        if self._api is None or self._proxy is None:
+            raise LabError("the lab is not running; use 'async with EKSLab() as lab:'")
+        return self._api
+
+    @property
+    def _admin(self) -> AWSCredential:
+        if self._aws.admin is None:
+            raise LabError("the lab is not running; use 'async with EKSLab() as lab:'")
+        return self._aws.admin
+
+    def _local_sts_hosts(self) -> Collection[str]:
+        hosts = []
+        for url in (self._proxy.url if self._proxy else "", self._aws.url):
+            if url:
+                hosts.append(url.split("://", 1)[1])
+        return hosts
+
+    # -- AWS side -----------------------------------------------------------------------
+    @property
+    def account_id(self) -> str:
+        """The lab's private moto account id."""
+        return self._aws.account_id
+
+    @property
+    def aws_url(self) -> str:
+        """The AWS endpoint clients use (the fault proxy in front of moto)."""
+        self._require()
+        assert self._proxy is not None
+        return self._proxy.url
+
+    @property
+    def admin_arn(self) -> str:
+        """The ARN of the lab's own IAM user (mapped as cluster admin)."""
+        return self._admin.arn
+
+    @property
+    def aws_env(self) -> dict[str, str]:
+        """Environment for a process (or aiobotocore) to use the lab's AWS as the lab user."""
+        return self.env_for(self._admin)
+
+    def env_for(self, cred: AWSCredential) -> dict[str, str]:
+        """Like :attr:`aws_env` but with another credential's keys."""
+        self._require()
+        assert self._dir is not None
+        env = {
+            "AWS_ACCESS_KEY_ID": cred.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": cred.secret_access_key,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ENDPOINT_URL_STS": self.aws_url,
+            "AWS_ENDPOINT_URL_EKS": self.aws_url,
+            "AWS_ENDPOINT_URL_IAM": self.aws_url,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": str(self._dir / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(self._dir / "credentials"),
+        }
+        if cred.session_token:
+            env["AWS_SESSION_TOKEN"] = cred.session_token
+        return env
+
+    def create_user(
+        self, name: str, *, map_as: str | None = None, groups: Sequence[str] = ADMIN_GROUPS
+    ) -> AWSCredential:
+        """Create an IAM user with a key; map it to Kubernetes user ``map_as`` if given."""
+        self._require()
+        cred = self._aws.create_user(name)
+        if map_as:
+            self.identities.map(cred.arn, map_as, groups)
+        return cred
+
+    async def create_role(
+        self, name: str, *, map_as: str | None = None, groups: Sequence[str] = ADMIN_GROUPS
+    ) -> str:
+        """Create an assumable IAM role; map it to Kubernetes user ``map_as`` if given."""
+        self._require()
+        arn = self._aws.create_role(name)
+        if map_as:
+            self.identities.map(arn, map_as, groups)
+        return arn
+
+    def map_role(self, role_arn: str, username: str, groups: Sequence[str] = ADMIN_GROUPS) -> None:
+        """mapRoles: tokens of sessions of ``role_arn`` authenticate as ``username``."""
+        self.identities.map(role_arn, username, groups)
+
+    def map_user(self, user_arn: str, username: str, groups: Sequence[str] = ADMIN_GROUPS) -> None:
+        """mapUsers: tokens of IAM user ``user_arn`` authenticate as ``username``."""
+        self.identities.map(user_arn, username, groups)
+
+    def unmap(self, arn: str) -> None:
+        """Remove an identity mapping (its tokens get 401 from now on)."""
+        self.identities.unmap(arn)
+
+    def add_profile(
+        self,
+        profile: str,
+        *,
+        cred: AWSCredential | None = None,
+        role_arn: str | None = None,
+        region: str | None = None,
+    ) -> None:
+        """Write an AWS profile into the lab's config/credentials files (see :attr:`aws_env`).
+
+        With ``role_arn`` the profile assumes that role from a ``<profile>-source`` profile
+        holding ``cred`` (the lab user by default), as the AWS CLI does.
+        """
+        self._require()
+        assert self._dir is not None
+        cred = cred or self._admin
+        config, creds = configparser.ConfigParser(), configparser.ConfigParser()
+        config.read(self._dir / "config")
+        creds.read(self._dir / "credentials")
+        key_profile = f"{profile}-source" if role_arn else profile
+        creds[key_profile] = {
+            "aws_access_key_id": cred.access_key_id,
+            "aws_secret_access_key": cred.secret_access_key,
+        }
+        if cred.session_token:
+            creds[key_profile]["aws_session_token"] = cred.session_token
+        section = f"profile {profile}"
+        config[section] = {"region": region or self.region}
+        if role_arn:
+            config[section]["role_arn"] = role_arn
+            config[section]["source_profile"] = key_profile
+        for parser, fname in ((config, "config"), (creds, "credentials")):
+            with open(self._dir / fname, "w", encoding="utf-8") as fh:
+                parser.write(fh)
+
+    # -- clusters -----------------------------------------------------------------------
+    async def create_cluster(
+        self,
+        name: str,
+        region: str | None = None,
+        *,
+        static_tokens: Mapping[str, str] | None = None,
+        status: str = "ACTIVE",
+        version: str = "1.32",
+        seed: bool = True,
+    ) -> LabCluster:
+        """Create an EKS cluster (in moto) served by the lab's API server.
+
+        ``static_tokens`` maps extra bearer tokens to usernames (admins); ``seed`` puts the
+        demo namespace, pods, deployment and two nodes in it.
+        """
+        api = self._require()
+        region = region or self.region
+        if (region, name) in self._clusters:
+            raise LabError(f"lab cluster {region}/{name} already exists")
+        server = api.url_for(region, name)
+        ca_data = base64.b64encode(self.ca_pem.encode()).decode()
+        arn = self._aws.create_cluster(
+            name, region, endpoint=server, ca_data=ca_data, status=status, version=version
+        )
+        state = ClusterState(name, region, self.clock.now)
+        for token, username in (static_tokens or {}).items():
+            state.static_tokens[token] = LabUser(username, ADMIN_GROUPS, "static")
+        if seed:
+            behaviour.seed(state, state.types, self.clock.now())
+        api.clusters[(region, name)] = state
+        cluster = LabCluster(name, region, server, self.ca_pem, ca_data, arn)
+        self._clusters[(region, name)] = cluster
+        return cluster
+
+    async def delete_cluster(self, name: str, region: str | None = None) -> None:
+        """Remove a cluster: DescribeCluster says not found, its URL answers 404."""
+        cluster = self.cluster(name, region)
+        api = self._require()
+        state = api.clusters.pop((cluster.region, cluster.name))
+        state.store.drop_watches()
+        self._aws.delete_cluster(cluster.name, cluster.region)
+        del self._clusters[(cluster.region, cluster.name)]
+
+    def set_cluster_status(self, name: str, status: str, region: str | None = None) -> None:
+        """Change the status DescribeCluster reports (e.g. "CREATING", "FAILED")."""
+        cluster = self.cluster(name, region)
+        self._aws.set_cluster_status(cluster.name, cluster.region, status)
+
+    def cluster(self, name: str, region: str | None = None) -> LabCluster:
+        """A created cluster by name (and region, if the name exists in several)."""
+        matches = [c for (r, n), c in self._clusters.items() if n == name and region in (None, r)]
+        if not matches:
+            raise LabError(f"no lab cluster named {name!r}" + (f" in {region}" if region else ""))
+        if len(matches) > 1:
+            raise LabError(f"lab cluster name {name!r} exists in several regions; pass region=")
+        return matches[0]
+
+    @property
+    def clusters(self) -> list[LabCluster]:
+        """Every cluster created so far."""
+        return list(self._clusters.values())
+
+    def _state(self, name: str, region: str | None = None) -> ClusterState:
+        c = self.cluster(name, region)
+        return self._require().clusters[(c.region, c.name)]
+
+    # -- tokens and kubeconfigs -----------------------------------------------------
+    def static_token(self, name: str, region: str | None = None) -> str:
+        """An admin bearer token the cluster accepts without EKS (rotated by revoke_tokens)."""
+        return self._state(name, region).default_static_token
+
+    def add_static_token(
+        self,
+        name: str,
+        token: str,
+        username: str = "static-user",
+        groups: Sequence[str] = ADMIN_GROUPS,
+        region: str | None = None,
+    ) -> None:
+        """Make ``token`` a valid bearer token for ``username`` on one cluster."""
+        self._state(name, region).static_tokens[token] = LabUser(username, tuple(groups), "static")
+
+    def kubeconfig(
+        self,
+        name: str,
+        *,
+        region: str | None = None,
+        user: str | None = None,
+        context: str | None = None,
+        namespace: str | None = None,
+        exec_command: str = "aws",
+        exec_args: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = _UNSET,
+        static_token: str | bool | None = None,
+        role_arn: str | None = None,
+        profile: str | None = None,
+    ) -> str:
+        """Kubeconfig YAML for a lab cluster, like ``aws eks update-kubeconfig`` writes.
+
+        Default: exec ``aws --region R eks get-token --cluster-name N --output json`` with
+        :attr:`aws_env` as its env. ``static_token=True`` (or a token string) writes a
+        token user instead; ``exec_command``/``exec_args`` run another plugin;
+        ``env=None`` writes no env; ``profile`` adds ``AWS_PROFILE``.
+        """
+        c = self.cluster(name, region)
+        entry = c.arn
+        if static_token:
+            token = static_token if isinstance(static_token, str) else self.static_token(c.name, c.region)
+            user_entry: dict[str, Any] = {"token": token}
+        else:
+            args = (
+                list(exec_args) if exec_args is not None else eks_get_token_args(c.name, c.region, role_arn)
+            )
+            env_map = dict(self.aws_env) if env is _UNSET else dict(env or {})
+            if profile:
+                env_map.pop("AWS_ACCESS_KEY_ID", None)
+                env_map.pop("AWS_SECRET_ACCESS_KEY", None)
+                env_map["AWS_PROFILE"] = profile
+            user_entry = exec_user(exec_command, args, env_map)
+        text = build_kubeconfig(
+            entry_name=entry,
+            server=c.server,
+            ca_data=c.ca_data,
+            user=user_entry,
+            context=context,
+            namespace=namespace,
+        )
+        if user and user != entry:
+            text = text.replace(f"user: {entry}\n", f"user: {user}\n").replace(
+                f"- name: {entry}\n  user:", f"- name: {user}\n  user:"
+            )
+        return text
+
+    def write_kubeconfig(self, path: str | os.PathLike[str], name: str, **options: Any) -> Path:
+        """Write :meth:`kubeconfig` to ``path`` with mode 0600; return the path."""
+        return write_private(path, self.kubeconfig(name, **options))
+
+    def write_env_file(self, path: str | os.PathLike[str]) -> Path:
+        """Write :attr:`aws_env` as ``export K=V`` lines (mode 0600) for a shell to source."""
+        import shlex
+
+        lines = [f"export {k}={shlex.quote(v)}\n" for k, v in self.aws_env.items()]
+        return write_private(path, "".join(lines))
+
+    # -- fault knobs and counters ---------------------------------------------------
+    def revoke_tokens(self, name: str | None = None, region: str | None = None) -> None:
+        """Reject every token issued before now (EKS and static) on one or all clusters."""
+        api = self._require()
+        states = [self._state(name, region)] if name else list(api.clusters.values())
+        for state in states:
+            api._auth.revoke(state)
+
+    def api_fault(
+        self,
+        name: str,
+        *,
+        region: str | None = None,
+        delay: float = 0.0,
+        status: int | None = None,
+        retry_after: float | None = None,
+        unavailable: bool = False,
+        count: int | None = None,
+    ) -> Fault:
+        """Make one cluster's API server slow (``delay``), fail (``status``) or drop connections.
+
+        Applies to the next ``count`` requests (None: until :meth:`clear_api_fault`).
+        """
+        fault = Fault(delay, status, retry_after, unavailable, count)
+        self._state(name, region).fault = fault
+        return fault
+
+    def clear_api_fault(self, name: str, region: str | None = None) -> None:
+        """Let a cluster's API server behave again."""
+        self._state(name, region).fault = None
+
+    def aws_fault(
+        self,
+        service: str,
+        *,
+        delay: float = 0.0,
+        status: int | None = None,
+        retry_after: float | None = None,
+        unavailable: bool = False,
+        count: int | None = None,
+    ) -> Fault:
+        """Perturb calls to one AWS service ("sts", "eks", "iam") through the lab endpoint."""
+        self._require()
+        assert self._proxy is not None
+        fault = Fault(delay, status, retry_after, unavailable, count)
+        self._proxy.faults[service] = fault
+        return fault
+
+    def sts_fault(self, **options: Any) -> Fault:
+        """:meth:`aws_fault` for STS (AssumeRole, GetCallerIdentity...)."""
+        return self.aws_fault("sts", **options)
+
+    def clear_aws_faults(self) -> None:
+        """Remove every AWS fault."""
+        if self._proxy is not None:
+            self._proxy.faults.clear()
+
+    def aws_requests(self) -> Counter[str]:
+        """How many requests each AWS service received through the lab endpoint."""
+        self._require()
+        assert self._proxy is not None
+        return Counter(self._proxy.requests)
+
+    def drop_watches(self, name: str, region: str | None = None) -> int:
+        """Cut every open watch connection of a cluster; return how many were cut."""
+        return self._state(name, region).store.drop_watches()
+
+    def stats(self, name: str, region: str | None = None) -> ClusterStats:
+        """A snapshot of one cluster's counters (requests, verbs, tokens, 401s...)."""
+        return self._state(name, region).stats.copy()
+
+    def set_pod_log(
+        self,
+        name: str,
+        namespace: str,
+        pod: str,
+        lines: Sequence[tuple[datetime, str] | str],
+        *,
+        container: str | None = None,
+        region: str | None = None,
+    ) -> None:
+        """Set what ``pods/log`` returns for a pod's container (default: its first)."""
+        state = self._state(name, region)
+        if container is None:
+            rt = state.types.find("", "v1", "pods")
+            assert rt is not None
+            spec = state.store.get(rt, namespace, pod).get("spec") or {}
+            container = str((spec.get("containers") or [{}])[0].get("name", ""))
+        now = self.clock.now()
+        state.pod_logs[(namespace, pod, container)] = [
+            line if isinstance(line, tuple) else (now, line) for line in lines
+        ]
