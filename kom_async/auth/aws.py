@@ -70,21 +70,24 @@ class _QuietFilter(logging.Filter):
 
 
 _FILTER = _QuietFilter("kom_async.aws")
-_filtered: set[str] = set()
 _LOGGER_PREFIXES = ("botocore", "aiobotocore", "urllib3")
+_seen_loggers = -1
 
 
 def _install_filter() -> None:
     """Attach the filter to every botocore/aiobotocore logger (filters do not inherit)."""
-    manager = logging.Logger.manager
-    if len(_filtered) == len(manager.loggerDict):
+    global _seen_loggers
+    loggers = logging.Logger.manager.loggerDict
+    if len(loggers) == _seen_loggers:
         return
-    for name, logger in list(manager.loggerDict.items()):
-        if name in _filtered or not isinstance(logger, logging.Logger):
-            continue
-        if name.split(".", 1)[0] in _LOGGER_PREFIXES and _FILTER not in logger.filters:
+    for name, logger in list(loggers.items()):
+        if (
+            isinstance(logger, logging.Logger)
+            and name.split(".", 1)[0] in _LOGGER_PREFIXES
+            and _FILTER not in logger.filters
+        ):
             logger.addFilter(_FILTER)
-        _filtered.add(name)
+    _seen_loggers = len(loggers)
 
 
 @contextmanager

@@ -56,6 +56,9 @@ def _enc(value: str) -> str:
     return quote(value, safe="-_.~")
 
 
+_OPERATION_ENCODED = tuple((_enc(k), _enc(v)) for k, v in _OPERATION)
+
+
 def _hmac(key: bytes, msg: str) -> bytes:
     return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
 
@@ -95,8 +98,8 @@ def presign_eks_url(
     ]
     if session_token is not None:
         auth.append(("X-Amz-Security-Token", session_token))
-    encoded = [(_enc(k), _enc(v)) for k, v in (*_OPERATION, *auth)]
-    canonical_query = "&".join(f"{k}={v}" for k, v in sorted(encoded))
+    encoded_auth = [(_enc(k), _enc(v)) for k, v in auth]
+    canonical_query = "&".join(f"{k}={v}" for k, v in sorted([*_OPERATION_ENCODED, *encoded_auth]))
     canonical_request = "\n".join(
         (
             "GET",
@@ -119,8 +122,8 @@ def presign_eks_url(
     for part in (region, service, "aws4_request"):
         key = _hmac(key, part)
     signature = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-    operation = "&".join(f"{_enc(k)}={_enc(v)}" for k, v in _OPERATION)
-    auth_query = "&".join(f"{_enc(k)}={_enc(v)}" for k, v in auth)
+    operation = "&".join(f"{k}={v}" for k, v in _OPERATION_ENCODED)
+    auth_query = "&".join(f"{k}={v}" for k, v in encoded_auth)
     return f"{parts.scheme}://{parts.netloc}{path}?{operation}&{auth_query}&X-Amz-Signature={signature}"
 
 
