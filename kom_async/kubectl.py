@@ -67,7 +67,8 @@ class Kubectl:
     """The fluent API for one cluster; the registry builds one per cluster.
 
     ``api_client`` is a ready kubernetes_asyncio ``ApiClient``; whoever created it closes
-    it. Discovery results are cached here for ``discovery_ttl`` seconds.
+    it. Discovery results are cached here for ``discovery_ttl`` seconds. Each request
+    (not a watch) may take ``request_timeout`` seconds (None: no limit).
     """
 
     def __init__(
@@ -76,10 +77,11 @@ class Kubectl:
         *,
         cluster_id: str = "",
         discovery_ttl: float = DEFAULT_TTL,
+        request_timeout: float | None = 60.0,
     ) -> None:
         self._api_client = api_client
         self._cluster_id = cluster_id
-        self._rest = RestClient(api_client)
+        self._rest = RestClient(api_client, timeout=request_timeout)
         self._discovery = Discovery(self._rest, ttl=discovery_ttl)
 
     def __repr__(self) -> str:
@@ -722,12 +724,13 @@ class Watch(Generic[T]):
         try:
             if self._info is None:
                 self._info = await self._query._resolve()
-            if self._rv is None:
-                await self._relist(self._info)
             while self._response is None and not self._closed:
-                await self._connect(self._info, self._remaining())
-                if self._rv is None:  # 410 Gone while connecting: list again
+                if self._rv is None:  # first list, or 410 Gone while connecting
                     await self._relist(self._info)
+                await self._connect(self._info, self._remaining())
+        except asyncio.CancelledError:
+            self._drop_response()  # the next __anext__ carries on from the same state
+            raise
         except BaseException:
             self._closed = True
             self._drop_response()
@@ -755,6 +758,11 @@ class Watch(Generic[T]):
     async def __anext__(self) -> tuple[str, T]:
         try:
             return await self._next()
+        except asyncio.CancelledError:
+            # e.g. wait_for(anext(events), t) timed out: the stream may be mid-line, so
+            # drop it; the next call resumes from the last resourceVersion, losing nothing.
+            self._drop_response()
+            raise
         except BaseException:
             self._drop_response()
             self._closed = True
@@ -796,36 +804,53 @@ class Watch(Generic[T]):
             response.close()
 
     async def _relist(self, info: ResourceInfo) -> None:
+        """List everything, queue the differences to what we knew, and resume from there.
+
+        State changes only at the end, so a cancelled or failed list leaves none behind.
+        """
+        items, list_rv = await self._list_all(info)
         query = self._query
-        namespace = query._collection_namespace(info)
+        events: list[tuple[str, T]] = []
         seen: dict[tuple[str, str], Obj] = {}
-        token: str | None = None
-        list_rv = None
-        while True:
-            data = await query._list_page(info, namespace, _LIST_PAGE_SIZE, token)
-            meta = data.get("metadata") or {}
-            list_rv = list_rv or meta.get("resourceVersion")
-            for item in data.get("items") or []:
-                item_meta = item.get("metadata") or {}
-                key = (item_meta.get("namespace") or "", item_meta.get("name") or "")
-                seen[key] = _stub(info, item)
-                old = self._known.get(key)
-                if old is None:
-                    if self._listed or self._send_initial:
-                        self._pending.append(("ADDED", query._out(info, item)))
-                elif (old.get("metadata") or {}).get("resourceVersion") != item_meta.get("resourceVersion"):
-                    self._pending.append(("MODIFIED", query._out(info, item)))
-            token = meta.get("continue") or None
-            if not token:
-                break
+        for item in items:
+            item_meta = item.get("metadata") or {}
+            key = (item_meta.get("namespace") or "", item_meta.get("name") or "")
+            seen[key] = _stub(info, item)
+            old = self._known.get(key)
+            if old is None:
+                if self._listed or self._send_initial:
+                    events.append(("ADDED", query._out(info, item)))
+            elif (old.get("metadata") or {}).get("resourceVersion") != item_meta.get("resourceVersion"):
+                events.append(("MODIFIED", query._out(info, item)))
         if self._listed:
             for key, stub in self._known.items():
                 if key not in seen:
-                    self._pending.append(("DELETED", query._out(info, copy.deepcopy(stub))))
-        else:
-            self._listed = True
+                    events.append(("DELETED", query._out(info, copy.deepcopy(stub))))
+        self._pending.extend(events)
+        self._listed = True
         self._known = seen
-        self._rv = str(list_rv) if list_rv else "0"
+        self._rv = list_rv
+
+    async def _list_all(self, info: ResourceInfo) -> tuple[builtins.list[Obj], str]:
+        query = self._query
+        namespace = query._collection_namespace(info)
+        for _attempt in range(3):
+            items: builtins.list[Obj] = []
+            token: str | None = None
+            list_rv: str | None = None
+            try:
+                while True:
+                    data = await query._list_page(info, namespace, _LIST_PAGE_SIZE, token)
+                    meta = data.get("metadata") or {}
+                    list_rv = list_rv or meta.get("resourceVersion")
+                    items.extend(data.get("items") or [])
+                    token = meta.get("continue") or None
+                    if not token:
+                        return items, str(list_rv or "0")
+            except KubernetesError as exc:
+                if exc.status_code != 410:  # 410: the continue token expired; start over
+                    raise
+        raise QueryError("the list kept expiring while paging; try again")
 
     async def _connect(self, info: ResourceInfo, remaining: float | None) -> None:
         query = self._query

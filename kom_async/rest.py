@@ -75,10 +75,15 @@ def error_from_status(code: int, body: bytes | str | None, target: Target) -> Ku
 
 
 class RestClient:
-    """JSON-in, JSON-out calls on one ``ApiClient``; streaming for watch and logs."""
+    """JSON-in, JSON-out calls on one ``ApiClient``; streaming for watch and logs.
 
-    def __init__(self, api_client: Any) -> None:
+    ``timeout`` (seconds, None for none) bounds each ``json()``/``text()`` call; streams
+    opened with ``open()`` get their own.
+    """
+
+    def __init__(self, api_client: Any, *, timeout: float | None = None) -> None:
         self.api_client = api_client
+        self.timeout = timeout
 
     async def open(
         self,
@@ -128,7 +133,13 @@ class RestClient:
     ) -> Any:
         """Send a request and return its decoded JSON body (``None`` when empty)."""
         response = await self.open(
-            method, path, target=target, query=query, body=body, content_type=content_type
+            method,
+            path,
+            target=target,
+            query=query,
+            body=body,
+            content_type=content_type,
+            timeout=self.timeout,
         )
         try:
             data = await response.read()
@@ -138,7 +149,9 @@ class RestClient:
 
     async def text(self, path: str, *, target: Target, query: QueryParams = ()) -> str:
         """GET a text body (pod logs), decoded with the response's charset or UTF-8."""
-        response = await self.open("GET", path, target=target, query=query, accept="*/*")
+        response = await self.open(
+            "GET", path, target=target, query=query, accept="*/*", timeout=self.timeout
+        )
         try:
             data = await response.read()
             charset = response.charset or "utf-8"

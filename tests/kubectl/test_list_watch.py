@@ -150,7 +150,26 @@ async def test_many_watches_and_lists_share_one_discovery_round(
     kubectl: Kubectl, api: CountingApiClient
 ) -> None:
     base = kubectl.resource("po").namespace("demo")
-    results = await asyncio.gather(*(base.labels({"app": "web"}).list() for _ in range(30)))
-    assert all(len(r) == 2 for r in results)
+    watches = [base.labels({"app": "web"}).watch() for _ in range(10)]
+    try:
+        results = await asyncio.gather(
+            *(base.labels({"app": "web"}).list() for _ in range(30)), *(w.start() for w in watches)
+        )
+        assert all(len(r) == 2 for r in results[:30])
+        for w in watches:
+            assert [(await next_event(w))[0] for _ in range(2)] == ["ADDED", "ADDED"]
+    finally:
+        for w in watches:
+            await w.aclose()
     assert kubectl.discovery.loads == 1
     assert sum(1 for _, url in api.requests if url.endswith("/api")) == 1
+
+
+async def test_a_timed_out_wait_for_the_next_event_loses_nothing(kubectl: Kubectl) -> None:
+    cms = kubectl.resource("cm").namespace("demo").labels("t=1")
+    async with cms.watch(send_initial=False) as events:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(events), 0.2)
+        await cms.create({"metadata": {"name": "late", "labels": {"t": "1"}}})
+        kind, obj = await next_event(events)
+        assert (kind, obj["metadata"]["name"]) == ("ADDED", "late")
