@@ -1,0 +1,236 @@
+"""``kom-async mcp``: serve the cluster registry as MCP tools over stdio or streamable HTTP.
+
+Clusters can be preloaded from local kubeconfigs (trusted: the operator chose them) and
+registered at run time through tools (checked: exec plugins must be on the allowlist).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mcp.server import MCPServer
+
+from kom_async.clusters import Clusters
+from kom_async.errors import KomError
+from kom_async.mcp.tools import KomTools, ToolSettings
+from kom_async.policy import DEFAULT_ALLOWED_COMMANDS, ExecPolicy
+
+__all__ = ["AUTH_KEY_ENV", "build_parser", "build_server", "main", "preload", "serve"]
+
+log = logging.getLogger("kom_async.mcp")
+
+AUTH_KEY_ENV = "KOM_ASYNC_MCP_AUTH_KEY"
+"""Environment variable holding the HTTP bearer key (preferred over --auth-key: not in ps)."""
+
+_KUBECONFIG_SUFFIXES = {"", ".yaml", ".yml", ".conf", ".kubeconfig", ".config"}
+
+_INSTRUCTIONS = (
+    "Kubernetes across many clusters, AWS EKS included. Start with list_k8s_clusters; register "
+    "more with register_eks_cluster (kubeconfig or cluster_name+region) or register_k8s_cluster. "
+    "Every tool takes 'cluster' (optional when only one is registered). List tools return one page "
+    "of at most 100 objects and a 'continue' value for the next page."
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``kom-async mcp`` command line."""
+    parser = argparse.ArgumentParser(
+        prog="kom-async mcp",
+        description="Serve Kubernetes clusters (AWS EKS included) as MCP tools for AI agents.",
+    )
+    parser.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000; 0 picks a free one)")
+    parser.add_argument("--path", default="/mcp", help="HTTP endpoint path (default /mcp)")
+    parser.add_argument(
+        "--auth-key",
+        help=f"bearer key every HTTP request must carry (or set {AUTH_KEY_ENV}, which ps cannot show)",
+    )
+    parser.add_argument(
+        "--kubeconfig",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="preload a kubeconfig (repeatable; id = its current context)",
+    )
+    parser.add_argument(
+        "--kubeconfig-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="preload every kubeconfig in DIR (id = file name without extension)",
+    )
+    parser.add_argument(
+        "--allow-exec",
+        action="append",
+        default=[],
+        metavar="CMD",
+        help="also allow this exec credential plugin in tool-supplied kubeconfigs (repeatable; default "
+        f"allowlist: {', '.join(sorted(DEFAULT_ALLOWED_COMMANDS))})",
+    )
+    parser.add_argument(
+        "--deny-all-exec",
+        action="store_true",
+        help="refuse every exec credential plugin in tool-supplied kubeconfigs",
+    )
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="refuse tools that change clusters (delete, apply, patch, scale, restart, cordon, uncordon)",
+    )
+    parser.add_argument(
+        "--request-timeout", type=float, default=60.0, help="seconds one tool call may take (default 60)"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="kom-async log level on stderr (default INFO)",
+    )
+    return parser
+
+
+def build_server(clusters: Clusters, settings: ToolSettings) -> MCPServer[Any]:
+    """An MCP server whose tools act on ``clusters``."""
+    from kom_async import __version__
+
+    server: MCPServer[Any] = MCPServer(
+        "kom-async", instructions=_INSTRUCTIONS, version=__version__, log_level="WARNING"
+    )
+    KomTools(clusters, settings).install(server)
+    return server
+
+
+def _kubeconfig_files(directory: Path) -> list[Path]:
+    """Kubeconfig-looking files in ``directory``, sorted (hidden files skipped)."""
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in _KUBECONFIG_SUFFIXES
+    )
+
+
+def _preload_jobs(
+    kubeconfigs: Sequence[str], directories: Sequence[str], errors: list[str]
+) -> list[tuple[Path, str | None]]:
+    """(path, id) pairs to register: ids of files from directories are their stems."""
+    jobs: list[tuple[Path, str | None]] = [(Path(p).expanduser(), None) for p in kubeconfigs]
+    for directory in directories:
+        path = Path(directory).expanduser()
+        if not path.is_dir():
+            errors.append(f"--kubeconfig-dir {directory}: not a directory")
+            continue
+        jobs += [(f, f.stem) for f in _kubeconfig_files(path)]
+    return jobs
+
+
+async def preload(clusters: Clusters, kubeconfigs: Sequence[str], directories: Sequence[str]) -> list[str]:
+    """Register local kubeconfigs (trusted: no exec policy); return errors, one line each."""
+    errors: list[str] = []
+    for path, cluster_id in _preload_jobs(kubeconfigs, directories, errors):
+        try:
+            kubectl = await clusters.register_by_path(path, cluster_id)
+        except (KomError, OSError) as exc:
+            errors.append(f"{path}: {exc}")
+            continue
+        log.info("preloaded %s as cluster %s", path, kubectl.cluster_id)
+    return errors
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def _serve_http(server: MCPServer[Any], options: argparse.Namespace, auth_key: str | None) -> None:
+    import uvicorn
+
+    from kom_async.mcp.httpauth import BearerKeyMiddleware
+
+    app: Any = server.streamable_http_app(streamable_http_path=options.path, host=options.host)
+    if auth_key:
+        app = BearerKeyMiddleware(app, auth_key)
+    family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((options.host, options.port))
+        sock.listen(128)
+        sock.setblocking(False)
+        port = sock.getsockname()[1]
+        host = f"[{options.host}]" if family == socket.AF_INET6 else options.host
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+        print(
+            f"kom-async mcp: streamable HTTP on http://{host}:{port}{options.path}"
+            + (" (bearer key required)" if auth_key else ""),
+            file=sys.stderr,
+            flush=True,
+        )
+        await uvicorn.Server(config).serve(sockets=[sock])
+    finally:
+        sock.close()
+
+
+async def serve(options: argparse.Namespace) -> int:
+    """Preload clusters, then serve until the client goes away (stdio) or a signal (HTTP)."""
+    auth_key = options.auth_key or os.environ.get(AUTH_KEY_ENV) or None
+    if options.transport == "http" and not auth_key and not _is_loopback(options.host):
+        print(
+            f"kom-async mcp: refusing to serve on {options.host} without a key: pass --auth-key "
+            f"or set {AUTH_KEY_ENV}",
+            file=sys.stderr,
+        )
+        return 2
+    policy = ExecPolicy(DEFAULT_ALLOWED_COMMANDS | set(options.allow_exec), deny_all=options.deny_all_exec)
+    settings = ToolSettings(
+        exec_policy=policy, read_only=options.read_only, request_timeout=options.request_timeout
+    )
+    async with Clusters() as clusters:
+        for error in await preload(clusters, options.kubeconfig, options.kubeconfig_dir):
+            print(f"kom-async mcp: not loaded: {error}", file=sys.stderr, flush=True)
+        server = build_server(clusters, settings)
+        if options.transport == "http":
+            await _serve_http(server, options, auth_key)
+        else:
+            await server.run_stdio_async()
+    return 0
+
+
+def _configure_logging(level: str) -> None:
+    """Log to stderr (stdout carries the stdio protocol); only kom-async at ``level``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("kom_async").setLevel(level)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``kom-async mcp``."""
+    options = build_parser().parse_args(argv)
+    if options.request_timeout <= 0:
+        print("kom-async mcp: --request-timeout must be positive", file=sys.stderr)
+        return 2
+    _configure_logging(options.log_level)
+    try:
+        return asyncio.run(serve(options))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
