@@ -12,7 +12,6 @@ import contextlib
 import io
 import os
 import shutil
-import tempfile
 import time
 from typing import Any
 
@@ -29,27 +28,29 @@ async def exec_provider_rounds(rounds: int) -> list[float]:
     from kubernetes_asyncio.config.exec_provider import ExecProvider
     from kubernetes_asyncio.config.kube_config import ConfigNode
 
-    with tempfile.TemporaryDirectory() as tmp:
-        empty = os.path.join(tmp, "empty")
-        open(empty, "w").close()
-        env = {**bench_minting.DUMMY_ENV, "AWS_CONFIG_FILE": empty, "AWS_SHARED_CREDENTIALS_FILE": empty}
-        node = ConfigNode(
-            "exec",
-            {
-                "apiVersion": "client.authentication.k8s.io/v1beta1",
-                "command": "aws",
-                "args": AWS_ARGS,
-                "env": [{"name": k, "value": v} for k, v in env.items()],
-            },
-        )
-        samples = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            status = await ExecProvider(node).run()
-            samples.append(time.perf_counter() - start)
-            if not str(status.get("token", "")).startswith("k8s-aws-v1."):
-                raise RuntimeError("ExecProvider did not return an EKS token")
-        return samples
+    # no config or credentials files: the static dummy keys are all the CLI sees
+    env = {
+        **bench_minting.DUMMY_ENV,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    node = ConfigNode(
+        "exec",
+        {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "aws",
+            "args": AWS_ARGS,
+            "env": [{"name": k, "value": v} for k, v in env.items()],
+        },
+    )
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        status = await ExecProvider(node).run()
+        samples.append(time.perf_counter() - start)
+        if not str(status.get("token", "")).startswith("k8s-aws-v1."):
+            raise RuntimeError("ExecProvider did not return an EKS token")
+    return samples
 
 
 def _minting_run(rounds: int, per_round: int) -> tuple[dict[str, Any], str]:
