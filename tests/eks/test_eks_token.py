@@ -126,6 +126,10 @@ CASES: dict[str, tuple[list[str], dict[str, str]]] = {
         {**KEYS, "AWS_PROFILE": "team"},
     ),
     "no region: the global endpoint": (["--cluster-name", "blue"], KEYS),
+    "AWS_STS_REGIONAL_ENDPOINTS=legacy": (
+        ["--cluster-name", "blue", "--region", "us-east-1"],
+        {**KEYS, "AWS_STS_REGIONAL_ENDPOINTS": "legacy"},
+    ),
     "--cluster-id": (["--cluster-id", "0123abcd-outpost", "--region", "us-east-1"], KEYS),
 }
 
@@ -210,3 +214,16 @@ async def test_sources_for_one_identity_share_the_pooled_session(static_env: dic
         assert len(pool) == 2
     assert len(pool) == 0
     assert "closed=True" in repr(pool)
+
+
+async def test_exec_env_keys_win_over_process_env_keys(static_env: dict[str, str]) -> None:
+    exec_config = ExecConfig(
+        command="aws",
+        args=("eks", "get-token", "--cluster-name", "c", "--region", "eu-west-1"),
+        env={"AWS_ACCESS_KEY_ID": EXEC_KEY, "AWS_SECRET_ACCESS_KEY": EXEC_SECRET},
+    )
+    async with AWSClientPool() as pool:
+        from_exec = await NativeEKSTokenSource(eks_config_from_exec(exec_config), pool=pool).fetch()
+        from_process = await NativeEKSTokenSource(EKSAuthConfig("c", region="eu-west-1"), pool=pool).fetch()
+    assert url_parts(decode_token(from_exec.value))[3]["X-Amz-Credential"].startswith(EXEC_KEY + "/")
+    assert url_parts(decode_token(from_process.value))[3]["X-Amz-Credential"].startswith(ACCESS_KEY + "/")
