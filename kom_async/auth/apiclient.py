@@ -4,13 +4,17 @@
 small auth flow (in the manner of httpx's auth flows): attach the provider's token, and on a
 401 refresh once (single-flight across all concurrent 401s) and retry the request once.
 Generated APIs, the dynamic client, watches and streaming (``_preload_content=False``)
-all go through ``ApiClient.request``, so they are all covered.
+all go through ``ApiClient.request``, so they are all covered. Idempotent reads are also
+retried a bounded number of times on overload, transient 5xx and broken connections
+(see :mod:`kom_async.auth.retry`).
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -18,12 +22,15 @@ from kubernetes_asyncio.client import ApiClient, Configuration, rest
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from kom_async.auth.provider import TokenProvider
+from kom_async.auth.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from kom_async.auth.token import Token
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 
 __all__ = ["KomApiClient", "TokenAuth"]
 
 _READ_BUFSIZE = 2**21  # watch events can be large (etcd allows ~1.5 MiB objects)
+
+log = logging.getLogger("kom_async.http")
 
 
 class TokenAuth:
@@ -78,6 +85,7 @@ class KomApiClient(ApiClient):
         ssl_context: ssl.SSLContext,
         auth: TokenAuth | None = None,
         basic_auth: tuple[str, str] | None = None,
+        retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
     ) -> None:
         # ApiClient.__init__ would build its own REST client (and session) from files on
         # disk; set up the same attributes around ours instead.
@@ -89,6 +97,8 @@ class KomApiClient(ApiClient):
         self.user_agent = "kom-async/0.1 (kubernetes_asyncio)"
         self.client_side_validation = configuration.client_side_validation
         self.auth = auth
+        #: bounded retries of idempotent reads; ``None`` turns them off
+        self.retry_policy = retry_policy
         if basic_auth is not None:
             raw = f"{basic_auth[0]}:{basic_auth[1]}".encode()
             self._basic: str | None = "Basic " + base64.b64encode(raw).decode()
@@ -132,10 +142,10 @@ class KomApiClient(ApiClient):
 
         auth = self.auth
         if auth is None:
-            return await send()
+            return await self._with_retries(method, url, send)
         token = await auth.apply(headers)
         try:
-            response = await send()
+            response = await self._with_retries(method, url, send)
         except ApiException as exc:
             if exc.status != 401:
                 raise
@@ -146,7 +156,7 @@ class KomApiClient(ApiClient):
         # 401: refresh once (shared by every concurrent 401) and retry once
         await auth.recover(headers, token)
         try:
-            response = await send()
+            response = await self._with_retries(method, url, send)
         except ApiException as exc:
             if exc.status == 401 and auth.is_eks:
                 raise auth.rejected_twice() from None
@@ -158,3 +168,43 @@ class KomApiClient(ApiClient):
             return response
         auth.provider.note_unauthorized_recovery()
         return response
+
+    async def _with_retries(self, method: str, url: str, send: Callable[[], Awaitable[Any]]) -> Any:
+        """``send()``, retried per ``retry_policy`` when it is an idempotent read that failed
+        transiently; the last attempt's answer or error is what the caller gets."""
+        policy = self.retry_policy
+        if policy is None or not policy.applies_to(method):
+            return await send()
+        where = url.split("?", 1)[0]
+        for attempt in range(1, policy.attempts):
+            try:
+                response = await send()
+            except ApiException as exc:
+                if not policy.retry_status(exc.status):
+                    raise
+                what = f"answered {exc.status}"
+                retry_after = exc.headers.get("Retry-After") if exc.headers else None
+            except aiohttp.ClientError as exc:
+                if not policy.retry_exception(exc):
+                    raise
+                what, retry_after = f"failed ({type(exc).__name__})", None
+            else:
+                status = getattr(response, "status", None)
+                if not policy.retry_status(status):
+                    return response
+                # a streamed (_preload_content=False) answer: drop it and ask again
+                what = f"answered {status}"
+                retry_after = response.headers.get("Retry-After")
+                response.release()
+            wait = policy.delay(attempt, retry_after)
+            log.info(
+                "%s %s %s; retry %d of %d in %.2f s",
+                method,
+                where,
+                what,
+                attempt,
+                policy.attempts - 1,
+                wait,
+            )
+            await policy.sleep(wait)
+        return await send()
