@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from kom_async.errors import KubernetesError, QueryError
 from kom_async.rest import RestClient, Target
@@ -22,6 +23,12 @@ __all__ = ["DEFAULT_TTL", "Discovery", "ResourceInfo", "model_identity"]
 
 DEFAULT_TTL = 600.0
 """Seconds a discovery result is trusted before it is loaded again."""
+
+_AGGREGATED_ACCEPT = (
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,"
+    "application/json"
+)
 
 MISS_RELOAD_INTERVAL = 2.0
 """An unknown name reloads discovery (a CRD may be new) at most this often, in seconds."""
@@ -245,14 +252,23 @@ class Discovery:
         return None
 
     async def _load(self) -> tuple[ResourceInfo, ...]:
+        # Servers with aggregated discovery (Kubernetes 1.26+) answer everything in these
+        # two requests; older ones answer the group lists and we fetch each group version.
         target = Target(kind="APIResourceList")
-        core_versions, groups = await asyncio.gather(
-            self._rest.json("GET", "/api", target=target),
-            self._rest.json("GET", "/apis", target=target),
+        core, groups = await asyncio.gather(
+            self._rest.json("GET", "/api", target=target, accept=_AGGREGATED_ACCEPT),
+            self._rest.json("GET", "/apis", target=target, accept=_AGGREGATED_ACCEPT),
         )
+        resources: list[ResourceInfo] = []
         plan: list[tuple[str, str, bool]] = []  # (group, version, preferred)
-        for index, version in enumerate((core_versions or {}).get("versions") or ["v1"]):
-            plan.append(("", version, index == 0))
+        if _is_aggregated(core):
+            resources.extend(_parse_aggregated(core))
+        else:
+            for index, version in enumerate((core or {}).get("versions") or ["v1"]):
+                plan.append(("", version, index == 0))
+        if _is_aggregated(groups):
+            resources.extend(_parse_aggregated(groups))
+            groups = None
         for group in (groups or {}).get("groups") or []:
             preferred = ((group.get("preferredVersion") or {}).get("version")) or None
             versions = [v.get("version") for v in group.get("versions") or [] if v.get("version")]
@@ -263,10 +279,11 @@ class Discovery:
                 if version:
                     plan.append((group["name"], version, version == preferred))
         lists = await asyncio.gather(*(self._group_version(g, v) for g, v, _ in plan))
-        resources: list[ResourceInfo] = []
+        legacy: list[ResourceInfo] = []
         for (group, version, preferred), listing in zip(plan, lists, strict=True):
-            resources.extend(_parse_resource_list(group, version, preferred, listing))
-        return tuple(resources)
+            legacy.extend(_parse_resource_list(group, version, preferred, listing))
+        core_first = sorted(legacy + resources, key=lambda r: r.group != "")  # stable sort
+        return tuple(core_first)
 
     async def _group_version(self, group: str, version: str) -> dict[str, object] | None:
         path = f"/apis/{group}/{version}" if group else f"/api/{version}"
@@ -278,6 +295,46 @@ class Discovery:
                 return None
             raise
         return listing if isinstance(listing, dict) else None
+
+
+def _is_aggregated(doc: Any) -> bool:
+    return isinstance(doc, dict) and doc.get("kind") == "APIGroupDiscoveryList"
+
+
+def _parse_aggregated(doc: dict[str, Any]) -> list[ResourceInfo]:
+    """Read an ``APIGroupDiscoveryList`` (apidiscovery.k8s.io v2/v2beta1)."""
+    out: list[ResourceInfo] = []
+    for item in doc.get("items") or []:
+        group = str((item.get("metadata") or {}).get("name") or "")
+        for index, entry in enumerate(item.get("versions") or []):
+            version = str(entry.get("version") or "")
+            if not version:
+                continue
+            for res in entry.get("resources") or []:
+                plural = str(res.get("resource") or "")
+                kind = str((res.get("responseKind") or {}).get("kind") or "")
+                if not plural or not kind:
+                    continue
+                shorts = tuple(str(n) for n in res.get("shortNames") or ())
+                out.append(
+                    ResourceInfo(
+                        group=group,
+                        version=version,
+                        kind=kind,
+                        plural=plural,
+                        namespaced=res.get("scope") == "Namespaced",
+                        singular=str(res.get("singularResource") or "") or kind.lower(),
+                        short_names=shorts or _FALLBACK_SHORT_NAMES.get((group, plural), ()),
+                        verbs=tuple(str(v) for v in res.get("verbs") or ()),
+                        subresources=tuple(
+                            str(sub.get("subresource"))
+                            for sub in res.get("subresources") or ()
+                            if sub.get("subresource")
+                        ),
+                        preferred=index == 0,  # versions come in preference order
+                    )
+                )
+    return out
 
 
 def _parse_resource_list(

@@ -130,6 +130,7 @@ class RestClient:
         query: QueryParams = (),
         body: Any = None,
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> Any:
         """Send a request and return its decoded JSON body (``None`` when empty)."""
         response = await self.open(
@@ -139,6 +140,7 @@ class RestClient:
             query=query,
             body=body,
             content_type=content_type,
+            accept=accept,
             timeout=self.timeout,
         )
         try:

@@ -10,7 +10,7 @@ from kubectl_helpers import CountingApiClient
 from kubernetes_asyncio.client import CoreV1Event, EventsV1Event, V1Deployment, V1Pod
 
 from kom_async.apply import load_documents
-from kom_async.discovery import ResourceInfo, model_identity
+from kom_async.discovery import Discovery, ResourceInfo, model_identity
 from kom_async.errors import (
     AlreadyExists,
     Conflict,
@@ -209,3 +209,117 @@ async def test_a_partial_chain_is_safe_to_share_between_tasks(
     results = await asyncio.gather(*(narrow(i) for i in range(50)))
     assert results == [(f"p{i}", (f"i={i}",)) for i in range(50)]
     assert base._name is None and base._labels == ()
+
+
+class FakeRest:
+    """Answers discovery requests from a dict of path -> document, recording the paths."""
+
+    def __init__(self, docs: dict[str, object]) -> None:
+        self.docs = docs
+        self.paths: list[str] = []
+
+    async def json(self, method: str, path: str, **_: object) -> object:
+        self.paths.append(path)
+        return self.docs[path]
+
+
+def aggregated(group: str, versions: dict[str, list[dict[str, object]]]) -> dict[str, object]:
+    return {
+        "metadata": {"name": group},
+        "versions": [{"version": v, "resources": res, "freshness": "Current"} for v, res in versions.items()],
+    }
+
+
+AGGREGATED_DOCS = {
+    "/api": {
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "items": [
+            aggregated(
+                "",
+                {
+                    "v1": [
+                        {
+                            "resource": "pods",
+                            "responseKind": {"group": "", "version": "v1", "kind": "Pod"},
+                            "scope": "Namespaced",
+                            "singularResource": "pod",
+                            "shortNames": ["po"],
+                            "verbs": ["get", "list", "watch"],
+                            "subresources": [{"subresource": "log"}, {"subresource": "status"}],
+                        }
+                    ]
+                },
+            )
+        ],
+    },
+    "/apis": {
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "items": [
+            aggregated(
+                "autoscaling",
+                {
+                    "v2": [
+                        {
+                            "resource": "horizontalpodautoscalers",
+                            "responseKind": {
+                                "group": "autoscaling",
+                                "version": "v2",
+                                "kind": "HorizontalPodAutoscaler",
+                            },
+                            "scope": "Namespaced",
+                            "shortNames": ["hpa"],
+                        }
+                    ],
+                    "v1": [
+                        {
+                            "resource": "horizontalpodautoscalers",
+                            "responseKind": {
+                                "group": "autoscaling",
+                                "version": "v1",
+                                "kind": "HorizontalPodAutoscaler",
+                            },
+                            "scope": "Namespaced",
+                            "shortNames": ["hpa"],
+                        }
+                    ],
+                },
+            ),
+            aggregated(
+                "apps",
+                {
+                    "v1": [
+                        {
+                            "resource": "deployments",
+                            "responseKind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+                            "scope": "Namespaced",
+                            "subresources": [{"subresource": "scale"}],
+                        }
+                    ]
+                },
+            ),
+        ],
+    },
+}
+
+
+async def test_aggregated_discovery_needs_two_requests_and_keeps_version_preference() -> None:
+    rest = FakeRest(AGGREGATED_DOCS)
+    discovery = Discovery(rest)  # type: ignore[arg-type]
+    pod = await discovery.resolve("po")
+    assert (pod.kind, pod.namespaced, pod.subresources) == ("Pod", True, ("log", "status"))
+    hpa = await discovery.resolve("hpa")
+    assert (hpa.group, hpa.version) == ("autoscaling", "v2")  # the first listed version wins
+    v1 = await discovery.resolve_gvk("autoscaling", "v1", "HorizontalPodAutoscaler")
+    assert not v1.preferred
+    deploy = await discovery.resolve("deploy")  # short name from the fallback table
+    assert deploy.subresources == ("scale",)
+    assert sorted(rest.paths) == ["/api", "/apis"]
+
+
+async def test_concurrent_resolutions_share_one_discovery_load() -> None:
+    rest = FakeRest(AGGREGATED_DOCS)
+    discovery = Discovery(rest)  # type: ignore[arg-type]
+    await asyncio.gather(*(discovery.resolve(n) for n in ["pods", "deploy", "hpa"] * 20))
+    assert discovery.loads == 1 and len(rest.paths) == 2
