@@ -229,13 +229,27 @@ class Query(Generic[T]):
     returns a new query and leaves this one unchanged.
     """
 
-    _kubectl: Kubectl = field(repr=False, compare=False)
+    _kubectl: Kubectl = field(repr=False)
     _selected: _Selected
     _namespace: str | None = None
     _name: str | None = None
     _labels: tuple[str, ...] = ()
     _fields: tuple[str, ...] = ()
     _limit: int | None = None
+
+    def __repr__(self) -> str:
+        parts = [self._selected.describe()]
+        for label, value in (
+            ("cluster", self._kubectl.cluster_id or None),
+            ("namespace", self._namespace),
+            ("name", self._name),
+            ("labels", combine(self._labels)),
+            ("fields", combine(self._fields)),
+            ("limit", self._limit),
+        ):
+            if value is not None:
+                parts.append(f"{label}={value!r}")
+        return f"Query({', '.join(parts)})"
 
     # -- narrowing -----------------------------------------------------------------
 

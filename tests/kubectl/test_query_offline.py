@@ -323,3 +323,12 @@ async def test_concurrent_resolutions_share_one_discovery_load() -> None:
     discovery = Discovery(rest)  # type: ignore[arg-type]
     await asyncio.gather(*(discovery.resolve(n) for n in ["pods", "deploy", "hpa"] * 20))
     assert discovery.loads == 1 and len(rest.paths) == 2
+
+
+def test_a_query_shows_what_it_selects(offline_kubectl: tuple[Kubectl, CountingApiClient]) -> None:
+    kubectl, _ = offline_kubectl
+    q = kubectl.resource("pods").namespace("web").labels("app=web").labels({"tier": "db"}).limit(3)
+    assert repr(q) == "Query(pods, cluster='offline', namespace='web', labels='app=web,tier=db', limit=3)"
+    assert repr(kubectl.crd("example.com", "v1", "Widget").name("w")) == (
+        "Query(Widget.v1.example.com, cluster='offline', name='w')"
+    )
