@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -254,7 +255,7 @@ def eks_config_from_exec(exec_config: ExecConfig, server: str | None = None) -> 
         exec_config=exec_config,
         external_id=parsed.external_id,
         cluster_id_flag=cluster_id_flag,
-        env=env,
+        env=MappingProxyType(env),
         profile_from_env=profile_from_env,
         server_region=server_region,
         unsupported=tuple(parsed.unsupported),
