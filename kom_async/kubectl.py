@@ -19,6 +19,7 @@ import builtins
 import collections
 import copy
 import json
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -38,6 +39,7 @@ from kom_async.selectors import Selector, combine, to_selector
 
 __all__ = ["ALL_NAMESPACES", "Kubectl", "PatchType", "Query", "Watch"]
 
+log = logging.getLogger("kom_async.kubectl")
 T = TypeVar("T")
 Obj = dict[str, Any]
 PatchType = Literal["merge", "strategic", "json", "apply"]
@@ -903,11 +905,18 @@ class Watch(Generic[T]):
     async def _backoff(self, exc: BaseException) -> None:
         self._failures += 1
         if self._failures > self._max_retries:
+            log.warning("%r: giving up after %d failed reconnects: %s", self, self._max_retries, exc)
             raise exc
-        await asyncio.sleep(min(2.0, 0.05 * 2 ** (self._failures - 1)))
+        delay = min(2.0, 0.05 * 2 ** (self._failures - 1))
+        log.debug("%r: reconnect %d failed (%s); retrying in %.2f s", self, self._failures, exc, delay)
+        await asyncio.sleep(delay)
+
+    def __repr__(self) -> str:
+        return f"Watch({self._query!r}, resource_version={self._rv!r})"
 
     def _gone(self) -> None:
         """410 Gone: our resourceVersion is too old; list again and report the difference."""
+        log.info("%r: resourceVersion expired (410 Gone); listing again", self)
         self._drop_response()
         self._rv = None
         self._listed = True
@@ -925,6 +934,7 @@ class Watch(Generic[T]):
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError):
             line = b""
         if not line:  # the server (or the network) ended the stream: resume from _rv
+            log.debug("%r: stream ended; resuming", self)
             self._drop_response()
             quick = time.monotonic() - self._connected_at < _QUICK_EOF
             if quick and not self._events_on_connection:  # don't spin on a refusing server
