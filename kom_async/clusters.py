@@ -395,7 +395,7 @@ class Clusters:
             reason = native_unsupported_reason(eks_config)
             if reason is None:
                 log.info("cluster %s: EKS tokens minted natively", cid, extra={"cluster": cid})
-                return NativeEKSTokenSource(eks_config, pool=self._pool(), clock=self._clock)
+                return NativeEKSTokenSource(eks_config, pool=self._pool(), clock=self._clock, cluster_id=cid)
             if token_source == "native":
                 raise EKSAuthError(
                     EKSAuthErrorKind.InvalidKubeconfig,
