@@ -543,7 +543,7 @@ class KubeAPIServer:
             columns += [("Ready", "string", ""), ("Status", "string", ""), ("Restarts", "integer", "")]
         elif rt.key == ("apps", "deployments"):
             columns += [("Ready", "string", ""), ("Up-to-date", "integer", ""), ("Available", "integer", "")]
-        elif rt.key == ("", "nodes"):
+        elif rt.key in (("", "nodes"), ("", "namespaces")):
             columns += [("Status", "string", "")]
         columns.append(("Age", "string", ""))
         rows = []
@@ -569,6 +569,8 @@ class KubeAPIServer:
             elif rt.key == ("", "nodes"):
                 sched = ",SchedulingDisabled" if (obj.get("spec") or {}).get("unschedulable") else ""
                 cells += ["Ready" + sched]
+            elif rt.key == ("", "namespaces"):
+                cells += [status.get("phase", "Active")]
             cells.append(_age(meta.get("creationTimestamp"), now))
             partial = {
                 "kind": "PartialObjectMetadata",

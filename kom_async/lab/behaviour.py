@@ -126,6 +126,8 @@ def complete(rt: ResourceType, obj: Obj, state: ClusterState) -> None:
             {
                 "name": c.get("name"),
                 "image": c.get("image"),
+                "imageID": f"lab.local/{c.get('image')}@sha256:{'0' * 64}",
+                "containerID": f"containerd://{obj['metadata'].get('name', '')}-{c.get('name')}",
                 "ready": running,
                 "restartCount": 0,
                 "started": running,

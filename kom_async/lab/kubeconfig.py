@@ -9,7 +9,14 @@ from typing import Any
 
 import yaml
 
-__all__ = ["EXEC_API_VERSION", "build_kubeconfig", "eks_get_token_args", "write_private"]
+__all__ = [
+    "EXEC_API_VERSION",
+    "build_kubeconfig",
+    "eks_get_token_args",
+    "exec_user",
+    "merge_kubeconfigs",
+    "write_private",
+]
 
 EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
 
@@ -70,3 +77,21 @@ def write_private(path: str | os.PathLike[str], text: str) -> Path:
         os.fchmod(fh.fileno(), 0o600)
         fh.write(text)
     return p
+
+
+def merge_kubeconfigs(texts: Sequence[str]) -> str:
+    """Concatenate clusters, users and contexts of several kubeconfigs; the first is current."""
+    merged: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "clusters": [],
+        "users": [],
+        "contexts": [],
+    }
+    for text in texts:
+        doc = yaml.safe_load(text)
+        for key in ("clusters", "users", "contexts"):
+            merged[key].extend(doc.get(key) or [])
+        merged.setdefault("current-context", doc.get("current-context"))
+    return yaml.safe_dump(merged, sort_keys=False)

@@ -75,7 +75,7 @@ class VerifiedIdentity:
 
 def _decode(token: str) -> str:
     if not token.startswith(TOKEN_PREFIX):
-        raise TokenRejected("token does not start with k8s-aws-v1.")
+        raise TokenRejected("token lacks the EKS token prefix")
     if len(token) > MAX_TOKEN_LEN:
         raise TokenRejected("token is longer than 4096 bytes")
     payload = token[len(TOKEN_PREFIX) :]

@@ -1,0 +1,99 @@
+"""Helpers for the lab's tests: an HTTPS client for a lab cluster, a subprocess runner."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import ssl
+from typing import Any
+
+import aiohttp
+import pytest
+
+from kom_async.lab import LabCluster
+
+AWS = shutil.which("aws")
+KUBECTL = shutil.which("kubectl")
+needs_aws = pytest.mark.skipif(AWS is None, reason="the AWS CLI (aws) is not installed")
+needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+
+
+class LabAPI:
+    """A tiny HTTPS client for one lab cluster: ``status, body = await api.get(path)``."""
+
+    def __init__(self, session: aiohttp.ClientSession, cluster: LabCluster, token: str) -> None:
+        self.session = session
+        self.cluster = cluster
+        self.token = token
+        self.ssl = ssl.create_default_context(cadata=cluster.ca_pem)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+        params: dict[str, str] | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        hdrs = {"Authorization": f"Bearer {token or self.token}", **(headers or {})}
+        data = None
+        if body is not None:
+            data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+            hdrs["Content-Type"] = content_type
+        async with self.session.request(
+            method, self.cluster.server + path, data=data, params=params, headers=hdrs, ssl=self.ssl
+        ) as resp:
+            text = await resp.text()
+            try:
+                return resp.status, json.loads(text)
+            except ValueError:
+                return resp.status, text
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, body: Any, **kw: Any) -> tuple[int, Any]:
+        return await self.request("POST", path, body=body, **kw)
+
+    async def put(self, path: str, body: Any, **kw: Any) -> tuple[int, Any]:
+        return await self.request("PUT", path, body=body, **kw)
+
+    async def patch(self, path: str, body: Any, content_type: str, **kw: Any) -> tuple[int, Any]:
+        return await self.request("PATCH", path, body=body, content_type=content_type, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return await self.request("DELETE", path, **kw)
+
+
+async def run(*cmd: str, env: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, str, str]:
+    """Run a command without blocking the loop the lab serves on; return rc, stdout, stderr."""
+    full_env = {**os.environ, **(env or {})}
+    proc = await asyncio.create_subprocess_exec(
+        *cmd,
+        env=full_env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except BaseException:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def pod(name: str, labels: dict[str, str] | None = None, image: str = "nginx:1.27") -> dict[str, Any]:
+    """A minimal Pod body."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": {"containers": [{"name": "main", "image": image}]},
+    }

@@ -1,0 +1,233 @@
+"""The token verifier rejects every malformed, tampered, misdirected or stale token with a reason."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import botocore.session
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kom_async.lab.aws import AWSCredential, canonical_arn
+from kom_async.lab.verifier import TokenRejected, verify_eks_token
+
+STS = "127.0.0.1:4566"
+USER = AWSCredential(
+    "AKIALABTESTKEY000001", "s3cr3t/lab+key" * 3, None, "arn:aws:iam::123456789012:user/alice", "123456789012"
+)
+ROLE = AWSCredential(
+    "ASIALABTESTKEY000002",
+    "r0le-secret" * 4,
+    "FwoGZXIvYXdzE//session+token==",
+    "arn:aws:sts::123456789012:assumed-role/admins/alice-session",
+    "123456789012",
+)
+KEYS = {c.access_key_id: c for c in (USER, ROLE)}
+
+
+def mint(
+    cred: AWSCredential,
+    cluster: str = "c1",
+    endpoint: str | None = f"http://{STS}",
+    secret: str | None = None,
+) -> str:
+    """A token exactly as botocore presigns it (the code path of ``aws eks get-token``)."""
+    with quiet_botocore():
+        return _mint(cred, cluster, endpoint, secret)
+
+
+@contextlib.contextmanager
+def quiet_botocore() -> Iterator[None]:
+    """botocore logs presigned URLs at DEBUG; keep them out of the suite's leak check."""
+    logger = logging.getLogger("botocore")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _mint(cred: AWSCredential, cluster: str, endpoint: str | None, secret: str | None) -> str:
+    session = botocore.session.Session()
+    client = session.create_client(
+        "sts",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id=cred.access_key_id,
+        aws_secret_access_key=secret or cred.secret_access_key,
+        aws_session_token=cred.session_token,
+    )
+
+    def add_cluster_header(request: object, **_: object) -> None:
+        request.headers["x-k8s-aws-id"] = cluster  # type: ignore[attr-defined]
+
+    client.meta.events.register("before-sign.sts.GetCallerIdentity", add_cluster_header)
+    url = client.generate_presigned_url("get_caller_identity", Params={}, ExpiresIn=60, HttpMethod="GET")
+    client.close()
+    return "k8s-aws-v1." + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
+
+
+def verify(token: str, cluster: str = "c1", now: datetime | None = None):  # type: ignore[no-untyped-def]
+    return verify_eks_token(
+        token,
+        cluster_id=cluster,
+        now=now or datetime.now(UTC),
+        lookup=KEYS.get,
+        local_sts_hosts={STS},
+    )
+
+
+def url_of(token: str) -> str:
+    payload = token[len("k8s-aws-v1.") :]
+    return base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+
+
+def token_of(url: str) -> str:
+    return "k8s-aws-v1." + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
+
+
+def with_query(token: str, edit) -> str:  # type: ignore[no-untyped-def]
+    parts = urlsplit(url_of(token))
+    pairs = edit(parse_qsl(parts.query, keep_blank_values=True))
+    return token_of(urlunsplit(parts._replace(query=urlencode(pairs))))
+
+
+@pytest.fixture(scope="module")
+def good() -> str:
+    return mint(USER)
+
+
+def test_a_botocore_presigned_token_is_accepted_and_names_its_user(good: str) -> None:
+    ident = verify(good)
+    assert ident.arn == USER.arn
+    assert ident.access_key_id == USER.access_key_id
+
+
+def test_an_assumed_role_token_resolves_to_the_role_arn() -> None:
+    ident = verify(mint(ROLE))
+    assert ident.caller_arn == ROLE.arn
+    assert ident.arn == "arn:aws:iam::123456789012:role/admins"
+    assert canonical_arn(USER.arn) == USER.arn
+
+
+def test_tokens_for_the_public_https_sts_endpoints_verify_offline() -> None:
+    assert verify(mint(USER, endpoint=None)).arn == USER.arn
+    assert verify(mint(USER, endpoint="https://sts.amazonaws.com")).arn == USER.arn
+
+
+def reasons() -> Iterator[tuple[str, str]]:
+    base = mint(USER)
+    url = url_of(base)
+    sig = dict(parse_qsl(urlsplit(url).query))["X-Amz-Signature"]
+    flipped = "0" if sig[10] != "0" else "1"
+    yield "tampered signature", token_of(url.replace(sig, sig[:10] + flipped + sig[11:]))
+    yield "truncated", base[:-7]
+    yield "padded", base + "=" * (-len(base[11:]) % 4 or 4)
+    yield "standard base64", "k8s-aws-v1." + base64.b64encode(url.encode()).decode()
+    yield "wrong prefix", "k8s-aws-v2." + base[11:]
+    yield "too long", base + "A" * 4096
+    yield "wrong host", token_of(url.replace(STS, "evil.example.com"))
+    yield "http to a public host", token_of(url.replace(f"http://{STS}", "http://sts.amazonaws.com"))
+    yield "wrong path", token_of(url.replace(f"{STS}/?", f"{STS}/x?"))
+    yield "extra param", with_query(base, lambda q: [*q, ("Foo", "bar")])
+    yield "duplicate param", with_query(base, lambda q: [*q, ("Action", "GetCallerIdentity")])
+    yield "duplicate param, other case", with_query(base, lambda q: [*q, ("action", "GetCallerIdentity")])
+    yield (
+        "other action",
+        with_query(base, lambda q: [(k, "AssumeRole" if k == "Action" else v) for k, v in q]),
+    )
+    yield (
+        "cluster id not signed",
+        with_query(base, lambda q: [(k, "host" if k == "X-Amz-SignedHeaders" else v) for k, v in q]),
+    )
+    yield (
+        "expires too big",
+        with_query(base, lambda q: [(k, "901" if k == "X-Amz-Expires" else v) for k, v in q]),
+    )
+    yield (
+        "expires not a number",
+        with_query(base, lambda q: [(k, "6O" if k == "X-Amz-Expires" else v) for k, v in q]),
+    )
+    yield "wrong secret", mint(USER, secret="not-the-secret-at-all-000000000000000000")
+    yield "unknown key", mint(AWSCredential("AKIAUNKNOWN000000000", "x" * 40, None, "arn:x", "1"))
+    yield (
+        "session token stripped",
+        with_query(mint(ROLE), lambda q: [(k, v) for k, v in q if k != "X-Amz-Security-Token"]),
+    )
+    yield "empty", ""
+    yield "prefix only", "k8s-aws-v1."
+
+
+@pytest.mark.parametrize(("what", "token"), list(reasons()), ids=[w for w, _ in reasons()])
+def test_a_bad_token_is_rejected(what: str, token: str) -> None:
+    with pytest.raises(TokenRejected):
+        verify(token)
+
+
+def test_a_token_for_another_cluster_is_rejected(good: str) -> None:
+    with pytest.raises(TokenRejected, match="signature"):
+        verify(good, cluster="c2")
+
+
+def test_a_token_is_accepted_for_15_minutes_after_signing_whatever_x_amz_expires_says(
+    good: str,
+) -> None:
+    signed = verify(good).signed_at
+    assert verify(good, now=signed + timedelta(minutes=14, seconds=59))
+    with pytest.raises(TokenRejected, match="expired"):
+        verify(good, now=signed + timedelta(minutes=15, seconds=1))
+    with pytest.raises(TokenRejected, match="future"):
+        verify(good, now=signed - timedelta(minutes=6))
+
+
+def test_rejection_messages_never_contain_the_token_or_the_secret(good: str) -> None:
+    for _, token in reasons():
+        try:
+            verify(token)
+        except TokenRejected as exc:
+            text = str(exc) + repr(exc)
+            assert "k8s-aws-v1." not in text and USER.secret_access_key not in text
+            assert "X-Amz-Signature" not in text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=600))
+def test_random_strings_are_always_rejected_cleanly(text: str) -> None:
+    for candidate in (text, "k8s-aws-v1." + text):
+        with pytest.raises(TokenRejected):
+            verify(candidate)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_random_base64url_payloads_are_always_rejected_cleanly(raw: bytes) -> None:
+    with pytest.raises(TokenRejected):
+        verify("k8s-aws-v1." + base64.urlsafe_b64encode(raw).decode().rstrip("="))
+
+
+MUTATION_BASE = mint(USER)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_single_character_change_to_a_valid_token_is_rejected(data: st.DataObject) -> None:
+    token = MUTATION_BASE
+    i = data.draw(st.integers(min_value=0, max_value=len(token) - 1))
+    ch = data.draw(st.sampled_from("ABCXYZabcxyz0189-_=%&/."))
+    mutated = token[:i] + ch + token[i + 1 :]
+    if mutated == token:
+        return
+    try:
+        ident = verify(mutated)
+    except TokenRejected:
+        return
+    # base64 has slack bits in its last character: a change there may decode to the same URL
+    assert url_of(mutated) == url_of(token)
+    assert ident.arn == USER.arn
