@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from kubectl_helpers import CountingApiClient
 
+from kom_async.errors import KubernetesError
 from kom_async.kubectl import Kubectl, Watch
 from kom_async.lab import EKSLab, LabCluster
 
@@ -173,3 +174,35 @@ async def test_a_timed_out_wait_for_the_next_event_loses_nothing(kubectl: Kubect
         await cms.create({"metadata": {"name": "late", "labels": {"t": "1"}}})
         kind, obj = await next_event(events)
         assert (kind, obj["metadata"]["name"]) == ("ADDED", "late")
+
+
+async def test_a_watch_rides_out_a_short_outage(lab: EKSLab, cluster: LabCluster, kubectl: Kubectl) -> None:
+    cms = kubectl.resource("cm").namespace("demo").labels("o=1")
+    async with cms.watch(send_initial=False) as events:
+        lab.api_fault(cluster.name, status=503, count=2)  # the next two reconnects fail
+        lab.drop_watches(cluster.name)
+        await asyncio.sleep(0.05)
+        kind_task = asyncio.ensure_future(next_event(events))
+        await asyncio.sleep(0.3)  # the watch is retrying through the outage
+        lab.clear_api_fault(cluster.name)
+        await cms.create({"metadata": {"name": "after-outage", "labels": {"o": "1"}}})
+        kind, obj = await kind_task
+        assert (kind, obj["metadata"]["name"]) == ("ADDED", "after-outage")
+
+
+async def test_a_watch_gives_up_with_the_servers_error_after_max_retries(
+    lab: EKSLab, cluster: LabCluster, kubectl: Kubectl
+) -> None:
+    events = kubectl.resource("cm").namespace("demo").watch(send_initial=False, max_retries=2)
+    try:
+        await events.start()
+        lab.api_fault(cluster.name, status=503)
+        lab.drop_watches(cluster.name)
+        with pytest.raises(KubernetesError) as failure:
+            await next_event(events)
+        assert failure.value.status_code == 503 and failure.value.kind == "ConfigMap"
+        with pytest.raises(StopAsyncIteration):  # a failed watch stays finished
+            await anext(events)
+    finally:
+        lab.clear_api_fault(cluster.name)
+        await events.aclose()
