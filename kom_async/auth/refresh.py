@@ -71,13 +71,17 @@ async def refresh_loop(
     policy = policy or RefreshPolicy()
     clock = clock or system_clock
     failures = 0
+    token = provider.token
     while True:
-        token = provider.token
-        delay = policy.delay_until_refresh(provider, clock.time())
-        if delay is None:
-            return  # a token without expiry is renewed only after a 401
-        if delay > 0:
-            await clock.sleep(delay)
+        if failures == 0:
+            token = provider.token
+            delay = policy.delay_until_refresh(provider, clock.time())
+            if delay is None:
+                return  # a token without expiry is renewed only after a 401
+            if delay > 0:
+                await clock.sleep(delay)
+        # after a failure, retry as soon as the backoff is over: re-planning from the
+        # shrinking remaining lifetime would push the retry later than the backoff says
         if provider.token is not token:
             failures = 0
             continue  # someone (a 401 recovery) already renewed it; plan from the new one
