@@ -62,6 +62,8 @@ _PATCH_CONTENT_TYPES: dict[str, str] = {
 _SCALABLE = ("Deployment", "StatefulSet", "ReplicaSet", "ReplicationController")
 _RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
 _LIST_PAGE_SIZE = 500
+_TRANSIENT = frozenset({429, 500, 502, 503, 504})
+_NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 _QUICK_EOF = 1.0  # seconds: a watch stream that ends sooner, eventless, counts as a failure
 
 
@@ -742,7 +744,8 @@ class Watch(Generic[T]):
                 self._info = await self._query._resolve()
             while self._response is None and not self._closed:
                 if self._rv is None:  # first list, or 410 Gone while connecting
-                    await self._relist(self._info)
+                    await self._try_relist(self._info)
+                    continue
                 await self._connect(self._info, self._remaining())
         except asyncio.CancelledError:
             self._drop_response()  # the next __anext__ carries on from the same state
@@ -800,7 +803,7 @@ class Watch(Generic[T]):
             if self._info is None:
                 self._info = await self._query._resolve()
             if self._rv is None:
-                await self._relist(self._info)
+                await self._try_relist(self._info)
                 continue
             if self._response is None:
                 await self._connect(self._info, remaining)
@@ -891,16 +894,27 @@ class Watch(Generic[T]):
             if exc.status_code == 410:
                 self._gone()
                 return
-            if exc.status_code in (429, 500, 502, 503, 504):
+            if exc.status_code in _TRANSIENT:
                 await self._backoff(exc)
                 return
             raise
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except _NETWORK_ERRORS as exc:
             await self._backoff(exc)
             return
         self._connections += 1
         self._connected_at = time.monotonic()
         self._events_on_connection = 0
+
+    async def _try_relist(self, info: ResourceInfo) -> None:
+        """List again; a transient failure (5xx, 429, network) counts toward max_retries."""
+        try:
+            await self._relist(info)
+        except KubernetesError as exc:
+            if exc.status_code not in _TRANSIENT:
+                raise
+            await self._backoff(exc)
+        except _NETWORK_ERRORS as exc:
+            await self._backoff(exc)
 
     async def _backoff(self, exc: BaseException) -> None:
         self._failures += 1

@@ -206,3 +206,14 @@ async def test_a_watch_gives_up_with_the_servers_error_after_max_retries(
     finally:
         lab.clear_api_fault(cluster.name)
         await events.aclose()
+
+
+async def test_a_watch_retries_its_first_list_through_a_transient_error(
+    lab: EKSLab, cluster: LabCluster, kubectl: Kubectl
+) -> None:
+    await kubectl.api_resources()
+    lab.api_fault(cluster.name, status=503, count=1)
+    async with kubectl.pod("web-0", "demo").watch() as events:
+        kind, obj = await next_event(events)
+        assert (kind, obj["metadata"]["name"]) == ("ADDED", "web-0")
+    assert lab.stats(cluster.name).faults_injected == 1
