@@ -1,8 +1,9 @@
 """The API server's discovery, cached per cluster: which resources exist and how to name them.
 
 One :class:`Discovery` lives on each :class:`~kom_async.kubectl.Kubectl`. It loads
-``/api``, ``/apis`` and every group version once (concurrently), keeps the result for a
-TTL, and lets any number of concurrent callers share a single load (single-flight).
+``/api`` and ``/apis`` (aggregated discovery: two requests in all) or, from older
+servers, every group version too (concurrently); keeps the result for a TTL; and lets any
+number of concurrent callers share a single load (single-flight).
 Names resolve like kubectl: kind, plural, singular or short name, optionally qualified
 with ``.group`` or ``.version.group``; the core group wins ties, then ``/apis`` order.
 """
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from kom_async.errors import KubernetesError, QueryError
 from kom_async.rest import RestClient, Target
@@ -86,8 +88,6 @@ class ResourceInfo:
 
 
 def _quote(segment: str) -> str:
-    from urllib.parse import quote
-
     return quote(segment, safe="")
 
 
