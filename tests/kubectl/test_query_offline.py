@@ -6,6 +6,8 @@ import asyncio
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from kubectl_helpers import CountingApiClient
 from kubernetes_asyncio.client import CoreV1Event, EventsV1Event, V1Deployment, V1Pod
 
@@ -332,3 +334,12 @@ def test_a_query_shows_what_it_selects(offline_kubectl: tuple[Kubectl, CountingA
     assert repr(kubectl.crd("example.com", "v1", "Widget").name("w")) == (
         "Query(Widget.v1.example.com, cluster='offline', name='w')"
     )
+
+
+label_part = st.from_regex(r"[a-z0-9]([a-z0-9.\-_/]{0,20}[a-z0-9])?", fullmatch=True)
+
+
+@given(st.dictionaries(label_part, label_part, min_size=1, max_size=6))
+def test_a_label_mapping_becomes_a_selector_that_reads_back_the_same(labels: dict[str, str]) -> None:
+    text = to_selector(labels)
+    assert dict(part.split("=", 1) for part in text.split(",")) == labels
