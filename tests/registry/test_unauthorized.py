@@ -31,7 +31,6 @@ async def test_a_thousand_concurrent_401s_cause_one_refresh_and_all_requests_suc
         api = CoreV1Api(k.api_client)
         await api.list_namespace()
         # rotate: the old token is revoked, the file holds a new valid one
-        eks_lab.add_static_token("rot", "second-rotating-token")
         eks_lab.revoke_tokens("rot")
         eks_lab.add_static_token("rot", "second-rotating-token")
         token_file.write_text("second-rotating-token")
