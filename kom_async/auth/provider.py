@@ -123,7 +123,7 @@ class TokenProvider:
     async def _slow_get(self, token: Token | None) -> Token:
         if token is not None and self._time() < self._mandatory_at:
             # advisory window: one background fetch, everyone keeps the valid token
-            self._start_fetch()
+            self._start_fetch(background=True)
             return token
         return await self._fresh(token, force=False)
 
@@ -173,17 +173,17 @@ class TokenProvider:
             last_success=last,
         )
 
-    def _start_fetch(self) -> asyncio.Task[Token]:
+    def _start_fetch(self, *, background: bool = False) -> asyncio.Task[Token]:
         task = self._fetch_task
         if task is None:
             task = asyncio.get_running_loop().create_task(
-                self._run_fetch(), name=f"kom-async:fetch:{self.name}"
+                self._run_fetch(background), name=f"kom-async:fetch:{self.name}"
             )
             task.add_done_callback(_consume_exception)
             self._fetch_task = task
         return task
 
-    async def _run_fetch(self) -> Token:
+    async def _run_fetch(self, background: bool = False) -> Token:
         started = time.perf_counter()
         try:
             token = await self.source.fetch()
@@ -196,7 +196,10 @@ class TokenProvider:
                 refresh_failures=self._stats.refresh_failures + 1,
                 last_error=str(exc),
             )
-            log.warning(
+            # a fetch somebody awaits fails in their hands (the refresh loop logs its own
+            # attempts): log it once there; only an unawaited background fetch warns here
+            log.log(
+                logging.WARNING if background else logging.DEBUG,
                 "token fetch failed: %s",
                 exc,
                 extra={"cluster": self.name, "source": self.source.kind},
