@@ -73,7 +73,9 @@ async def test_registering_twice_on_one_registry_is_refused_as_a_duplicate() -> 
 
 
 async def test_opentelemetry_observable_instruments_report_the_same_names(lab: EKSLab) -> None:
-    sdk_metrics = pytest.importorskip("opentelemetry.sdk.metrics", reason="opentelemetry-sdk is not installed")
+    sdk_metrics = pytest.importorskip(
+        "opentelemetry.sdk.metrics", reason="opentelemetry-sdk is not installed"
+    )
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
     from kom_async.metrics import instrument_opentelemetry
