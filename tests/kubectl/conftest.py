@@ -31,11 +31,10 @@ async def offline_kubectl() -> AsyncIterator[tuple[Kubectl, CountingApiClient]]:
         await client.close()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def lab() -> AsyncIterator[EKSLab]:
-    """One lab per test module; each test gets its own cluster in it."""
-    async with EKSLab() as the_lab:
-        yield the_lab
+@pytest.fixture
+def lab(eks_lab_module: EKSLab) -> EKSLab:
+    """One lab per test module (the lab plugin's); each test gets its own cluster in it."""
+    return eks_lab_module
 
 
 @pytest_asyncio.fixture(loop_scope="module")
