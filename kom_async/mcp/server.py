@@ -186,14 +186,7 @@ async def _serve_http(server: MCPServer[Any], options: argparse.Namespace, auth_
 
 async def serve(options: argparse.Namespace) -> int:
     """Preload clusters, then serve until the client goes away (stdio) or a signal (HTTP)."""
-    auth_key = options.auth_key or os.environ.get(AUTH_KEY_ENV) or None
-    if options.transport == "http" and not auth_key and not _is_loopback(options.host):
-        print(
-            f"kom-async mcp: refusing to serve on {options.host} without a key: pass --auth-key "
-            f"or set {AUTH_KEY_ENV}",
-            file=sys.stderr,
-        )
-        return 2
+    auth_key = _auth_key(options)
     policy = ExecPolicy(DEFAULT_ALLOWED_COMMANDS | set(options.allow_exec), deny_all=options.deny_all_exec)
     settings = ToolSettings(
         exec_policy=policy, read_only=options.read_only, request_timeout=options.request_timeout
@@ -209,6 +202,25 @@ async def serve(options: argparse.Namespace) -> int:
     return 0
 
 
+def _auth_key(options: argparse.Namespace) -> str | None:
+    """The HTTP bearer key: --auth-key, else the environment, else none."""
+    return options.auth_key or os.environ.get(AUTH_KEY_ENV) or None
+
+
+def _usage_error(options: argparse.Namespace) -> str | None:
+    """Why these options cannot run, or None."""
+    if options.request_timeout <= 0:
+        return "--request-timeout must be positive"
+    if options.transport == "http" and not _auth_key(options) and not _is_loopback(options.host):
+        return (
+            f"refusing to serve on {options.host} without a key: pass --auth-key or set {AUTH_KEY_ENV} "
+            "(without a key only loopback addresses are allowed)"
+        )
+    if options.transport == "http" and not options.path.startswith("/"):
+        return "--path must start with '/'"
+    return None
+
+
 def _configure_logging(level: str) -> None:
     """Log to stderr (stdout carries the stdio protocol); only kom-async at ``level``."""
     handler = logging.StreamHandler(sys.stderr)
@@ -222,8 +234,9 @@ def _configure_logging(level: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``kom-async mcp``."""
     options = build_parser().parse_args(argv)
-    if options.request_timeout <= 0:
-        print("kom-async mcp: --request-timeout must be positive", file=sys.stderr)
+    problem = _usage_error(options)
+    if problem:
+        print(f"kom-async mcp: {problem}", file=sys.stderr)
         return 2
     _configure_logging(options.log_level)
     try:

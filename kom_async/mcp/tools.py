@@ -27,7 +27,14 @@ from kom_async.apply import load_documents
 from kom_async.cluster import Cluster
 from kom_async.clusters import Clusters
 from kom_async.discovery import ResourceInfo
-from kom_async.errors import ExecNotAllowed, KomError, KubernetesError, NotFound
+from kom_async.errors import (
+    EKSAuthError,
+    EKSAuthErrorKind,
+    ExecNotAllowed,
+    KomError,
+    KubernetesError,
+    NotFound,
+)
 from kom_async.kubeconfig import load_kubeconfig
 from kom_async.kubectl import Kubectl, Query
 from kom_async.mcp.output import MAX_LIST_LIMIT, compact, dumps, slim, tail_text
@@ -354,9 +361,14 @@ class KomTools:
                     "role_arn and profile go with cluster_name + region; a kubeconfig carries its own"
                 )
             text = self._checked_selection_text(kubeconfig, kubeconfig_path, context)
-            kubectl = await self.clusters.register_eks_by_string(
-                text, cluster_id, context, replace=replace, exec_policy=self.settings.exec_policy
-            )
+            try:
+                kubectl = await self.clusters.register_eks_by_string(
+                    text, cluster_id, context, replace=replace, exec_policy=self.settings.exec_policy
+                )
+            except EKSAuthError as exc:
+                if exc.kind is not EKSAuthErrorKind.InvalidKubeconfig:
+                    raise
+                raise ToolError(str(exc).replace("register_by_string", "register_k8s_cluster")) from None
         return dumps({"registered": self._cluster_info(self.clusters.get(kubectl.cluster_id))})
 
     @_tool(_REGISTER)
@@ -415,6 +427,26 @@ class KomTools:
                 limit=limit,
                 continue_token=continue_token,
             )
+        )
+
+    @_tool(_READ)
+    async def list_k8s_api_resources(self, cluster: ClusterArg = None) -> str:
+        """What kinds the cluster serves (like kubectl api-resources): names usable as 'kind'."""
+        resources = await self._kubectl(cluster).api_resources()
+        return dumps(
+            {
+                "resources": [
+                    {
+                        "kind": r.kind,
+                        "name": r.plural if not r.group else f"{r.plural}.{r.group}",
+                        "apiVersion": r.api_version,
+                        "namespaced": r.namespaced,
+                        "short_names": list(r.short_names),
+                    }
+                    for r in resources
+                    if "/" not in r.plural
+                ]
+            }
         )
 
     @_tool(_READ)
