@@ -736,7 +736,7 @@ class Watch(Generic[T]):
 
         ``async with`` calls this, so changes made inside the block are all seen.
         """
-        if self._started:
+        if self._started or self._closed:
             return
         self._started = True
         try:
@@ -766,6 +766,7 @@ class Watch(Generic[T]):
     async def aclose(self) -> None:
         """Stop the watch and close its connection; idempotent."""
         self._closed = True
+        self._pending.clear()
         self._drop_response()
 
     def __del__(self) -> None:
