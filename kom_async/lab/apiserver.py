@@ -613,6 +613,8 @@ class KubeAPIServer:
                 for o in state.store.iter(rt, target.namespace or None)
                 if watcher.match(o)
             ]
+            # oldest first, so the last event's resourceVersion is a safe resume point
+            backlog.sort(key=lambda e: int(e.obj["metadata"]["resourceVersion"]))
         state.store.watchers.add(watcher)
         state.stats.watches_opened += 1
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
