@@ -55,6 +55,17 @@ def _check(obj: Any, index: int) -> None:
         raise QueryError(f"apply(): document {index} ({what}) needs {', '.join(missing)}")
 
 
+_SERVER_OWNED = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink")
+
+
+def _desired(obj: Obj) -> Obj:
+    """The object as something to apply: no status and none of the server-owned metadata
+    (so YAML exported from a cluster applies cleanly instead of conflicting)."""
+    body = {k: v for k, v in obj.items() if k != "status"}
+    body["metadata"] = {k: v for k, v in obj["metadata"].items() if k not in _SERVER_OWNED}
+    return body
+
+
 async def apply_documents(
     kubectl: Kubectl,
     objects: list[Obj],
@@ -73,7 +84,7 @@ async def apply_documents(
         own_namespace = obj["metadata"].get("namespace")
         if own_namespace or namespace:
             query = query.namespace(str(own_namespace or namespace))
-        body = {k: v for k, v in obj.items() if k != "status"}
+        body = _desired(obj)
         if server_side:
             result = await query.patch(body, "apply", field_manager=field_manager, force=force)
         else:

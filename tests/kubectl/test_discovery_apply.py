@@ -170,3 +170,17 @@ async def test_apply_installs_a_crd_and_its_objects_from_one_yaml(kubectl: Kubec
 
 def names(objs: list[Any]) -> list[str]:
     return [o["metadata"]["name"] for o in objs]
+
+
+async def test_yaml_exported_from_the_cluster_applies_cleanly(kubectl: Kubectl) -> None:
+    import yaml
+
+    exported = await kubectl.resource("cm").namespace("demo").name("web-config").get()
+    await kubectl.resource("cm").namespace("demo").name("web-config").patch({"data": {"moved": "on"}})
+    exported["data"] = {"greeting": "bonjour"}  # stale resourceVersion, uid, timestamps and all
+    [stored] = await kubectl.apply(yaml.safe_dump(exported))
+    assert stored["data"]["greeting"] == "bonjour"
+    assert stored["metadata"]["uid"] == exported["metadata"]["uid"]
+    exported["data"] = {"greeting": "hallo"}
+    [stored] = await kubectl.apply(yaml.safe_dump(exported), server_side=False)
+    assert stored["data"]["greeting"] == "hallo"
