@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["MAX_LIST_LIMIT", "MAX_TEXT_CHARS", "compact", "dumps", "slim", "tail_text"]
+__all__ = ["MAX_LIST_LIMIT", "MAX_RESULT_CHARS", "MAX_TEXT_CHARS", "compact", "dumps", "slim", "tail_text"]
 
 MAX_LIST_LIMIT = 100
 """Most objects one list call returns; callers page with ``continue`` for more."""
 
 MAX_TEXT_CHARS = 64_000
 """Most characters of log text one call returns (the newest lines are kept)."""
+
+MAX_RESULT_CHARS = 256_000
+"""Above this many characters a list page is fetched again with fewer objects."""
 
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -33,6 +36,15 @@ def slim(obj: Any) -> Any:
                 meta.pop("annotations")
         out["metadata"] = meta
     return out
+
+
+def strip_userinfo(url: str) -> str:
+    """``url`` without ``user:password@`` (a server URL may carry basic-auth credentials)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def dumps(value: Any) -> str:

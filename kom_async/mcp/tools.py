@@ -37,7 +37,15 @@ from kom_async.errors import (
 )
 from kom_async.kubeconfig import load_kubeconfig
 from kom_async.kubectl import Kubectl, Query
-from kom_async.mcp.output import MAX_LIST_LIMIT, compact, dumps, slim, tail_text
+from kom_async.mcp.output import (
+    MAX_LIST_LIMIT,
+    MAX_RESULT_CHARS,
+    compact,
+    dumps,
+    slim,
+    strip_userinfo,
+    tail_text,
+)
 from kom_async.mcp.safety import check_tool_kubeconfig
 from kom_async.policy import ExecPolicy
 from kom_async.rest import RestClient, Target, encode_query
@@ -289,7 +297,7 @@ class KomTools:
     def _cluster_info(cluster: Cluster) -> Obj:
         info: Obj = {
             "id": cluster.id,
-            "server": cluster.server,
+            "server": strip_userinfo(cluster.server),
             "is_eks": cluster.is_eks,
             "auth": cluster.auth_kind,
         }
@@ -415,8 +423,9 @@ class KomTools:
     ) -> str:
         """List objects of any kind (built-in or custom), one page at a time (managedFields dropped)."""
         kubectl = self._kubectl(cluster)
-        return dumps(
-            await self._list(
+        limit = min(limit, MAX_LIST_LIMIT)
+        while True:
+            page = await self._list(
                 kubectl,
                 kind,
                 group=group,
@@ -427,7 +436,10 @@ class KomTools:
                 limit=limit,
                 continue_token=continue_token,
             )
-        )
+            text = dumps(page)
+            if len(text) <= MAX_RESULT_CHARS or limit == 1:
+                return text
+            limit = max(1, limit // 2)  # big objects: ask again for a smaller page, same position
 
     @_tool(_READ)
     async def list_k8s_api_resources(self, cluster: ClusterArg = None) -> str:

@@ -10,7 +10,7 @@ import pytest
 from kom_async.errors import ExecNotAllowed
 from kom_async.kubeconfig import load_kubeconfig
 from kom_async.mcp.httpauth import BearerKeyMiddleware
-from kom_async.mcp.output import compact, tail_text
+from kom_async.mcp.output import compact, strip_userinfo, tail_text
 from kom_async.mcp.safety import check_tool_kubeconfig
 from kom_async.mcp.server import main
 from kom_async.policy import ExecPolicy
@@ -85,6 +85,11 @@ def test_results_drop_managed_fields_and_last_applied_configuration() -> None:
     }
     assert " " not in compact(obj)
     assert obj["metadata"]["managedFields"]  # the input is left alone
+
+
+def test_server_urls_are_shown_without_credentials() -> None:
+    assert strip_userinfo("https://admin:hunter2@k8s.example:6443/base") == "https://k8s.example:6443/base"
+    assert strip_userinfo("https://k8s.example") == "https://k8s.example"
 
 
 def test_long_logs_keep_the_newest_whole_lines() -> None:

@@ -151,9 +151,15 @@ async def test_read_only_server_serves_preloaded_clusters_and_refuses_writes(
     folder.mkdir()
     lab.write_kubeconfig(folder / "alpha.yaml", cluster.name)  # aws eks get-token: trusted, preloaded
     lab.write_kubeconfig(folder / "beta.yaml", other.name, static_token=True)
-    async with stdio_client(lab, "--read-only", "--kubeconfig-dir", str(folder)) as client:
+    single = lab.write_kubeconfig(tmp_path / "single", other.name, static_token=True, context="solo")
+    args = ("--read-only", "--kubeconfig-dir", str(folder), "--kubeconfig", str(single))
+    async with stdio_client(lab, *args) as client:
         clusters = (await call_ok(client, "list_k8s_clusters"))["clusters"]
-        assert [(c["id"], c["is_eks"]) for c in clusters] == [("alpha", True), ("beta", False)]
+        assert [(c["id"], c["is_eks"]) for c in clusters] == [
+            ("solo", False),
+            ("alpha", True),
+            ("beta", False),
+        ]
         assert "pass cluster=<id>" in await call_error(client, "list_k8s_pod", namespace="demo")
         assert (await call_ok(client, "list_k8s_pod", namespace="demo", cluster="beta"))["count"] == 3
 
