@@ -1,0 +1,210 @@
+"""Scenario 6: scale — 1,000 lab EKS clusters registered natively in one registry.
+
+Measures the registration time, memory per cluster (RSS, and tracemalloc in a second
+pass so tracing does not slow the timed one), the refresh loop's event-loop wake-ups per
+cluster over an idle virtual hour (counted by an instrumented clock), and how the jitter
+spreads the refreshes of clusters whose tokens were all minted at the same instant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import statistics
+import time
+import tracemalloc
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from benchmarks.common import BenchConfig, CountingClock, ScenarioResult, settle
+from kom_async import Clusters
+from kom_async.lab import EKSLab
+
+NAME = "scale"
+HOUR = 3600.0
+STEP = 5.0
+CONCURRENCY = 64
+REFRESH_PREFIX = "kom-async:refresh:"
+
+
+@contextmanager
+def quick_moto_clusters() -> Iterator[None]:
+    """Lab setup only: moto validates each new cluster's role ARN by building a boto3 session
+    and parsing endpoints.json (~0.1 s per cluster); check it against a cached partition list."""
+    import moto.eks.models as eks_models
+    from boto3 import Session
+
+    partitions = frozenset(Session().get_available_partitions())
+    original = eks_models.validate_role_arn
+
+    def validate(arn: str) -> None:
+        parts = arn.split(":")
+        if len(parts) < 2 or parts[1] not in partitions:
+            original(arn)
+
+    eks_models.validate_role_arn = validate
+    try:
+        yield
+    finally:
+        eks_models.validate_role_arn = original
+
+
+def rss_bytes() -> int | None:
+    """This process's resident set size, or None without psutil."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return int(psutil.Process().memory_info().rss)
+
+
+async def register_all(clusters: Clusters, lab: EKSLab, names: list[str]) -> float:
+    """Register every lab cluster by name (``register_eks``), ``CONCURRENCY`` at a time; seconds."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+    env = lab.aws_env
+
+    async def one(name: str) -> None:
+        async with gate:
+            await clusters.register_eks(name, lab.region, env=env)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(name) for name in names))
+    return time.perf_counter() - start
+
+
+def _check_native(clusters: Clusters) -> None:
+    for cluster in clusters.values():
+        provider = cluster.token_provider
+        if provider is None or provider.source.kind != "eks-native" or cluster.refresh_task is None:
+            raise RuntimeError(f"cluster {cluster.id} is not served natively with a refresh task")
+
+
+async def run(cfg: BenchConfig) -> ScenarioResult:
+    """Register N clusters, measure memory, then idle one virtual hour counting wake-ups."""
+    result = ScenarioResult(NAME, "6. Scale")
+    n = cfg.pick(1000, 100)
+    clock = CountingClock()
+    metrics: dict[str, Any] = {"clusters": n, "registration_concurrency": CONCURRENCY}
+    async with EKSLab(clock=clock) as lab:
+        names = [f"scale-{i:04d}" for i in range(n)]
+        start = time.perf_counter()
+        with quick_moto_clusters():
+            for name in names:
+                await lab.create_cluster(name, seed=False)
+        metrics["lab_setup_seconds"] = time.perf_counter() - start
+
+        # pass 1: timed registration, RSS, then an idle virtual hour. The first cluster also
+        # builds the registry's shared AWS clients: it is timed, but memory is measured after it.
+        async with Clusters(clock=clock) as clusters:
+            minted_at = clock.time()
+            first_seconds = await register_all(clusters, lab, names[:1])
+            gc.collect()
+            rss0 = rss_bytes()
+            seconds = first_seconds + await register_all(clusters, lab, names[1:])
+            _check_native(clusters)
+            gc.collect()
+            rss1 = rss_bytes()
+            await settle(clock, n, limit=60)
+            first = sorted(
+                due - minted_at for task, _, due in clock.deadlines if task.startswith(REFRESH_PREFIX)
+            )
+            clock.reset()
+            fetches0 = sum(c.token_provider.stats.fetches for c in clusters.values() if c.token_provider)
+            idle_start = clock.time()
+            for _ in range(int(HOUR / STEP)):
+                clock.advance(STEP)
+                await settle(clock, n, limit=60)
+            fetches = (
+                sum(c.token_provider.stats.fetches for c in clusters.values() if c.token_provider) - fetches0
+            )
+            wakeups = [clock.wakeups.get(REFRESH_PREFIX + cid, 0) for cid in clusters]
+            refresh_times = [
+                due - idle_start for task, _, due in clock.deadlines if task.startswith(REFRESH_PREFIX)
+            ]
+        metrics["register_seconds"] = seconds
+        metrics["register_ms_per_cluster"] = seconds / n * 1e3
+        metrics["first_cluster_ms"] = first_seconds * 1e3
+        grown_rss = rss1 - rss0 if rss0 is not None and rss1 is not None else None
+        metrics["rss_bytes_per_cluster"] = grown_rss / (n - 1) if grown_rss is not None else None
+
+        # pass 2: the same registration under tracemalloc
+        tracemalloc.start()
+        try:
+            async with Clusters(clock=clock) as traced:
+                await register_all(traced, lab, names[:1])
+                gc.collect()
+                base = tracemalloc.get_traced_memory()[0]
+                await register_all(traced, lab, names[1:])
+                gc.collect()
+                grown = tracemalloc.get_traced_memory()[0] - base
+                metrics["tracemalloc_bytes_per_cluster"] = grown / (n - 1)
+        finally:
+            tracemalloc.stop()
+
+    refreshes_per_cluster = fetches / n
+    wakeups_total = sum(wakeups)
+    per_token = wakeups_total / fetches if fetches else float("nan")
+    lifetime_min = 14.0
+    metrics.update(
+        {
+            "idle_virtual_seconds": HOUR,
+            "background_refreshes": fetches,
+            "refreshes_per_cluster_per_hour": refreshes_per_cluster,
+            "wakeups_per_cluster_per_hour": wakeups_total / n,
+            "wakeups_per_token": per_token,
+            "wakeups_per_cluster_per_14min": wakeups_total / n / (60 / lifetime_min),
+            "max_wakeups_one_cluster": max(wakeups) if wakeups else 0,
+        }
+    )
+    buckets = Counter(int(x) for x in first)
+    jitter = {
+        "first_refresh_offset_min_s": first[0],
+        "first_refresh_offset_max_s": first[-1],
+        "first_refresh_spread_s": first[-1] - first[0],
+        "first_refresh_stdev_s": statistics.pstdev(first),
+        "peak_refreshes_in_one_second": max(buckets.values()),
+        "refresh_offsets_s": [round(x, 2) for x in first],
+        "idle_hour_refresh_times_s": [round(x, 2) for x in refresh_times],
+    }
+    metrics["jitter"] = jitter
+    result.metrics = metrics
+    rss = metrics["rss_bytes_per_cluster"]
+    result.rows = [
+        {"measure": "clusters registered (register_eks, native)", "value": n},
+        {"measure": f"total registration time ({CONCURRENCY} at a time)", "value": f"{seconds:.2f} s"},
+        {"measure": "registration per cluster", "value": f"{seconds / n * 1e3:.2f} ms"},
+        {
+            "measure": "memory per cluster (RSS)",
+            "value": f"{rss / 1024:.0f} KiB" if rss is not None else "n/a",
+        },
+        {
+            "measure": "memory per cluster (tracemalloc)",
+            "value": f"{metrics['tracemalloc_bytes_per_cluster'] / 1024:.0f} KiB",
+        },
+        {"measure": "idle wake-ups per cluster per token lifetime", "value": f"{per_token:.2f}"},
+        {"measure": "idle wake-ups per cluster per hour", "value": f"{wakeups_total / n:.2f}"},
+        {"measure": "background refreshes per cluster per hour", "value": f"{refreshes_per_cluster:.2f}"},
+        {"measure": "first refreshes spread over", "value": f"{jitter['first_refresh_spread_s']:.1f} s"},
+        {"measure": "peak refreshes in one second", "value": jitter["peak_refreshes_in_one_second"]},
+    ]
+    result.target = "1 event-loop wake-up per cluster per token lifetime while idle"
+    result.target_met = bool(wakeups) and abs(per_token - 1.0) < 0.05 and max(wakeups) <= 8
+    result.headline = (
+        f"{n:,} clusters in {seconds:.1f} s, "
+        + (f"{rss / 1024:.0f} KiB RSS / " if rss is not None else "")
+        + f"{metrics['tracemalloc_bytes_per_cluster'] / 1024:.0f} KiB traced per cluster; "
+        f"{per_token:.2f} wake-ups per token lifetime; first refreshes spread over "
+        f"{jitter['first_refresh_spread_s']:.0f} s (peak {jitter['peak_refreshes_in_one_second']}/s)"
+    )
+    result.notes.append(
+        "memory per cluster is marginal: measured after the first registration, which also builds "
+        "the registry's shared aiobotocore clients; "
+        "all tokens are minted at the same virtual instant, so without jitter every cluster would "
+        f"refresh in the same second ({n} at once); RSS includes what the in-process lab allocates "
+        "while answering DescribeCluster"
+    )
+    if cfg.quick:
+        result.notes.append(f"quick mode: {n} clusters instead of 1,000")
+    return result
