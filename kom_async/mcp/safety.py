@@ -17,6 +17,20 @@ from kom_async.policy import DEFAULT_ALLOWED_COMMANDS, ExecPolicy
 __all__ = ["check_tool_kubeconfig"]
 
 
+# env a tool-supplied plugin may not set: each one can make an allowed command run other code
+_LOADER_ENV = ("PATH", "BASH_ENV", "ENV", "NODE_OPTIONS", "PERL5OPT", "RUBYOPT")
+_LOADER_ENV_PREFIXES = ("LD_", "DYLD_", "PYTHON")
+
+
+def _loader_env(config: ExecConfig) -> list[str]:
+    """Names in the plugin's env that change which program or code actually runs."""
+    return sorted(
+        name
+        for name in config.env
+        if name.upper() in _LOADER_ENV or name.upper().startswith(_LOADER_ENV_PREFIXES)
+    )
+
+
 def _is_token_command(config: ExecConfig) -> bool:
     """True when a default-allowed command only mints a token (no ``aws s3 cp ...``)."""
     name = os.path.basename(config.command)
@@ -39,6 +53,12 @@ def check_tool_kubeconfig(selection: KubeconfigSelection, policy: ExecPolicy) ->
         return
     policy.check(config)
     name = os.path.basename(config.command)
+    loader = _loader_env(config)
+    if loader:
+        raise ExecNotAllowed(
+            f"exec plugin {name!r} refused: a kubeconfig sent through a tool may not set "
+            f"{', '.join(loader)} in the plugin's env (it changes what actually runs)"
+        )
     if name in DEFAULT_ALLOWED_COMMANDS and not _is_token_command(config):
         raise ExecNotAllowed(
             f"exec plugin {name!r} refused: through a tool it may only mint a token "

@@ -57,6 +57,14 @@ def test_token_minting_plugins_and_plain_tokens_pass() -> None:
         (exec_user("aws", "s3", "cp", "/etc/passwd", "s3://x"), "may only mint a token"),
         (exec_user("kom-async", "mcp"), "may only mint a token"),
         ({"tokenFile": "/etc/passwd"}, "tokenFile"),
+        (
+            {"exec": dict(exec_user("aws", *EKS_ARGS)["exec"], env=[{"name": "PATH", "value": "/tmp"}])},
+            "may not set PATH",
+        ),
+        (
+            {"exec": dict(exec_user("aws", *EKS_ARGS)["exec"], env=[{"name": "LD_PRELOAD", "value": "x"}])},
+            "LD_PRELOAD",
+        ),
     ],
 )
 def test_plugins_that_do_more_than_mint_a_token_are_refused(user: dict[str, Any], reason: str) -> None:
