@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import logging
 import ssl
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,7 +25,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from kom_async.auth.provider import TokenProvider
 from kom_async.auth.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from kom_async.auth.token import Token
-from kom_async.errors import EKSAuthError, EKSAuthErrorKind
+from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KomError
 
 __all__ = ["KomApiClient", "TokenAuth"]
 
@@ -97,6 +98,7 @@ class KomApiClient(ApiClient):
         self.user_agent = "kom-async/0.1 (kubernetes_asyncio)"
         self.client_side_validation = configuration.client_side_validation
         self.auth = auth
+        self._streams: weakref.WeakSet[aiohttp.ClientResponse] = weakref.WeakSet()
         #: bounded retries of idempotent reads; ``None`` turns them off
         self.retry_policy = retry_policy
         if basic_auth is not None:
@@ -113,6 +115,52 @@ class KomApiClient(ApiClient):
         return bool(self.rest_client.pool_manager.closed)
 
     async def request(
+        self,
+        method: str,
+        url: str,
+        query_params: Any = None,
+        headers: dict[str, str] | None = None,
+        post_params: Any = None,
+        body: Any = None,
+        _preload_content: bool = True,
+        _request_timeout: Any = None,
+    ) -> Any:
+        if self.closed:
+            raise self._closed_error()
+        try:
+            response = await self._request(
+                method,
+                url,
+                query_params=query_params,
+                headers=headers,
+                post_params=post_params,
+                body=body,
+                _preload_content=_preload_content,
+                _request_timeout=_request_timeout,
+            )
+        except Exception as exc:
+            # closing the client (unregister/aclose) breaks requests in flight with whatever
+            # aiohttp happens to raise (even AssertionError): say what happened instead
+            if self.closed and not isinstance(exc, KomError):
+                raise self._closed_error() from exc
+            raise
+        if isinstance(response, aiohttp.ClientResponse):
+            self._streams.add(response)  # a stream (watch, logs) the caller reads from later
+        return response
+
+    async def close(self) -> None:
+        """Close open streams first (closing the session alone leaves a watch blocked on its
+        read forever), then the session."""
+        for response in list(self._streams):
+            response.close()
+        self._streams.clear()
+        await super().close()
+
+    def _closed_error(self) -> KomError:
+        who = f"cluster {self.auth.cluster_id!r}" if self.auth and self.auth.cluster_id else "this client"
+        return KomError(f"the API client of {who} is closed (the cluster was unregistered or closed)")
+
+    async def _request(
         self,
         method: str,
         url: str,
@@ -185,7 +233,7 @@ class KomApiClient(ApiClient):
                 what = f"answered {exc.status}"
                 retry_after = exc.headers.get("Retry-After") if exc.headers else None
             except aiohttp.ClientError as exc:
-                if not policy.retry_exception(exc):
+                if self.closed or not policy.retry_exception(exc):
                     raise
                 what, retry_after = f"failed ({type(exc).__name__})", None
             else:
