@@ -146,6 +146,12 @@ class TokenProvider:
             task = self._start_fetch()
         try:
             return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if self._closed and task.cancelled() and (me is None or not me.cancelling()):
+                # aclose() cancelled the shared fetch, not this caller: don't cancel the caller
+                raise KomError(f"token provider {self.name!r} was closed while fetching a token") from None
+            raise
         except KomError as exc:
             if not force:
                 return self._fallback_or_raise(exc)
