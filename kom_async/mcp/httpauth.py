@@ -33,6 +33,7 @@ class BearerKeyMiddleware:
         self._key = key.encode()
 
     def _allowed(self, scope: Scope) -> bool:
+        """True when the request's Authorization header is ``Bearer <key>``."""
         header = b""
         for name, value in scope.get("headers") or ():
             if name.lower() == b"authorization":

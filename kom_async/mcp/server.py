@@ -147,6 +147,7 @@ async def preload(clusters: Clusters, kubeconfigs: Sequence[str], directories: S
 
 
 def _is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach."""
     if host == "localhost":
         return True
     try:
@@ -156,6 +157,7 @@ def _is_loopback(host: str) -> bool:
 
 
 async def _serve_http(server: MCPServer[Any], options: argparse.Namespace, auth_key: str | None) -> None:
+    """Serve streamable HTTP with uvicorn on a socket bound here (so port 0 can be reported)."""
     import uvicorn
 
     from kom_async.mcp.httpauth import BearerKeyMiddleware

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -114,6 +115,8 @@ _DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open
 
 @dataclass(frozen=True)
 class _Spec:
+    """What ``install`` needs to know about a tool method."""
+
     annotations: ToolAnnotations
     writes: bool
 
@@ -128,8 +131,11 @@ def _tool(
     def decorate(
         fn: Callable[Concatenate[KomTools, P], Awaitable[str]],
     ) -> Callable[Concatenate[KomTools, P], Awaitable[str]]:
+        """Wrap ``fn`` with the read-only check, the time limit and error translation."""
+
         @functools.wraps(fn)
         async def run(self: KomTools, *args: P.args, **kwargs: P.kwargs) -> str:
+            """Run the tool; any failure leaves as a ToolError with a one-line reason."""
             name = fn.__name__
             if writes and self.settings.read_only:
                 raise ToolError(f"refused: the server runs with --read-only, and {name} changes the cluster")
@@ -178,7 +184,7 @@ class KomTools:
             if not isinstance(spec, _Spec):
                 continue
             method = getattr(self, attr)
-            doc = (method.__doc__ or "").strip()
+            doc = inspect.cleandoc(method.__doc__ or "")
             if spec.writes and self.settings.read_only:
                 doc += " (Disabled: this server runs read-only.)"
             server.add_tool(
@@ -189,6 +195,7 @@ class KomTools:
 
     # -- helpers ---------------------------------------------------------------------------
     def _cluster(self, cluster: str | None) -> Cluster:
+        """The named cluster, or the only one registered (an agent need not repeat it)."""
         if cluster:
             return self.clusters.get(cluster)
         ids = list(self.clusters)
@@ -201,10 +208,12 @@ class KomTools:
         raise ToolError(f"several clusters are registered ({', '.join(ids)}): pass cluster=<id>")
 
     def _kubectl(self, cluster: str | None) -> Kubectl:
+        """The fluent API of ``_cluster(cluster)``."""
         return self._cluster(cluster).kubectl
 
     @staticmethod
     def _query(kubectl: Kubectl, kind: str, group: str | None, version: str | None) -> Query[Obj]:
+        """A query by exact group/version/kind when a version is given, else by name."""
         if version:
             return kubectl.gvk(group or "", version, kind)
         if group:
@@ -213,6 +222,7 @@ class KomTools:
 
     @staticmethod
     async def _resolve(kubectl: Kubectl, kind: str, group: str | None, version: str | None) -> ResourceInfo:
+        """The served resource the tool arguments name (same rules as ``_query``)."""
         if version:
             return await kubectl.discovery.resolve_gvk(group or "", version, kind)
         return await kubectl.discovery.resolve(f"{kind}.{group}" if group else kind)
@@ -226,6 +236,7 @@ class KomTools:
         group: str | None = None,
         version: str | None = None,
     ) -> Query[Obj]:
+        """A query for one named object (namespace "default" unless given)."""
         query = self._query(kubectl, kind, group, version).name(name)
         return query.namespace(namespace) if namespace else query
 
@@ -295,6 +306,7 @@ class KomTools:
 
     @staticmethod
     def _cluster_info(cluster: Cluster) -> Obj:
+        """What list_k8s_clusters shows of a cluster: identity and auth health, never a token."""
         info: Obj = {
             "id": cluster.id,
             "server": strip_userinfo(cluster.server),
@@ -751,6 +763,7 @@ class KomTools:
 
 # -- small formatters ------------------------------------------------------------------------
 def _iso(value: datetime | None) -> str | None:
+    """ISO 8601 text of a datetime, or None."""
     return value.isoformat() if value is not None else None
 
 
@@ -768,6 +781,7 @@ def _ref(obj: Any, fallback_name: str | None = None) -> Obj:
 
 
 def _status_word(answer: Obj) -> str:
+    """One word for a delete answer: Success, Terminating (finalizers) or Deleted."""
     if answer.get("kind") == "Status":
         return str(answer.get("status") or "Success")
     if (answer.get("metadata") or {}).get("deletionTimestamp"):
@@ -776,12 +790,14 @@ def _status_word(answer: Obj) -> str:
 
 
 def _mentions(event: Obj, obj: Obj) -> bool:
+    """True when ``event`` is about ``obj`` (servers may ignore the field selector)."""
     involved = event.get("involvedObject") or {}
     meta = obj.get("metadata") or {}
     return involved.get("name") == meta.get("name") and involved.get("kind") in (None, obj.get("kind"))
 
 
 def _event_line(event: Obj) -> Obj:
+    """The columns of ``kubectl get events`` for one event."""
     involved = event.get("involvedObject") or {}
     meta = event.get("metadata") or {}
     return {
@@ -796,6 +812,7 @@ def _event_line(event: Obj) -> Obj:
 
 
 def _pod_line(pod: Obj) -> Obj:
+    """The columns of ``kubectl get pods -o wide`` (plus images and labels) for one pod."""
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
