@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -79,7 +80,7 @@ def test_deny_all_refuses_even_aws_and_allow_exec_adds_a_command() -> None:
 
 
 def test_results_drop_managed_fields_and_last_applied_configuration() -> None:
-    obj = {
+    obj: dict[str, Any] = {
         "kind": "Pod",
         "metadata": {
             "name": "p",
@@ -111,15 +112,15 @@ def test_long_logs_keep_the_newest_whole_lines() -> None:
 async def test_the_key_gate_answers_401_and_lets_the_right_key_through() -> None:
     seen: list[str] = []
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         seen.append(scope["type"])
 
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> MutableMapping[str, Any]:
         return {"type": "http.request"}
 
     gate = BearerKeyMiddleware(app, "s3cret")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -163,7 +164,7 @@ async def test_read_only_server_serves_preloaded_clusters_and_refuses_writes(
         assert "pass cluster=<id>" in await call_error(client, "list_k8s_pod", namespace="demo")
         assert (await call_ok(client, "list_k8s_pod", namespace="demo", cluster="beta"))["count"] == 3
 
-        writes = {
+        writes: dict[str, dict[str, Any]] = {
             "delete_k8s_resource": {"kind": "pod", "name": "web-0", "namespace": "demo"},
             "apply_k8s_yaml": {"yaml_text": CONFIG},
             "scale_k8s_deployment": {"name": "web", "namespace": "demo", "replicas": 0},
