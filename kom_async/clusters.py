@@ -351,6 +351,9 @@ class Clusters:
             raise InvalidArgument(f"token_source must be 'auto', 'native' or 'exec', not {token_source!r}")
         if not exec_timeout > 0:
             raise InvalidArgument("exec_timeout must be a positive number of seconds")
+        policy = exec_policy or self._exec_policy
+        if policy is not None:
+            policy.check_kubeconfig(selection)  # before anything else looks at what it runs
         eks_config: EKSAuthConfig | None = None
         if selection.auth.kind == "eks-exec" and selection.auth.exec is not None:
             from kom_async.eks import eks_config_from_exec
@@ -362,9 +365,6 @@ class Clusters:
                 f"context {selection.context_name!r} does not authenticate with EKS (its user "
                 f"uses {selection.auth.kind!r} auth); register it with register_by_string",
             )
-        policy = exec_policy or self._exec_policy
-        if policy is not None and selection.auth.exec is not None:
-            policy.check(selection.auth.exec)
         cid = cluster_id or selection.context_name
         _check_name(cid, "cluster_id")
         self._reserve(cid, replace)

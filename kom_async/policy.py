@@ -1,5 +1,5 @@
-"""Which exec credential plugins a kubeconfig may run: kubeconfigs from untrusted callers
-(an MCP tool, an API request) can otherwise make this process run any program."""
+"""What a kubeconfig from an untrusted caller (an MCP tool, an API request) may make this
+process do: which exec plugins run, with what env, and whether it may read local files."""
 
 from __future__ import annotations
 
@@ -7,16 +7,26 @@ import os
 import shutil
 from collections.abc import Iterable
 
+from kom_async.auth.detect import looks_like_eks
 from kom_async.errors import ExecNotAllowed
-from kom_async.kubeconfig import ExecConfig
+from kom_async.kubeconfig import ExecConfig, KubeconfigSelection
 
 __all__ = ["DEFAULT_ALLOWED_COMMANDS", "ExecPolicy"]
 
 DEFAULT_ALLOWED_COMMANDS = frozenset({"aws", "aws-iam-authenticator", "kom-async"})
 
+# env a plugin may not set: each one can make an allowed command run other code
+_LOADER_ENV = frozenset({"PATH", "BASH_ENV", "ENV", "NODE_OPTIONS", "PERL5OPT", "RUBYOPT"})
+_LOADER_ENV_PREFIXES = ("LD_", "DYLD_", "PYTHON")
+
 
 class ExecPolicy:
-    """Allow exec plugins whose command (by base name, no path tricks) is on a list."""
+    """Allow exec plugins whose command (a bare name on PATH) is on a list.
+
+    The default commands may only mint a token (``aws eks get-token``, not ``aws s3 cp``),
+    no plugin may set loader variables (PATH, LD_*, PYTHON*...) in its env, and a checked
+    kubeconfig may not read a ``tokenFile`` from this host.
+    """
 
     def __init__(self, allowed: Iterable[str] = DEFAULT_ALLOWED_COMMANDS, *, deny_all: bool = False) -> None:
         self.allowed = frozenset(allowed)
@@ -25,12 +35,25 @@ class ExecPolicy:
     def __repr__(self) -> str:
         return f"ExecPolicy(allowed={sorted(self.allowed)!r}, deny_all={self.deny_all})"
 
+    def check_kubeconfig(self, selection: KubeconfigSelection) -> None:
+        """Raise ``ExecNotAllowed`` when the selected user would run or read too much."""
+        auth = selection.auth
+        if auth.token_file is not None:
+            raise ExecNotAllowed(
+                f"context {selection.context_name!r} refused: its user reads a token from a local "
+                "file (tokenFile), which an untrusted kubeconfig may not do; put the token in the "
+                "kubeconfig instead"
+            )
+        if auth.exec is not None:
+            self.check(auth.exec)
+
     def check(self, config: ExecConfig) -> None:
-        """Raise ``ExecNotAllowed`` unless ``config`` may run."""
+        """Raise ``ExecNotAllowed`` unless the exec plugin ``config`` may run."""
         name = os.path.basename(config.command)
         if self.deny_all:
             raise ExecNotAllowed(
-                f"exec plugin {name!r} refused: exec credential plugins are disabled (deny-all exec policy)"
+                f"exec plugin {name!r} refused: exec credential plugins are disabled "
+                "(deny-all exec policy)"
             )
         # a bare name found on PATH, or the absolute path PATH would give for that name
         on_path = os.sep not in config.command or (
@@ -42,3 +65,24 @@ class ExecPolicy:
                 f"exec plugin {config.command!r} refused: only these commands may run as "
                 f"credential plugins: {allowed} (add it to the allowlist to permit it)"
             )
+        loader = sorted(
+            n for n in config.env if n.upper() in _LOADER_ENV or n.upper().startswith(_LOADER_ENV_PREFIXES)
+        )
+        if loader:
+            raise ExecNotAllowed(
+                f"exec plugin {name!r} refused: its env may not set {', '.join(loader)} "
+                "(that changes what actually runs)"
+            )
+        if name in DEFAULT_ALLOWED_COMMANDS and not _mints_token(config):
+            raise ExecNotAllowed(
+                f"exec plugin {name!r} refused: it may only mint a token ('aws eks get-token ...', "
+                "'aws-iam-authenticator token ...', 'kom-async eks get-token ...'), "
+                "not run other subcommands"
+            )
+
+
+def _mints_token(config: ExecConfig) -> bool:
+    """True when a default-allowed command only mints a token."""
+    if os.path.basename(config.command) == "kom-async":
+        return list(config.args[:2]) == ["eks", "get-token"]
+    return looks_like_eks(config)

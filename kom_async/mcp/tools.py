@@ -47,7 +47,6 @@ from kom_async.mcp.output import (
     strip_userinfo,
     tail_text,
 )
-from kom_async.mcp.safety import check_tool_kubeconfig
 from kom_async.policy import ExecPolicy
 from kom_async.rest import RestClient, Target, encode_query
 
@@ -301,7 +300,7 @@ class KomTools:
         else:
             assert kubeconfig is not None
             text = kubeconfig
-        check_tool_kubeconfig(load_kubeconfig(text, context=context), self.settings.exec_policy)
+        self.settings.exec_policy.check_kubeconfig(load_kubeconfig(text, context=context))
         return text
 
     @staticmethod

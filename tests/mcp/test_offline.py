@@ -12,7 +12,6 @@ from kom_async.errors import ExecNotAllowed
 from kom_async.kubeconfig import load_kubeconfig
 from kom_async.mcp.httpauth import BearerKeyMiddleware
 from kom_async.mcp.output import compact, strip_userinfo, tail_text
-from kom_async.mcp.safety import check_tool_kubeconfig
 from kom_async.mcp.server import main
 from kom_async.policy import ExecPolicy
 
@@ -40,7 +39,7 @@ EKS_ARGS = ("--region", "us-east-1", "eks", "get-token", "--cluster-name", "c1")
 
 
 def check(user: dict[str, Any], policy: ExecPolicy | None = None) -> None:
-    check_tool_kubeconfig(load_kubeconfig(kubeconfig(user)), policy or ExecPolicy())
+    (policy or ExecPolicy()).check_kubeconfig(load_kubeconfig(kubeconfig(user)))
 
 
 def test_token_minting_plugins_and_plain_tokens_pass() -> None:
