@@ -82,7 +82,7 @@ async def test_a_progress_bar_goes_to_stderr_on_a_terminal(kubeconfig_dir: Path)
 
 
 async def test_a_slow_cluster_fails_on_its_own_timeout(lab: EKSLab, kubeconfig_dir: Path) -> None:
-    lab.api_fault("staging", region="eu-west-1", delay=5)
+    lab.api_fault("staging", region="eu-west-1", delay=30)
     code, out, _ = await run(
         "check",
         "--kubeconfig",
@@ -91,11 +91,11 @@ async def test_a_slow_cluster_fails_on_its_own_timeout(lab: EKSLab, kubeconfig_d
         str(kubeconfig_dir / "prod.yaml"),
         "--json",
         "--timeout",
-        "0.5",
+        "3",
     )
     assert code == 1
     by_id = {c["id"]: c for c in json.loads(out)["clusters"]}
-    assert by_id["staging"]["error"] == "no answer within 0.5 s"
+    assert by_id["staging"]["error"] == "no answer within 3 s"
     assert by_id["prod"]["ok"]
 
 

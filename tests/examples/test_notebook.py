@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES
 
 nbformat = pytest.importorskip(
     "nbformat", reason="nbformat is not installed (pip install 'kom-async[examples]')"
@@ -14,6 +14,8 @@ nbclient = pytest.importorskip(
     "nbclient", reason="nbclient is not installed (pip install 'kom-async[examples]')"
 )
 pytest.importorskip("ipykernel", reason="ipykernel is not installed (pip install 'kom-async[examples]')")
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def kernel_name() -> str:

@@ -8,9 +8,10 @@ import os
 import sys
 from pathlib import Path
 
-from conftest import EXAMPLES
 from lab_setup import lab_with_kubeconfigs
 from multi_cluster_report import format_table, report
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 async def run_example(*args: str, timeout: float = 60) -> tuple[int, str, str]:

@@ -1,0 +1,65 @@
+"""The README's code: the Quickstart runs exactly as written, and every other Python block compiles."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import os
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+SETUP_COMMANDS = (
+    "python3 -m pip install nox && python3 -m nox -s demo",
+    "python3 -m pip install nox && python3 -m nox -s tests",
+)
+
+
+def quickstart() -> str:
+    match = re.search(r"^## Quickstart\n.*?^```python\n(.*?)^```", README, re.S | re.M)
+    assert match, "the README has no '## Quickstart' section with a python block"
+    return match.group(1)
+
+
+async def test_the_quickstart_runs_as_written_against_the_lab_and_prints_pods(tmp_path: Path) -> None:
+    script = tmp_path / "quickstart.py"
+    script.write_text(quickstart(), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # nothing borrowed from here
+    env["PYTHONWARNINGS"] = "error::ResourceWarning"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 90)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode == 0, err.decode()
+    lines = out.decode().splitlines()
+    assert ast.literal_eval(lines[0]) == ["api-0", "web-0", "web-1"]  # the pods of the demo namespace
+    assert "demo" in ast.literal_eval(lines[1])
+    assert lines[2].startswith("AuthStats(source='eks-native', fetches=1")
+    assert "k8s-aws-v1." not in out.decode() + err.decode()
+
+
+def test_every_python_block_in_the_readme_compiles() -> None:
+    blocks = re.findall(r"^```python\n(.*?)^```", README, re.S | re.M)
+    assert len(blocks) >= 2
+    for block in blocks:
+        # notebook-style snippets may use top-level await
+        compile(block, "README.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+
+
+def test_the_two_setup_commands_are_there_unchanged() -> None:
+    section = README.split("## Setup: two commands", 1)[1].split("\n## ", 1)[0]
+    for command in SETUP_COMMANDS:
+        assert command in section
