@@ -640,6 +640,15 @@ class KubeAPIServer:
                     return response
                 assert isinstance(item, WatchEvent)
                 await self._send(response, item)
+            if request.query.get("allowWatchBookmarks") in ("1", "true"):
+                bookmark = {
+                    "kind": rt.kind,
+                    "apiVersion": rt.group_version,
+                    "metadata": {"resourceVersion": str(state.store.resource_version)},
+                }
+                await self._send(
+                    response, WatchEvent(state.store.resource_version, rt.key, "BOOKMARK", bookmark)
+                )
             with contextlib.suppress(ConnectionError):
                 await response.write_eof()
         except ConnectionError:

@@ -37,9 +37,11 @@ def build_kubeconfig(
     user: dict[str, Any],
     context: str | None = None,
     namespace: str | None = None,
+    user_name: str | None = None,
 ) -> str:
     """One cluster, one user, one context (named ``context`` or ``entry_name``), as YAML."""
-    ctx: dict[str, Any] = {"cluster": entry_name, "user": entry_name}
+    user_name = user_name or entry_name
+    ctx: dict[str, Any] = {"cluster": entry_name, "user": user_name}
     if namespace:
         ctx["namespace"] = namespace
     doc = {
@@ -52,7 +54,7 @@ def build_kubeconfig(
                 "cluster": {"server": server, "certificate-authority-data": ca_data},
             }
         ],
-        "users": [{"name": entry_name, "user": user}],
+        "users": [{"name": user_name, "user": user}],
         "contexts": [{"name": context or entry_name, "context": ctx}],
         "current-context": context or entry_name,
     }

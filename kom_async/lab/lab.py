@@ -388,19 +388,15 @@ class EKSLab:
                 env_map.pop("AWS_SECRET_ACCESS_KEY", None)
                 env_map["AWS_PROFILE"] = profile
             user_entry = exec_user(exec_command, args, env_map)
-        text = build_kubeconfig(
+        return build_kubeconfig(
             entry_name=entry,
             server=c.server,
             ca_data=c.ca_data,
             user=user_entry,
             context=context,
             namespace=namespace,
+            user_name=user,
         )
-        if user and user != entry:
-            text = text.replace(f"user: {entry}\n", f"user: {user}\n").replace(
-                f"- name: {entry}\n  user:", f"- name: {user}\n  user:"
-            )
-        return text
 
     def write_kubeconfig(self, path: str | os.PathLike[str], name: str, **options: Any) -> Path:
         """Write :meth:`kubeconfig` to ``path`` with mode 0600; return the path."""

@@ -72,7 +72,8 @@ class LabAPI:
 
 async def run(*cmd: str, env: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, str, str]:
     """Run a command without blocking the loop the lab serves on; return rc, stdout, stderr."""
-    full_env = {**os.environ, **(env or {})}
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KUBECONFIG"))}
+    full_env = {**inherited, **(env or {})}
     proc = await asyncio.create_subprocess_exec(
         *cmd,
         env=full_env,

@@ -201,3 +201,22 @@ async def test_kubernetes_asyncio_load_kube_config_and_core_v1_work_with_a_stati
             await core.read_namespaced_pod("ghost", "demo")
         assert info.value.status == 404
         assert json.loads(info.value.body)["reason"] == "NotFound"
+
+
+@needs_aws
+async def test_a_lab_profile_that_assumes_a_role_works_for_aws_eks_get_token(
+    eks_lab: EKSLab, api: LabAPI
+) -> None:
+    role = await eks_lab.create_role("profile-role", map_as="via-profile")
+    eks_lab.add_profile("ops", role_arn=role)
+    env = {
+        k: v for k, v in eks_lab.aws_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    }
+    env["AWS_PROFILE"] = "ops"
+    token = await aws_token(eks_lab, "lab", env)
+    assert (await api.get("/api/v1/pods", token=token))[0] == 200
+    assert eks_lab.stats("lab").identities[role] == 1
+
+    kubeconfig = yaml.safe_load(eks_lab.kubeconfig("lab", profile="ops"))
+    exec_env = {e["name"]: e["value"] for e in kubeconfig["users"][0]["user"]["exec"]["env"]}
+    assert exec_env["AWS_PROFILE"] == "ops" and "AWS_SECRET_ACCESS_KEY" not in exec_env

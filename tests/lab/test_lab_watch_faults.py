@@ -90,6 +90,17 @@ async def test_a_watch_ends_cleanly_at_timeout_seconds(api: LabAPI) -> None:
         ev async for ev in watch_events(api, "/api/v1/namespaces", resourceVersion=rv, timeoutSeconds="1")
     ]
     assert events == [] and 0.9 < time.monotonic() - started < 5
+    await api.post("/api/v1/namespaces", {"metadata": {"name": "later"}})
+    events = [
+        ev
+        async for ev in watch_events(
+            api, "/api/v1/namespaces", resourceVersion=rv, timeoutSeconds="1", allowWatchBookmarks="true"
+        )
+    ]
+    assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
+    assert int(events[1]["object"]["metadata"]["resourceVersion"]) >= int(
+        events[0]["object"]["metadata"]["resourceVersion"]
+    )
 
 
 def test_a_resource_version_older_than_the_history_is_410_gone() -> None:
