@@ -64,6 +64,8 @@ _RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
 _LIST_PAGE_SIZE = 500
 _TRANSIENT = frozenset({429, 500, 502, 503, 504})
 _NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+_WATCH_CYCLE = 300  # seconds the server keeps one watch stream open (timeoutSeconds)
+_WATCH_GRACE = 30.0  # seconds past that without data: the connection is dead
 _QUICK_EOF = 1.0  # seconds: a watch stream that ends sooner, eventless, counts as a failure
 
 
@@ -710,6 +712,7 @@ class Watch(Generic[T]):
         self._closed = False
         self._connections = 0
         self._connected_at = 0.0
+        self._server_timeout = _WATCH_CYCLE
         self._events_on_connection = 0
         self.relists = 0
         """How many times the watch had to list again (410 Gone)."""
@@ -874,6 +877,10 @@ class Watch(Generic[T]):
 
     async def _connect(self, info: ResourceInfo, remaining: float | None) -> None:
         query = self._query
+        # Like client-go, recycle the stream every few minutes so that a half-open
+        # connection cannot stall the watch; it resumes from the last resourceVersion.
+        cycle = _WATCH_CYCLE if remaining is None else min(_WATCH_CYCLE, remaining)
+        self._server_timeout = max(1, math.ceil(cycle))
         namespace = query._collection_namespace(info)
         labels, fields = query._selectors()
         params: dict[str, object | None] = {
@@ -882,7 +889,7 @@ class Watch(Generic[T]):
             "allowWatchBookmarks": True,
             "labelSelector": labels,
             "fieldSelector": fields,
-            "timeoutSeconds": None if remaining is None else max(1, math.ceil(remaining)),
+            "timeoutSeconds": self._server_timeout,
         }
         try:
             self._response = await query._rest.open(
@@ -939,12 +946,19 @@ class Watch(Generic[T]):
 
     async def _read_event(self, remaining: float | None) -> Obj | None:
         assert self._response is not None
+        # Past the server's own timeout (plus grace) a silent stream is a dead connection.
+        idle = self._connected_at + self._server_timeout + _WATCH_GRACE - time.monotonic()
+        wait = idle if remaining is None else min(remaining, idle)
         try:
-            async with asyncio.timeout(remaining):
+            async with asyncio.timeout(max(0.0, wait)):
                 line = await self._response.content.readline()
         except TimeoutError:
-            self._closed = True
-            self._drop_response()
+            if remaining is not None and remaining <= idle:  # the watch's own deadline
+                self._closed = True
+                self._drop_response()
+                return None
+            log.debug("%r: no data past the server's timeout; reconnecting", self)
+            self._drop_response()  # a dead connection, not a refusing server: no backoff
             return None
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError):
             line = b""

@@ -217,3 +217,21 @@ async def test_a_watch_retries_its_first_list_through_a_transient_error(
         kind, obj = await next_event(events)
         assert (kind, obj["metadata"]["name"]) == ("ADDED", "web-0")
     assert lab.stats(cluster.name).faults_injected == 1
+
+
+async def test_a_silent_stream_is_recycled_and_the_watch_resumes(
+    kubectl: Kubectl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kom_async.kubectl as module
+
+    # the server keeps each stream 1 s; we give up on a silent one after 0.1 s
+    monkeypatch.setattr(module, "_WATCH_CYCLE", 1)
+    monkeypatch.setattr(module, "_WATCH_GRACE", -0.9)
+    cms = kubectl.resource("cm").namespace("demo").labels("s=1")
+    async with cms.watch(send_initial=False) as events:
+        waiting = asyncio.ensure_future(next_event(events))
+        await asyncio.sleep(0.5)  # several silent streams come and go meanwhile
+        assert events.reconnects >= 2 and not waiting.done()
+        await cms.create({"metadata": {"name": "quiet", "labels": {"s": "1"}}})
+        kind, obj = await waiting
+        assert (kind, obj["metadata"]["name"]) == ("ADDED", "quiet")
