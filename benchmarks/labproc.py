@@ -1,31 +1,69 @@
 """Run an ``EKSLab`` in a child process, so a benchmark's client does not share its CPU time.
 
-``python -m benchmarks.labproc NAME...`` starts the lab on 127.0.0.1, creates the clusters,
-prints one JSON line (per cluster: the EKS exec kubeconfig and a static-token kubeconfig),
-and stops everything when its stdin closes. ``LabProcess`` is the parent's handle.
+``python -m benchmarks.labproc [--cache-token-reviews] NAME...`` starts the lab on 127.0.0.1,
+creates the clusters, prints one JSON line (per cluster: the EKS exec kubeconfig and a
+static-token kubeconfig), and stops everything when its stdin closes. ``LabProcess`` is
+the parent's handle.
+
+``--cache-token-reviews`` makes the lab remember a successful token review for two minutes,
+as kube-apiserver does for webhook token authenticators such as aws-iam-authenticator
+(``--authentication-token-webhook-cache-ttl``, default 2m). Without it the lab recomputes
+the SigV4 signature of an EKS token on every request, a server cost a real cluster does not pay.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import sys
+import time
 from types import TracebackType
 from typing import Any
 
 from kom_async.lab import EKSLab
+from kom_async.lab.state import ClusterState, LabUser
 
 __all__ = ["LabProcess"]
 
 
-async def _serve(names: list[str]) -> None:
+REVIEW_CACHE_TTL = 120.0
+LONG_TOKEN_CHARS = 480  # an EKS token for a lab cluster is about this long
+
+
+def cache_token_reviews(lab: EKSLab, ttl: float = REVIEW_CACHE_TTL) -> None:
+    """Wrap the lab's authenticator with a cache of successful reviews (benchmark use only)."""
+    auth = lab._require()._auth  # the lab's own authenticator; this process is ours alone
+    review = auth.authenticate
+    cache: dict[tuple[int, str], tuple[LabUser, float]] = {}
+
+    def cached(state: ClusterState, token: str) -> LabUser:
+        now = time.monotonic()
+        hit = cache.get((id(state), token))
+        if hit is not None and hit[1] > now:
+            state.stats.tokens_accepted += 1
+            return hit[0]
+        user = review(state, token)
+        cache[(id(state), token)] = (user, now + ttl)
+        return user
+
+    auth.authenticate = cached  # type: ignore[method-assign]
+
+
+async def _serve(names: list[str], *, cache_reviews: bool) -> None:
     async with EKSLab() as lab:
+        if cache_reviews:
+            cache_token_reviews(lab)
         info: dict[str, Any] = {"region": lab.region, "aws_env": lab.aws_env, "clusters": {}}
         for name in names:
             await lab.create_cluster(name)
+            # a static token as long as an EKS token, to tell header size from provider cost
+            long_token = "lab-static-long-" + secrets.token_urlsafe(LONG_TOKEN_CHARS)[:LONG_TOKEN_CHARS]
+            lab.add_static_token(name, long_token, username="lab-admin")
             info["clusters"][name] = {
                 "eks_kubeconfig": lab.kubeconfig(name),
                 "static_kubeconfig": lab.kubeconfig(name, static_token=True),
+                "long_static_kubeconfig": lab.kubeconfig(name, static_token=long_token),
             }
         sys.stdout.write(json.dumps(info) + "\n")
         sys.stdout.flush()
@@ -38,8 +76,9 @@ async def _serve(names: list[str]) -> None:
 class LabProcess:
     """``async with LabProcess(["c1"]) as lab:`` — ``lab.info`` has kubeconfigs and AWS env."""
 
-    def __init__(self, names: list[str]) -> None:
+    def __init__(self, names: list[str], *, cache_token_reviews: bool = False) -> None:
         self.names = names
+        self.cache_token_reviews = cache_token_reviews
         self.info: dict[str, Any] = {}
         self._proc: asyncio.subprocess.Process | None = None
 
@@ -48,6 +87,7 @@ class LabProcess:
             sys.executable,
             "-m",
             "benchmarks.labproc",
+            *(["--cache-token-reviews"] if self.cache_token_reviews else []),
             *self.names,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -85,4 +125,6 @@ class LabProcess:
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve(sys.argv[1:]))
+    args = sys.argv[1:]
+    cache = "--cache-token-reviews" in args
+    asyncio.run(_serve([a for a in args if not a.startswith("--")], cache_reviews=cache))

@@ -1,0 +1,179 @@
+"""``python -m benchmarks [--quick] [--only NAME ...]``: run the scenarios, print, write results.
+
+Each scenario runs in a fresh event loop. Results go to ``benchmarks/results/``:
+``latest.json`` (machine, per-scenario medians, ratios and verdicts), ``summary.md`` and
+``chart.png``. The exit status is non-zero only when a scenario crashed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks import (
+    bench_access,
+    bench_longrun,
+    bench_mint,
+    bench_requests,
+    bench_scale,
+    bench_storm,
+)
+from benchmarks.common import BenchConfig, ScenarioResult
+from benchmarks.report import console_report, markdown_summary, write_chart
+
+__all__ = ["SCENARIOS", "main", "run_scenarios"]
+
+Scenario = Callable[[BenchConfig], Awaitable[ScenarioResult]]
+
+SCENARIOS: dict[str, tuple[str, Scenario]] = {
+    bench_access.NAME: ("1. Cached token access", bench_access.run),
+    bench_storm.NAME: ("2. Refresh storm", bench_storm.run),
+    bench_mint.NAME: ("3. Token minting", bench_mint.run),
+    bench_requests.NAME: ("4. Request overhead", bench_requests.run),
+    bench_longrun.NAME: ("5. Long run, simulated hour", bench_longrun.run),
+    bench_scale.NAME: ("6. Scale", bench_scale.run),
+}
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _command_output(*cmd: str) -> str | None:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (done.stdout or done.stderr).strip() or None
+
+
+def machine_info() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    try:
+        import psutil
+
+        memory: int | None = int(psutil.virtual_memory().total)
+    except ImportError:
+        memory = None
+    return {
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "memory_bytes": memory,
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "packages": {
+            name: _version(name)
+            for name in ("kom-async", "kubernetes_asyncio", "aiobotocore", "aiohttp", "moto")
+        },
+        "aws_cli": _command_output("aws", "--version"),
+        "git_commit": _command_output("git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "HEAD"),
+    }
+
+
+def run_one(name: str, cfg: BenchConfig) -> ScenarioResult:
+    """Run one scenario in a fresh event loop; a crash becomes a result with ``error`` set."""
+    title, scenario = SCENARIOS[name]
+    start = time.perf_counter()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    try:
+        result = asyncio.run(scenario(cfg))
+    except Exception:
+        result = ScenarioResult(name, title, error=traceback.format_exc())
+    result.seconds = time.perf_counter() - start
+    if load is not None:
+        result.metrics["loadavg_1min_at_start"] = load
+    return result
+
+
+def run_scenarios(names: list[str], cfg: BenchConfig, *, progress: bool = True) -> list[ScenarioResult]:
+    """Run the named scenarios in order."""
+    results = []
+    for name in names:
+        if progress:
+            print(f"running {SCENARIOS[name][0]} ...", file=sys.stderr, flush=True)
+        result = run_one(name, cfg)
+        if progress:
+            status = "crashed" if result.error else f"done in {result.seconds:.1f} s"
+            print(f"  {status}", file=sys.stderr, flush=True)
+        results.append(result)
+    return results
+
+
+def write_results(
+    results: list[ScenarioResult],
+    machine: dict[str, Any],
+    cfg: BenchConfig,
+    total_seconds: float,
+    out_dir: Path,
+    *,
+    chart: bool = True,
+) -> None:
+    """Write ``latest.json``, ``summary.md`` and (unless disabled) ``chart.png`` to ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    machine = {**machine, "loadavg_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+    document = {
+        "quick": cfg.quick,
+        "total_seconds": total_seconds,
+        "machine": machine,
+        "scenarios": {r.name: dataclasses.asdict(r) for r in results},
+    }
+    (out_dir / "latest.json").write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+    (out_dir / "summary.md").write_text(
+        markdown_summary(results, machine, cfg.quick, total_seconds), encoding="utf-8"
+    )
+    if chart:
+        write_chart(results, out_dir / "chart.png", cfg.quick)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer rounds (< 1 min)")
+    parser.add_argument("--only", nargs="+", choices=list(SCENARIOS), metavar="NAME", help="run only these")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory")
+    parser.add_argument("--no-chart", action="store_true", help="skip chart.png")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)  # the suite provokes 401s and refreshes on purpose
+
+    cfg = BenchConfig(quick=args.quick)
+    names = args.only or list(SCENARIOS)
+    machine = machine_info()
+    start = time.perf_counter()
+    results = run_scenarios(names, cfg)
+    total = time.perf_counter() - start
+    print(console_report(results, machine, cfg.quick))
+    print(f"total: {total:.1f} s; results in {args.out}")
+    write_results(results, machine, cfg, total, args.out, chart=not args.no_chart)
+    return 1 if any(r.error is not None for r in results) else 0
