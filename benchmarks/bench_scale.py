@@ -14,8 +14,6 @@ import statistics
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from benchmarks.common import BenchConfig, CountingClock, ScenarioResult, settle
@@ -27,28 +25,6 @@ HOUR = 3600.0
 STEP = 5.0
 CONCURRENCY = 64
 REFRESH_PREFIX = "kom-async:refresh:"
-
-
-@contextmanager
-def quick_moto_clusters() -> Iterator[None]:
-    """Lab setup only: moto validates each new cluster's role ARN by building a boto3 session
-    and parsing endpoints.json (~0.1 s per cluster); check it against a cached partition list."""
-    import moto.eks.models as eks_models
-    from boto3 import Session
-
-    partitions = frozenset(Session().get_available_partitions())
-    original = eks_models.validate_role_arn
-
-    def validate(arn: str) -> None:
-        parts = arn.split(":")
-        if len(parts) < 2 or parts[1] not in partitions:
-            original(arn)
-
-    eks_models.validate_role_arn = validate
-    try:
-        yield
-    finally:
-        eks_models.validate_role_arn = original
 
 
 def rss_bytes() -> int | None:
@@ -90,9 +66,8 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
     async with EKSLab(clock=clock) as lab:
         names = [f"scale-{i:04d}" for i in range(n)]
         start = time.perf_counter()
-        with quick_moto_clusters():
-            for name in names:
-                await lab.create_cluster(name, seed=False)
+        for name in names:
+            await lab.create_cluster(name, seed=False)
         metrics["lab_setup_seconds"] = time.perf_counter() - start
 
         # pass 1: timed registration, RSS, then an idle virtual hour. The first cluster also

@@ -18,7 +18,6 @@ __all__ = [
     "BenchConfig",
     "CountingClock",
     "ScenarioResult",
-    "SimClock",
     "median",
     "no_gc",
     "percentile",
@@ -79,16 +78,8 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
-class SimClock(FakeClock):
-    """The lab's ``FakeClock`` plus ``time()`` (POSIX seconds), which ``TokenProvider`` reads."""
-
-    def time(self) -> float:
-        """The virtual time as POSIX seconds."""
-        return self.now().timestamp()
-
-
-class CountingClock(SimClock):
-    """A ``SimClock`` that records every sleep by task name: who slept, when, until when.
+class CountingClock(FakeClock):
+    """The lab's ``FakeClock`` (virtual time) recording every sleep: task name, when, until when.
 
     The refresh loop sleeps once per wake-up, so completed sleeps of tasks named
     ``kom-async:refresh:<id>`` are exactly the refresh loop's event-loop wake-ups.
