@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +109,7 @@ def load_kubeconfig(
     if isinstance(source, os.PathLike):
         path = Path(source)
         try:
-            text = path.read_bytes()
+            text = _read_file(path)
         except OSError as exc:
             raise KubeconfigError(f"cannot read kubeconfig file {str(path)!r}: {exc.strerror}") from None
         base = Path(base_dir) if base_dir is not None else path.resolve().parent
@@ -119,6 +121,28 @@ def load_kubeconfig(
     else:
         raise KubeconfigError(f"expected YAML text, a path or a mapping, got {type(source).__name__}")
     return _select(doc, context, base)
+
+
+def _read_file(path: Path) -> bytes:
+    """Read a file a kubeconfig names, refusing what could hang or exhaust memory: devices,
+    FIFOs and sockets (``/dev/zero``, ``/dev/stdin``) and files over the size cap."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except ValueError:  # an embedded NUL byte
+        raise OSError(errno.EINVAL, "invalid file name") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= _MAX_KUBECONFIG_BYTES and (chunk := os.read(fd, 1 << 20)):
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > _MAX_KUBECONFIG_BYTES:
+        raise OSError(errno.EFBIG, f"larger than {_MAX_KUBECONFIG_BYTES} bytes")
+    return b"".join(chunks)
 
 
 def _parse_yaml(text: str | bytes) -> dict[str, Any]:
@@ -196,7 +220,7 @@ def _data_or_file(
         return None
     full = base / os.path.expanduser(path)
     try:
-        return full.read_bytes()
+        return _read_file(full)
     except OSError as exc:
         raise KubeconfigError(
             f"cannot read {str(full)!r}: {exc.strerror}", field=f"{where}.{file_key}"
@@ -292,6 +316,8 @@ def _exec_config(body: Any, where: str) -> ExecConfig:
     command = _opt_str(body, "command", where)
     if command is None:
         raise KubeconfigError("is missing: an exec plugin needs a command", field=f"{where}.command")
+    if "\x00" in command:
+        raise KubeconfigError("must not contain NUL characters", field=f"{where}.command")
     api_version = _opt_str(body, "apiVersion", where) or "client.authentication.k8s.io/v1beta1"
     if api_version not in EXEC_API_VERSIONS:
         raise KubeconfigError(
@@ -301,6 +327,8 @@ def _exec_config(body: Any, where: str) -> ExecConfig:
     args = body.get("args") or []
     if not isinstance(args, list) or not all(isinstance(a, (str, int, float)) for a in args):
         raise KubeconfigError("must be a list of strings", field=f"{where}.args")
+    if any("\x00" in str(a) for a in args):
+        raise KubeconfigError("must not contain NUL characters", field=f"{where}.args")
     env_list = body.get("env") or []
     if not isinstance(env_list, list):
         raise KubeconfigError("must be a list of {name, value} mappings", field=f"{where}.env")
@@ -308,11 +336,18 @@ def _exec_config(body: Any, where: str) -> ExecConfig:
     for i, item in enumerate(env_list):
         if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
             raise KubeconfigError("must be a mapping with a string name", field=f"{where}.env[{i}]")
+        name = item["name"]
+        if not name or "=" in name or "\x00" in name:
+            raise KubeconfigError(
+                "name must be non-empty, without '=' or NUL", field=f"{where}.env[{i}].name"
+            )
         value = item.get("value", "")
         if value is None:
             value = ""
         if not isinstance(value, (str, int, float, bool)):
             raise KubeconfigError("value must be a string", field=f"{where}.env[{i}].value")
+        if "\x00" in str(value):
+            raise KubeconfigError("must not contain NUL characters", field=f"{where}.env[{i}].value")
         env[item["name"]] = str(value)
     interactive = _opt_str(body, "interactiveMode", where) or "IfAvailable"
     if interactive not in ("Never", "IfAvailable", "Always"):
