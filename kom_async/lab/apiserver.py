@@ -118,7 +118,7 @@ class KubeAPIServer:
         now: Callable[[], datetime],
     ) -> None:
         self._ssl = ssl_context
-        self._auth = authenticator
+        self.authenticator = authenticator
         self._now = now
         self.clusters: dict[tuple[str, str], ClusterState] = {}
         self._runner: web.AppRunner | None = None
@@ -165,7 +165,7 @@ class KubeAPIServer:
             if fault.unavailable:
                 if request.transport is not None:
                     request.transport.abort()
-                raise ConnectionResetError("lab: API server unavailable")
+                return web.Response(status=503)  # never sent: the connection is gone
             if fault.status is not None:
                 err = ApiError(fault.status, "lab fault injected")
                 return _json(err.body, fault.status, fault.retry_after_header())
@@ -201,7 +201,7 @@ class KubeAPIServer:
             state.stats.tokens_rejected += 1
             state.stats.rejections["not a bearer token"] += 1
             raise ApiError(401, "Unauthorized", reason="Unauthorized")
-        return self._auth.authenticate(state, token.strip())
+        return self.authenticator.authenticate(state, token.strip())
 
     async def _route(
         self, state: ClusterState, request: web.Request, path: str, user: LabUser | None
@@ -384,7 +384,7 @@ class KubeAPIServer:
             for drop in ("resourceVersion", "uid", "creationTimestamp", "generation"):
                 obj["metadata"].pop(drop, None)
         behaviour.validate(rt, obj)
-        behaviour.complete(rt, obj, state)
+        behaviour.complete(rt, obj)
         is_crd = rt.key == ("apiextensions.k8s.io", "customresourcedefinitions")
         new_types = behaviour.crd_types(obj) if is_crd else []
         stored = state.store.create(rt, namespace, obj)
@@ -418,7 +418,7 @@ class KubeAPIServer:
         if rt.key == ("", "pods") or "status" in rt.subresources:
             if "status" in old:
                 obj["status"] = old["status"]  # status changes only via the status subresource
-        behaviour.complete(rt, obj, state)
+        behaviour.complete(rt, obj)
         stored = state.store.update(rt, target.namespace, target.name, obj)
         if rt.key == ("apiextensions.k8s.io", "customresourcedefinitions"):
             for t in behaviour.crd_types(stored):
@@ -700,10 +700,7 @@ class KubeAPIServer:
         else:
             raise ApiError(405, "status supports get, update and patch")
         obj["status"] = new_status if isinstance(new_status, dict) else {}
-        meta = obj["metadata"]
-        stored = state.store.update(rt, target.namespace, target.name, obj)
-        del meta
-        return _json(stored)
+        return _json(state.store.update(rt, target.namespace, target.name, obj))
 
     @staticmethod
     def _scale(obj: Obj) -> Obj:

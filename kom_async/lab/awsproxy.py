@@ -76,7 +76,7 @@ class AWSProxy:
                 self.failed[service] += 1
                 if request.transport is not None:
                     request.transport.abort()
-                raise ConnectionResetError("lab: AWS endpoint unavailable")
+                return web.Response(status=503)  # never sent: the connection is gone
             if fault.status is not None:
                 self.failed[service] += 1
                 return web.Response(

@@ -16,7 +16,7 @@ from kom_async.lab.resources import ResourceType, TypeRegistry
 from kom_async.lab.state import ClusterState
 from kom_async.lab.status import ApiError
 
-__all__ = ["complete", "crd_types", "seed", "validate"]
+__all__ = ["complete", "crd_types", "default_log", "seed", "validate"]
 
 Obj = dict[str, Any]
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -104,12 +104,7 @@ def crd_types(crd: Obj) -> list[ResourceType]:
     return out
 
 
-def _selector_text(deploy: Obj) -> str:
-    labels = ((deploy.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-
-
-def complete(rt: ResourceType, obj: Obj, state: ClusterState) -> None:
+def complete(rt: ResourceType, obj: Obj) -> None:
     """Fill in defaults and the status a controller would report, before storing ``obj``."""
     obj["apiVersion"] = rt.group_version
     obj["kind"] = rt.kind
@@ -158,7 +153,6 @@ def complete(rt: ResourceType, obj: Obj, state: ClusterState) -> None:
         }
     elif rt.key == ("", "nodes") and spec is not None:
         obj.setdefault("status", {}).setdefault("conditions", [{"type": "Ready", "status": "True"}])
-    del state
 
 
 def _pod(name: str, app: str, image: str, node: str) -> Obj:
@@ -170,13 +164,11 @@ def _pod(name: str, app: str, image: str, node: str) -> Obj:
 
 def seed(state: ClusterState, types: TypeRegistry, now: datetime) -> None:
     """Create what every lab cluster starts with: namespaces, nodes, demo pods and a deployment."""
-    from kom_async.lab.store import ObjectStore
-
-    store: ObjectStore = state.store
+    store = state.store
 
     def put(group: str, plural: str, namespace: str, obj: Obj) -> None:
         rt = next(t for t in types.types.values() if t.key == (group, plural))
-        complete(rt, obj, state)
+        complete(rt, obj)
         store.create(rt, namespace, obj)
 
     for ns in ("default", "kube-system", "kube-public", "demo"):
@@ -244,6 +236,3 @@ def default_log(
     return [
         (now - timedelta(seconds=30 * (19 - i)), f"{pod}/{container}: log line {i + 1}") for i in range(20)
     ]
-
-
-SELECTOR_TEXT = _selector_text

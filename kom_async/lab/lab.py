@@ -415,7 +415,7 @@ class EKSLab:
         api = self._require()
         states = [self._state(name, region)] if name else list(api.clusters.values())
         for state in states:
-            api._auth.revoke(state)
+            api.authenticator.revoke(state)
 
     def api_fault(
         self,

@@ -180,3 +180,18 @@ async def test_aiobotocore_describe_cluster_and_sts_faults(lab_env: EKSLab) -> N
         assert time.monotonic() - started >= 0.3 and creds["AccessKeyId"].startswith("ASIA")
         assert (await eks.describe_cluster(name="lab"))["cluster"]["status"] == "ACTIVE"
     assert lab_env.aws_requests()["sts"] == 3 and lab_env.aws_requests()["eks"] == 2
+
+
+async def test_deleted_and_booting_clusters_as_eks_and_the_api_see_them(lab_env: EKSLab, api: LabAPI) -> None:
+    session = get_session()
+    config = AioConfig(retries={"total_max_attempts": 1})
+    await lab_env.create_cluster("temp", seed=False)
+    lab_env.set_cluster_status("temp", "UPDATING")
+    async with session.create_client("eks", config=config) as eks:
+        assert (await eks.describe_cluster(name="temp"))["cluster"]["status"] == "UPDATING"
+        await lab_env.delete_cluster("temp")
+        with pytest.raises(ClientError) as info:
+            await eks.describe_cluster(name="temp")
+        assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    async with api.session.get(api.cluster.server.replace("/lab", "/temp") + "/version", ssl=api.ssl) as resp:
+        assert resp.status == 404
