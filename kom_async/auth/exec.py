@@ -170,6 +170,8 @@ class ExecTokenSource:
             raise self._fail("the command is not executable") from None
         except OSError as exc:
             raise self._fail(f"it could not be started ({exc.strerror})") from None
+        except ValueError:  # NUL in command/args/env, '=' in an env name
+            raise self._fail("it could not be started (invalid characters in command, args or env)") from None
         self._procs.add(proc)
         try:
             try:
