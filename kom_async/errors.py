@@ -13,6 +13,7 @@ __all__ = [
     "AlreadyExists",
     "ClusterExistsError",
     "ClusterNotFound",
+    "ClusterUnreachable",
     "Conflict",
     "EKSAuthError",
     "EKSAuthErrorKind",
@@ -40,6 +41,11 @@ class InvalidArgument(KomError, ValueError):
 
 class ExecNotAllowed(KomError):
     """A kubeconfig's exec plugin is refused by the registration's exec policy."""
+
+
+class ClusterUnreachable(KomError, ConnectionError):
+    """The API server could not be reached or dropped the connection (also a ``ConnectionError``);
+    a TLS verification failure is one too, with a hint about the CA and server name."""
 
 
 class KubeconfigError(KomError):

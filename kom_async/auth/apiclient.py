@@ -25,7 +25,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from kom_async.auth.provider import TokenProvider
 from kom_async.auth.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from kom_async.auth.token import Token
-from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KomError
+from kom_async.errors import ClusterUnreachable, EKSAuthError, EKSAuthErrorKind, KomError
 
 __all__ = ["KomApiClient", "TokenAuth"]
 
@@ -143,6 +143,17 @@ class KomApiClient(ApiClient):
             # aiohttp happens to raise (even AssertionError): say what happened instead
             if self.closed and not isinstance(exc, KomError):
                 raise self._closed_error() from exc
+            if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+                raise ClusterUnreachable(
+                    f"TLS verification of the API server of {self._who()} failed "
+                    f"({exc.certificate_error}); check the kubeconfig's certificate-authority-data "
+                    "and tls-server-name"
+                ) from None
+            if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
+                raise ClusterUnreachable(
+                    f"cannot reach the API server of {self._who()} at {self.configuration.host}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
             raise
         if isinstance(response, aiohttp.ClientResponse):
             self._streams.add(response)  # a stream (watch, logs) the caller reads from later
@@ -156,9 +167,11 @@ class KomApiClient(ApiClient):
         self._streams.clear()
         await super().close()
 
+    def _who(self) -> str:
+        return f"cluster {self.auth.cluster_id!r}" if self.auth and self.auth.cluster_id else "this client"
+
     def _closed_error(self) -> KomError:
-        who = f"cluster {self.auth.cluster_id!r}" if self.auth and self.auth.cluster_id else "this client"
-        return KomError(f"the API client of {who} is closed (the cluster was unregistered or closed)")
+        return KomError(f"the API client of {self._who()} is closed (the cluster was unregistered or closed)")
 
     async def _request(
         self,

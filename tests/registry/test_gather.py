@@ -1,0 +1,83 @@
+"""Fan-out over many clusters: one slow or broken cluster never blocks or fails the others."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from kom_async import Clusters, Kubectl
+from kom_async.errors import ClusterUnreachable, KomError, Unauthorized
+from kom_async.lab import EKSLab
+
+
+async def list_demo_pods(k: Kubectl) -> int:
+    return len(await k.resource("Pod").namespace("demo").list())
+
+
+async def test_gather_over_fifty_clusters_with_five_broken(eks_lab: EKSLab) -> None:
+    names = [f"g{i:02d}" for i in range(50)]
+    for name in names:
+        await eks_lab.create_cluster(name)
+    async with Clusters() as clusters:
+        for name in names[:45]:
+            await clusters.register_eks_by_string(eks_lab.kubeconfig(name), cluster_id=name)
+        for name in names[45:]:
+            await clusters.register_by_string(eks_lab.kubeconfig(name, static_token=True), cluster_id=name)
+        for name in names[40:45]:
+            eks_lab.api_fault(name, delay=1.0)  # slow but healthy
+        for name in names[45:48]:
+            eks_lab.revoke_tokens(name)  # static tokens revoked: 401 after one refresh
+        for name in names[48:]:
+            eks_lab.api_fault(name, unavailable=True)  # connections dropped
+        started = time.perf_counter()
+        results = await clusters.gather(list_demo_pods, concurrency=50, timeout=8)
+        elapsed = time.perf_counter() - started
+    assert set(results) == set(names)
+    ok = {cid: r for cid, r in results.items() if not isinstance(r, BaseException)}
+    failed = {cid: r for cid, r in results.items() if isinstance(r, BaseException)}
+    assert len(ok) == 45 and all(r >= 3 for r in ok.values())
+    assert sorted(failed) == names[45:]
+    assert all(isinstance(failed[n], Unauthorized) for n in names[45:48])
+    assert all(isinstance(failed[n], ClusterUnreachable) for n in names[48:])
+    assert all("cannot reach the API server" in str(failed[n]) for n in names[48:])
+    # one after another, the five slow clusters alone would take 5 s (and the unreachable
+    # ones spend ~2 s in bounded read retries); together it is about the slowest of them
+    assert elapsed < 4.5, elapsed
+
+
+async def test_gather_times_out_a_hanging_cluster_and_keeps_the_rest(eks_lab: EKSLab) -> None:
+    await eks_lab.create_cluster("hang")
+    async with Clusters() as clusters:
+        await clusters.register_eks_by_string(eks_lab.kubeconfig("lab"), cluster_id="lab")
+        await clusters.register_eks_by_string(eks_lab.kubeconfig("hang"), cluster_id="hang")
+        eks_lab.api_fault("hang", delay=30)
+        results = await clusters.gather(list_demo_pods, timeout=0.5)
+    assert results["lab"] == 3
+    assert isinstance(results["hang"], TimeoutError) and "0.5 s" in str(results["hang"])
+
+
+async def test_gather_runs_only_the_requested_ids_and_respects_concurrency(eks_lab: EKSLab) -> None:
+    for name in ("a", "b", "c"):
+        await eks_lab.create_cluster(name)
+    running = 0
+    peak = 0
+
+    async def probe(k: Kubectl) -> str:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.05)
+        running -= 1
+        return k.cluster_id
+
+    async with Clusters() as clusters:
+        for name in ("a", "b", "c"):
+            await clusters.register_by_string(eks_lab.kubeconfig(name, static_token=True), cluster_id=name)
+        assert await clusters.gather(probe, ids=["a", "c"]) == {"a": "a", "c": "c"}
+        peak = 0
+        await clusters.gather(probe, concurrency=1)
+        assert peak == 1
+        with pytest.raises(KomError):
+            await clusters.gather(probe, ids=["missing"])
