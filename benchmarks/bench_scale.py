@@ -50,6 +50,19 @@ async def register_all(clusters: Clusters, lab: EKSLab, names: list[str]) -> flo
     return time.perf_counter() - start
 
 
+async def register_kubeconfigs(clusters: Clusters, kubeconfigs: list[str]) -> float:
+    """Register EKS kubeconfigs (``aws eks get-token`` exec users, served natively); seconds."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(text: str) -> None:
+        async with gate:
+            await clusters.register_eks_by_string(text)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(text) for text in kubeconfigs))
+    return time.perf_counter() - start
+
+
 def _check_native(clusters: Clusters) -> None:
     for cluster in clusters.values():
         provider = cluster.token_provider
@@ -104,6 +117,12 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
         grown_rss = rss1 - rss0 if rss0 is not None and rss1 is not None else None
         metrics["rss_bytes_per_cluster"] = grown_rss / (n - 1) if grown_rss is not None else None
 
+        # the same clusters from EKS kubeconfigs: no DescribeCluster call, only local work
+        kubeconfigs = [lab.kubeconfig(name) for name in names]
+        async with Clusters(clock=clock) as from_files:
+            metrics["kubeconfig_register_seconds"] = await register_kubeconfigs(from_files, kubeconfigs)
+            _check_native(from_files)
+
         # pass 2: the same registration under tracemalloc
         tracemalloc.start()
         try:
@@ -150,6 +169,10 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
         {"measure": "clusters registered (register_eks, native)", "value": n},
         {"measure": f"total registration time ({CONCURRENCY} at a time)", "value": f"{seconds:.2f} s"},
         {"measure": "registration per cluster", "value": f"{seconds / n * 1e3:.2f} ms"},
+        {
+            "measure": "same, from EKS kubeconfigs (no DescribeCluster)",
+            "value": f"{metrics['kubeconfig_register_seconds']:.2f} s",
+        },
         {
             "measure": "memory per cluster (RSS)",
             "value": f"{rss / 1024:.0f} KiB" if rss is not None else "n/a",
