@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from kom_async.lab import EKSLab
+from kom_async.lab.authn import Authenticator
 from kom_async.lab.state import ClusterState, LabUser
 
 __all__ = ["LabProcess"]
@@ -31,29 +32,28 @@ REVIEW_CACHE_TTL = 120.0
 LONG_TOKEN_CHARS = 480  # an EKS token for a lab cluster is about this long
 
 
-def cache_token_reviews(lab: EKSLab, ttl: float = REVIEW_CACHE_TTL) -> None:
-    """Wrap the lab's authenticator with a cache of successful reviews (benchmark use only)."""
-    auth = lab._require()._auth  # the lab's own authenticator; this process is ours alone
-    review = auth.authenticate
+def cache_token_reviews(ttl: float = REVIEW_CACHE_TTL) -> None:
+    """Make every lab ``Authenticator`` in this process cache successful reviews (benchmarks only)."""
+    review = Authenticator.authenticate
     cache: dict[tuple[int, str], tuple[LabUser, float]] = {}
 
-    def cached(state: ClusterState, token: str) -> LabUser:
+    def cached(self: Authenticator, state: ClusterState, token: str) -> LabUser:
         now = time.monotonic()
         hit = cache.get((id(state), token))
         if hit is not None and hit[1] > now:
             state.stats.tokens_accepted += 1
             return hit[0]
-        user = review(state, token)
+        user = review(self, state, token)
         cache[(id(state), token)] = (user, now + ttl)
         return user
 
-    auth.authenticate = cached  # type: ignore[method-assign]
+    Authenticator.authenticate = cached  # type: ignore[method-assign]
 
 
 async def _serve(names: list[str], *, cache_reviews: bool) -> None:
+    if cache_reviews:
+        cache_token_reviews()
     async with EKSLab() as lab:
-        if cache_reviews:
-            cache_token_reviews(lab)
         info: dict[str, Any] = {"region": lab.region, "aws_env": lab.aws_env, "clusters": {}}
         for name in names:
             await lab.create_cluster(name)

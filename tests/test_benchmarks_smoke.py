@@ -55,3 +55,19 @@ def test_simulated_hour_kom_async_never_fails_and_load_kube_config_does() -> Non
     assert rows["kom-async"]["401 round trips"] == 0
     assert rows["kubernetes_asyncio load_kube_config (exec)"]["failed"] > 0
     assert result.target_met is True
+
+
+async def test_the_child_process_lab_serves_eks_and_static_kubeconfigs() -> None:
+    from kubernetes_asyncio.client import CoreV1Api
+
+    from benchmarks.labproc import LabProcess
+    from kom_async import Clusters
+
+    async with LabProcess(["smoke"], cache_token_reviews=True) as lab, Clusters() as clusters:
+        conf = lab.info["clusters"]["smoke"]
+        for kind in ("eks", "static", "long_static"):
+            kubectl = await clusters.register_by_string(conf[f"{kind}_kubeconfig"], cluster_id=kind)
+            pods = await CoreV1Api(kubectl.api_client).list_namespaced_pod("default")
+            assert pods.items == []
+        provider = clusters.get("eks").token_provider
+        assert provider is not None and provider.source.kind == "eks-native"
