@@ -63,3 +63,28 @@ def test_the_two_setup_commands_are_there_unchanged() -> None:
     section = README.split("## Setup: two commands", 1)[1].split("\n## ", 1)[0]
     for command in SETUP_COMMANDS:
         assert command in section
+
+
+async def test_the_lab_test_example_passes_under_pytest(tmp_path: Path) -> None:
+    blocks = re.findall(r"^```python\n(.*?)^```", README, re.S | re.M)
+    example = next(b for b in blocks if "(eks_lab: EKSLab)" in b)
+    (tmp_path / "test_readme_lab_example.py").write_text(example, encoding="utf-8")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "asyncio_mode=auto",
+        "-W",
+        "error::ResourceWarning",
+        str(tmp_path / "test_readme_lab_example.py"),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 90)
+    assert proc.returncode == 0, out.decode()
+    assert "1 passed" in out.decode()
