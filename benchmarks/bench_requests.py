@@ -61,7 +61,7 @@ def paired_slowdown(ours: list[float], base: list[float]) -> float:
 async def run(cfg: BenchConfig) -> ScenarioResult:
     """Requests/s at concurrency 1 and 64 for the three clients, medians over rounds."""
     result = ScenarioResult(NAME, "4. Request overhead")
-    rounds = cfg.pick(15, 3)
+    rounds = cfg.pick(15, 2)
     totals = {1: cfg.pick(200, 80), 64: cfg.pick(400, 160)}
     async with LabProcess(["bench"], cache_token_reviews=True) as lab, Clusters() as clusters:
         conf = lab.info["clusters"]["bench"]

@@ -22,7 +22,7 @@ from kom_async.lab import EKSLab
 
 NAME = "scale"
 HOUR = 3600.0
-STEP = 5.0
+STEP = 5.0  # virtual seconds per clock advance while idle (quick mode: 15)
 CONCURRENCY = 64
 REFRESH_PREFIX = "kom-async:refresh:"
 
@@ -101,8 +101,9 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
             clock.reset()
             fetches0 = sum(c.token_provider.stats.fetches for c in clusters.values() if c.token_provider)
             idle_end = clock.time() + HOUR
-            for _ in range(int(HOUR / STEP)):
-                clock.advance(STEP)
+            step = STEP * 3 if cfg.quick else STEP
+            for _ in range(int(HOUR / step)):
+                clock.advance(step)
                 await settle(clock, n, limit=60)
             fetches = (
                 sum(c.token_provider.stats.fetches for c in clusters.values() if c.token_provider) - fetches0
