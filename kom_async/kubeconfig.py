@@ -35,6 +35,7 @@ EXEC_API_VERSIONS = (
     "client.authentication.k8s.io/v1beta1",
 )
 _MAX_KUBECONFIG_BYTES = 16 * 1024 * 1024
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,9 @@ def _parse_yaml(text: str | bytes) -> dict[str, Any]:
     if not str(text if isinstance(text, str) else text[:1]).strip():
         raise KubeconfigError("kubeconfig is empty")
     try:
-        doc = yaml.safe_load(text)
+        # libyaml when available: a few KB of nested brackets take the pure-Python parser
+        # about a second to reject (and hit the recursion limit); libyaml refuses them at once
+        doc = yaml.load(text, Loader=_SafeLoader)  # a safe loader (C or Python)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
