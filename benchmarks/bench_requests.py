@@ -35,7 +35,7 @@ Call = Callable[[], Awaitable[Any]]
 
 
 async def measure(call: Call, total: int, concurrency: int) -> tuple[float, float]:
-    """Run ``total`` calls with ``concurrency`` workers: (requests/s, client CPU µs per request)."""
+    """Run ``total`` calls with ``concurrency`` workers: (wall seconds, client CPU seconds)."""
     remaining = total
 
     async def worker() -> None:
@@ -50,7 +50,25 @@ async def measure(call: Call, total: int, concurrency: int) -> tuple[float, floa
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         wall = time.perf_counter() - start
         cpu = time.process_time() - cpu
-    return total / wall, cpu / total * 1e6
+    return wall, cpu
+
+
+async def interleaved_round(
+    calls: dict[str, Call], batch: int, cycles: int, concurrency: int, reverse: bool
+) -> dict[str, tuple[float, float]]:
+    """One round: ``cycles`` times, a batch of each variant in turn; per variant
+    (requests/s, client CPU µs per request). Short alternating batches expose every variant
+    to the same bursts of load from other processes."""
+    labels = list(calls)[::-1] if reverse else list(calls)
+    wall = dict.fromkeys(labels, 0.0)
+    cpu = dict.fromkeys(labels, 0.0)
+    for _ in range(cycles):
+        for label in labels:
+            w, c = await measure(calls[label], batch, concurrency)
+            wall[label] += w
+            cpu[label] += c
+    total = batch * cycles
+    return {label: (total / wall[label], cpu[label] / total * 1e6) for label in labels}
 
 
 def paired_slowdown(ours: list[float], base: list[float]) -> float:
@@ -61,8 +79,10 @@ def paired_slowdown(ours: list[float], base: list[float]) -> float:
 async def run(cfg: BenchConfig) -> ScenarioResult:
     """Requests/s at concurrency 1 and 64 for the three clients, medians over rounds."""
     result = ScenarioResult(NAME, "4. Request overhead")
-    rounds = cfg.pick(15, 2)
-    totals = {1: cfg.pick(200, 80), 64: cfg.pick(400, 160)}
+    rounds = cfg.pick(9, 2)
+    # per concurrency: (requests per batch, batches of each variant per round)
+    plan = {1: (25, cfg.pick(8, 3)), 64: (128, cfg.pick(4, 2))}
+    totals = {conc: batch * cycles for conc, (batch, cycles) in plan.items()}
     async with LabProcess(["bench"], cache_token_reviews=True) as lab, Clusters() as clusters:
         conf = lab.info["clusters"]["bench"]
         eks = await clusters.register_by_string(conf["eks_kubeconfig"], cluster_id="eks")
@@ -86,22 +106,26 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
                 label: (lambda api=api: api.list_namespaced_pod(NAMESPACE)) for label, api in apis.items()
             }
             for call in calls.values():  # warm-up: connections, TLS sessions, first token
-                await measure(call, 50, 8)
+                await measure(call, 64, 8)
             rps: dict[tuple[str, int], list[float]] = {}
             cpu: dict[tuple[str, int], list[float]] = {}
             for r in range(rounds):
-                order = list(calls) if r % 2 == 0 else list(reversed(calls))  # fair to all
-                for conc, total in totals.items():
-                    for label in order:
-                        value, cpu_us = await measure(calls[label], total, conc)
+                for conc, (batch, cycles) in plan.items():
+                    measured = await interleaved_round(calls, batch, cycles, conc, reverse=r % 2 == 1)
+                    for label, (value, cpu_us) in measured.items():
                         rps.setdefault((label, conc), []).append(value)
                         cpu.setdefault((label, conc), []).append(cpu_us)
         fetches = provider.stats.fetches
     med_rps = {key: median(v) for key, v in rps.items()}
     med_cpu = {key: median(v) for key, v in cpu.items()}
-    # paired per round (the variants ran back to back), so slow drift of a shared machine cancels
+    # paired per round (the variants ran in alternating short batches), so load from other
+    # processes on a shared machine hits them alike
     slowdown = {conc: paired_slowdown(rps[(EKS, conc)], rps[(STATIC, conc)]) for conc in totals}
     slowdown_plain = {conc: paired_slowdown(rps[(EKS, conc)], rps[(PLAIN, conc)]) for conc in totals}
+    # two static-token clients on the same code path: how far apart identical work measures here
+    noise = {conc: abs(paired_slowdown(rps[(LONG, conc)], rps[(STATIC, conc)])) for conc in totals}
+    # client CPU per request is steadier than throughput on a busy machine
+    cpu_overhead = {conc: -paired_slowdown(cpu[(EKS, conc)], cpu[(STATIC, conc)]) for conc in totals}
     for conc in totals:
         for label in calls:
             result.rows.append(
@@ -118,6 +142,8 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
         "client_cpu_us_per_request": {f"{label} @{conc}": v for (label, conc), v in med_cpu.items()},
         "eks_slowdown_vs_kom_static": slowdown,
         "eks_slowdown_vs_kubernetes_asyncio_static": slowdown_plain,
+        "noise_floor_static_vs_eks_sized_static": noise,
+        "eks_client_cpu_overhead_vs_kom_static": cpu_overhead,
         "per_round_rps": {f"{label} @{conc}": v for (label, conc), v in rps.items()},
         "rounds": rounds,
         "requests_per_round": totals,
@@ -130,23 +156,27 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
     result.headline = (
         f"EKS vs static token (median of paired rounds): {slowdown[1]:+.1%} slower at concurrency 1 "
         f"({med_rps[(EKS, 1)]:.0f} vs {med_rps[(STATIC, 1)]:.0f} req/s), {slowdown[64]:+.1%} at 64 "
-        f"({med_rps[(EKS, 64)]:.0f} vs {med_rps[(STATIC, 64)]:.0f} req/s)"
+        f"({med_rps[(EKS, 64)]:.0f} vs {med_rps[(STATIC, 64)]:.0f} req/s); client CPU per request "
+        f"{cpu_overhead[1]:+.1%} / {cpu_overhead[64]:+.1%}; noise floor (two static clients) "
+        f"{noise[1]:.1%} / {noise[64]:.1%}"
     )
-    cpu_delta = med_cpu[(EKS, 1)] - med_cpu[(STATIC, 1)]
     result.notes.append(
-        f"client CPU per request, EKS minus static, concurrency 1: {cpu_delta:+.1f} µs "
-        f"(of {med_cpu[(STATIC, 1)]:.0f} µs); the lab server runs in a child process and caches "
-        "token reviews for 2 min like kube-apiserver"
+        "the lab runs in a child process and caches token reviews for 2 min like kube-apiserver; "
+        "'noise floor' is how far two static-token clients on the same code path (short token vs "
+        "EKS-sized token) measure apart in the same run"
     )
     if not result.target_met:
+        within = all(slowdown[c] <= max(noise[c], TARGET_SLOWDOWN) for c in totals)
         result.notes.append(
-            "missed: the provider's own cost is ~0.2 µs per request (scenario 1) and the client CPU "
-            "difference above is within noise; an EKS token (~500 bytes) makes each request's "
-            "Authorization header longer than a static one, and the rest is run-to-run noise on a "
-            "shared 2-CPU machine (see per_round_rps and the load average in latest.json). More and "
-            "longer rounds on an idle machine, or pinning client and lab to separate CPUs, would "
-            "tighten the number"
+            "missed"
+            + (" — but within this run's noise floor" if within else "")
+            + ": the provider's own cost is ~0.2 µs per request (scenario 1) against ~1 ms per "
+            "request, and the EKS-sized static client shows what the longer Authorization header "
+            "costs. The machine is a shared 2-CPU VM with a load average near 4 from other "
+            "processes (latest.json has per-round numbers and the load); throughput there swings "
+            "2x between rounds. What would close it: run on an idle machine, or pin client and "
+            "lab to their own CPUs, so that a 3 % difference is measurable at all"
         )
     if cfg.quick:
-        result.notes.append(f"quick mode: {rounds} rounds of {totals[1]}/{totals[64]} requests")
+        result.notes.append(f"quick mode: {rounds} rounds of {totals[1]}/{totals[64]} requests per variant")
     return result
