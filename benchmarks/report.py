@@ -223,6 +223,7 @@ def _scale(ax: Any, r: ScenarioResult) -> None:
         transform=ax.transAxes,
         va="top",
         fontsize=7,
+        bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"},
     )
 
 
