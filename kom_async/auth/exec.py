@@ -38,6 +38,17 @@ def redact(text: str) -> str:
     return _TOKENISH.sub("<redacted>", text)
 
 
+_SECRET_ENV_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE", re.IGNORECASE)
+
+
+def _redact_env(text: str, env: Mapping[str, str]) -> str:
+    """Remove the values of the plugin's secret-looking env vars (a plugin may echo them)."""
+    for name, value in env.items():
+        if len(value) >= 8 and _SECRET_ENV_NAME.search(name) and value in text:
+            text = text.replace(value, "<redacted>")
+    return text
+
+
 def exec_info(config: ExecConfig, cluster_info: Mapping[str, Any] | None) -> dict[str, Any]:
     """The ``KUBERNETES_EXEC_INFO`` document client-go passes to a plugin."""
     spec: dict[str, Any] = {"interactive": False}
@@ -183,7 +194,7 @@ class ExecTokenSource:
         finally:
             await _kill_and_reap(proc)
             self._procs.discard(proc)
-        stderr_text = redact(stderr_tail.decode("utf-8", "replace"))
+        stderr_text = _redact_env(redact(stderr_tail.decode("utf-8", "replace")), env)
         if code != 0:
             raise self._fail(f"it exited with code {code}", code=code, stderr=stderr_text)
         if overflow:
