@@ -50,9 +50,11 @@ class CheckResult:
 
     @property
     def ok(self) -> bool:
+        """True when the cluster registered and answered ``/version``."""
         return self.error is None
 
     def as_json(self) -> dict[str, Any]:
+        """The result as a JSON-ready dict (what ``--json`` prints per cluster)."""
         return {**asdict(self), "ok": self.ok}
 
 
