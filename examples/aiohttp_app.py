@@ -12,6 +12,7 @@ serving on http://127.0.0.1:8080)::
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -32,9 +33,9 @@ def kubeconfig_files(folder: str | Path) -> list[Path]:
 
 
 async def register_folder(clusters: Clusters, folder: str | Path) -> None:
-    """Register every kubeconfig file in ``folder``; the id is the file name without extension."""
-    for path in kubeconfig_files(folder):
-        await clusters.register_by_path(path, cluster_id=path.stem)
+    """Register every kubeconfig file in ``folder``, all at once; id = file name without extension."""
+    paths = kubeconfig_files(folder)
+    await asyncio.gather(*(clusters.register_by_path(p, cluster_id=p.stem) for p in paths))
 
 
 def clusters_ctx(kubeconfig_dir: str | Path | None) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -74,7 +75,6 @@ def create_app(argv: list[str] | None = None, kubeconfig_dir: str | Path | None 
 
 
 async def _demo(serve: bool) -> None:
-    import asyncio
     import json
     import tempfile
 
@@ -99,7 +99,6 @@ async def _demo(serve: bool) -> None:
 
 
 if __name__ == "__main__":
-    import asyncio
     import sys
 
     asyncio.run(_demo("--serve" in sys.argv))
