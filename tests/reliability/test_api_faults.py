@@ -10,7 +10,6 @@ import socket
 import ssl
 from typing import Any
 
-import aiohttp
 import pytest
 import trustme
 from kubernetes_asyncio.client import CoreV1Api, V1ConfigMap, V1ObjectMeta
@@ -20,7 +19,7 @@ from reliability_helpers import raw_tls_server, read_request
 from kom_async import Clusters, Kubectl
 from kom_async.auth.apiclient import KomApiClient
 from kom_async.auth.retry import RetryPolicy, parse_retry_after
-from kom_async.errors import KubernetesError
+from kom_async.errors import ClusterUnreachable, KubernetesError
 from kom_async.lab import EKSLab
 
 
@@ -208,9 +207,10 @@ async def test_connection_refused_is_retried_then_reported_clearly(ca: trustme.C
             kubeconfig_for(f"https://127.0.0.1:{port}", ca.cert_pem.bytes())
         )
         client_of(k).retry_policy, waits = recording_policy(attempts=3)
-        with pytest.raises(aiohttp.ClientConnectorError) as info:
+        with pytest.raises(ClusterUnreachable) as info:
             await CoreV1Api(k.api_client).list_namespace()
         assert f"127.0.0.1:{port}" in str(info.value) and len(waits.waits) == 2
+        assert isinstance(info.value, ConnectionError)  # code catching OSError keeps working
 
 
 async def test_a_server_that_comes_back_while_a_read_is_retrying_answers_it(ca: trustme.CA) -> None:
@@ -294,7 +294,7 @@ async def test_a_reset_mid_response_on_a_write_is_not_retried(ca: trustme.CA) ->
             )
             client_of(k).retry_policy, waits = recording_policy()
             cm = V1ConfigMap(metadata=V1ObjectMeta(name="maybe"))
-            with pytest.raises(aiohttp.ClientError):
+            with pytest.raises(ClusterUnreachable):
                 await CoreV1Api(k.api_client).create_namespaced_config_map("demo", cm)
             assert connections == 1 and waits.waits == []
 
@@ -321,17 +321,18 @@ async def test_a_certificate_for_another_host_fails_verification_clearly_and_is_
         async with Clusters() as clusters:
             k = await clusters.register_by_string(kubeconfig_for(server, ca.cert_pem.bytes()), cluster_id="v")
             client_of(k).retry_policy, waits = recording_policy()
-            with pytest.raises(aiohttp.ClientConnectorCertificateError) as info:
+            with pytest.raises(ClusterUnreachable) as info:
                 await CoreV1Api(k.api_client).list_namespace()
             message = str(info.value)
-            assert "certificate verify failed" in message and "127.0.0.1" in message
+            assert "TLS verification" in message and "certificate verify failed" in message
+            assert "127.0.0.1" in message and "certificate-authority-data" in message
             assert waits.waits == []  # a wrong certificate is not retried
             # tls-server-name pointing at the wrong name fails the same way
             k2 = await clusters.register_by_string(
                 kubeconfig_for(server, ca.cert_pem.bytes(), **{"tls-server-name": "api.third.example"}),
                 cluster_id="w",
             )
-            with pytest.raises(aiohttp.ClientConnectorCertificateError, match="certificate verify failed"):
+            with pytest.raises(ClusterUnreachable, match="certificate verify failed"):
                 await CoreV1Api(k2.api_client).list_namespace()
             # ...and the right tls-server-name makes it work
             k3 = await clusters.register_by_string(
@@ -358,7 +359,7 @@ async def test_without_a_ca_the_system_roots_reject_the_lab_certificate(lab: EKS
     del doc["clusters"][0]["cluster"]["certificate-authority-data"]
     async with Clusters() as clusters:
         k = await clusters.register_by_string(doc)
-        with pytest.raises(aiohttp.ClientConnectorCertificateError, match="certificate verify failed"):
+        with pytest.raises(ClusterUnreachable, match="certificate verify failed"):
             await CoreV1Api(k.api_client).list_namespace()
 
 

@@ -20,7 +20,16 @@ from kom_async.lab import EKSLab, FakeClock
 
 
 def _server_side(task: asyncio.Task[Any]) -> bool:
-    return getattr(task.get_coro(), "__qualname__", "").startswith("RequestHandler.")
+    """The lab's own tasks (aiohttp server handlers and what they wait on), not the client's."""
+    code = getattr(task.get_coro(), "cr_code", None)
+    filename = code.co_filename if code is not None else ""
+    client = (
+        ("/kom_async/" in filename and "/kom_async/lab/" not in filename)
+        or "/kubernetes_asyncio/" in filename
+        or "/aiohttp/client" in filename
+        or "/tests/" in filename
+    )
+    return not client
 
 
 @pytest.mark.parametrize("how", ["unregister", "aclose"])
