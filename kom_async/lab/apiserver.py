@@ -150,7 +150,7 @@ class KubeAPIServer:
     # -- request entry ----------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         region, name = request.match_info["region"], request.match_info["name"]
-        path = request.match_info.get("path") or "/"
+        path = (request.match_info.get("path") or "/").rstrip("/") or "/"  # /version/ too
         state = self.clusters.get((region, name))
         if state is None:
             return _json(ApiError(404, f"no lab cluster {region}/{name}").body, 404)

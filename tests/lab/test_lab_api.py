@@ -286,3 +286,9 @@ async def test_counters_by_verb(eks_lab: EKSLab, api: LabAPI) -> None:
     stats = eks_lab.stats("lab")
     assert stats.verbs["list"] == 1 and stats.verbs["get"] == 1 and stats.verbs["create"] == 1
     assert stats.static_tokens_accepted == 3 and stats.requests == 3
+
+
+async def test_trailing_slashes_are_accepted_as_kubernetes_asyncio_sends_them(api: LabAPI) -> None:
+    status, body = await api.get("/version/")
+    assert status == 200 and body["major"] == "1"
+    assert (await api.get("/api/v1/namespaces/"))[0] == 200
