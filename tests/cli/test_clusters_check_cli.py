@@ -167,3 +167,16 @@ def test_help_lists_the_check_options(capsys: pytest.CaptureFixture[str]) -> Non
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "--kubeconfig-dir" in out and "--json" in out and "--timeout" in out
+
+
+async def test_without_rich_the_command_still_prints_every_column(
+    kubeconfig_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(clusters_cli, "_has_rich", lambda: False)
+    code, out, err = await run(
+        "check", "--kubeconfig", str(kubeconfig_dir / "prod.yaml"), force_terminal=True
+    )
+    assert code == 0 and err == ""  # no progress bar without rich
+    header, row = out.splitlines()
+    assert header.split()[:4] == ["id", "server", "auth", "EKS"]
+    assert row.startswith("prod ") and "v1.32.0-eks-lab" in row and " yes " in row
