@@ -1,9 +1,10 @@
 """Run an ``EKSLab`` in a child process, so a benchmark's client does not share its CPU time.
 
-``python -m benchmarks.labproc [--cache-token-reviews] NAME...`` starts the lab on 127.0.0.1,
-creates the clusters, prints one JSON line (per cluster: the EKS exec kubeconfig and a
-static-token kubeconfig), and stops everything when its stdin closes. ``LabProcess`` is
-the parent's handle.
+``python -m benchmarks.labproc [--cache-token-reviews] [--no-seed] [--kubeconfigs=all|eks|none]
+NAME...`` starts the lab on 127.0.0.1, creates the clusters, prints one JSON line (its AWS env
+and, per cluster, the EKS exec kubeconfig, a static-token one and one with a static token as
+long as an EKS token), and stops everything when its stdin closes. ``LabProcess`` is the
+parent's handle.
 
 ``--cache-token-reviews`` makes the lab remember a successful token review for two minutes,
 as kube-apiserver does for webhook token authenticators such as aws-iam-authenticator
@@ -13,6 +14,7 @@ the SigV4 signature of an EKS token on every request, a server cost a real clust
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import secrets
@@ -50,21 +52,23 @@ def cache_token_reviews(ttl: float = REVIEW_CACHE_TTL) -> None:
     Authenticator.authenticate = cached  # type: ignore[method-assign]
 
 
-async def _serve(names: list[str], *, cache_reviews: bool) -> None:
+async def _serve(names: list[str], *, cache_reviews: bool, seed: bool, kubeconfigs: str) -> None:
     if cache_reviews:
         cache_token_reviews()
     async with EKSLab() as lab:
         info: dict[str, Any] = {"region": lab.region, "aws_env": lab.aws_env, "clusters": {}}
         for name in names:
-            await lab.create_cluster(name)
-            # a static token as long as an EKS token, to tell header size from provider cost
-            long_token = "lab-static-long-" + secrets.token_urlsafe(LONG_TOKEN_CHARS)[:LONG_TOKEN_CHARS]
-            lab.add_static_token(name, long_token, username="lab-admin")
-            info["clusters"][name] = {
-                "eks_kubeconfig": lab.kubeconfig(name),
-                "static_kubeconfig": lab.kubeconfig(name, static_token=True),
-                "long_static_kubeconfig": lab.kubeconfig(name, static_token=long_token),
-            }
+            await lab.create_cluster(name, seed=seed)
+            entry: dict[str, str] = {}
+            if kubeconfigs in ("eks", "all"):
+                entry["eks_kubeconfig"] = lab.kubeconfig(name)
+            if kubeconfigs == "all":
+                # a static token as long as an EKS token, to tell header size from provider cost
+                long_token = "lab-static-long-" + secrets.token_urlsafe(LONG_TOKEN_CHARS)[:LONG_TOKEN_CHARS]
+                lab.add_static_token(name, long_token, username="lab-admin")
+                entry["static_kubeconfig"] = lab.kubeconfig(name, static_token=True)
+                entry["long_static_kubeconfig"] = lab.kubeconfig(name, static_token=long_token)
+            info["clusters"][name] = entry
         sys.stdout.write(json.dumps(info) + "\n")
         sys.stdout.flush()
         loop = asyncio.get_running_loop()
@@ -76,9 +80,18 @@ async def _serve(names: list[str], *, cache_reviews: bool) -> None:
 class LabProcess:
     """``async with LabProcess(["c1"]) as lab:`` — ``lab.info`` has kubeconfigs and AWS env."""
 
-    def __init__(self, names: list[str], *, cache_token_reviews: bool = False) -> None:
+    def __init__(
+        self,
+        names: list[str],
+        *,
+        cache_token_reviews: bool = False,
+        seed: bool = True,
+        kubeconfigs: str = "all",
+    ) -> None:
         self.names = names
         self.cache_token_reviews = cache_token_reviews
+        self.seed = seed
+        self.kubeconfigs = kubeconfigs  # "all" (EKS, static, EKS-sized static), "eks" or "none"
         self.info: dict[str, Any] = {}
         self._proc: asyncio.subprocess.Process | None = None
 
@@ -88,13 +101,16 @@ class LabProcess:
             "-m",
             "benchmarks.labproc",
             *(["--cache-token-reviews"] if self.cache_token_reviews else []),
+            *([] if self.seed else ["--no-seed"]),
+            f"--kubeconfigs={self.kubeconfigs}",
             *self.names,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            limit=1 << 26,  # the ready line holds every kubeconfig
         )
         assert self._proc.stdout is not None
         try:
-            line = await asyncio.wait_for(self._proc.stdout.readline(), 60)
+            line = await asyncio.wait_for(self._proc.stdout.readline(), 180)
             if not line:
                 raise RuntimeError("the lab process exited before it was ready")
             self.info = json.loads(line)
@@ -124,7 +140,22 @@ class LabProcess:
             await proc.wait()
 
 
+def _main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.labproc")
+    parser.add_argument("--cache-token-reviews", action="store_true")
+    parser.add_argument("--no-seed", action="store_true")
+    parser.add_argument("--kubeconfigs", choices=["all", "eks", "none"], default="all")
+    parser.add_argument("names", nargs="+")
+    args = parser.parse_args()
+    asyncio.run(
+        _serve(
+            args.names,
+            cache_reviews=args.cache_token_reviews,
+            seed=not args.no_seed,
+            kubeconfigs=args.kubeconfigs,
+        )
+    )
+
+
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    cache = "--cache-token-reviews" in args
-    asyncio.run(_serve([a for a in args if not a.startswith("--")], cache_reviews=cache))
+    _main()
