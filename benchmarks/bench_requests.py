@@ -34,6 +34,15 @@ LONG = "kom-async static token, EKS-sized"
 Call = Callable[[], Awaitable[Any]]
 
 
+def list_pods(api: CoreV1Api) -> Call:
+    """The request under test, as a no-argument coroutine function."""
+
+    async def call() -> Any:
+        return await api.list_namespaced_pod(NAMESPACE)
+
+    return call
+
+
 async def measure(call: Call, total: int, concurrency: int) -> tuple[float, float]:
     """Run ``total`` calls with ``concurrency`` workers: (wall seconds, client CPU seconds)."""
     remaining = total
@@ -102,9 +111,7 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
                 LONG: CoreV1Api(long.api_client),
                 PLAIN: CoreV1Api(plain),
             }
-            calls: dict[str, Call] = {
-                label: (lambda api=api: api.list_namespaced_pod(NAMESPACE)) for label, api in apis.items()
-            }
+            calls = {label: list_pods(api) for label, api in apis.items()}
             for call in calls.values():  # warm-up: connections, TLS sessions, first token
                 await measure(call, 64, 8)
             rps: dict[tuple[str, int], list[float]] = {}

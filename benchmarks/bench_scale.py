@@ -30,7 +30,7 @@ REFRESH_PREFIX = "kom-async:refresh:"
 def rss_bytes() -> int | None:
     """This process's resident set size, or None without psutil."""
     try:
-        import psutil
+        import psutil  # type: ignore[import-untyped]
     except ImportError:
         return None
     return int(psutil.Process().memory_info().rss)

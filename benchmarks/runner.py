@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -37,7 +37,7 @@ from benchmarks.report import console_report, markdown_summary, write_chart
 
 __all__ = ["SCENARIOS", "main", "run_scenarios"]
 
-Scenario = Callable[[BenchConfig], Awaitable[ScenarioResult]]
+Scenario = Callable[[BenchConfig], Coroutine[Any, Any, ScenarioResult]]
 
 SCENARIOS: dict[str, tuple[str, Scenario]] = {
     bench_access.NAME: ("1. Cached token access", bench_access.run),
@@ -79,7 +79,7 @@ def _command_output(*cmd: str) -> str | None:
 def machine_info() -> dict[str, Any]:
     """What the numbers were measured on."""
     try:
-        import psutil
+        import psutil  # type: ignore[import-untyped]
 
         memory: int | None = int(psutil.virtual_memory().total)
     except ImportError:
@@ -107,6 +107,7 @@ def run_one(name: str, cfg: BenchConfig) -> ScenarioResult:
     title, scenario = SCENARIOS[name]
     start = time.perf_counter()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    result: ScenarioResult
     try:
         result = asyncio.run(scenario(cfg))
     except Exception:
