@@ -25,6 +25,7 @@ HOUR = 3600.0
 STEP = 5.0  # virtual seconds per clock advance while idle (quick mode: 15)
 CONCURRENCY = 64
 REFRESH_PREFIX = "kom-async:refresh:"
+IDLE_REAL_SECONDS = 3.0
 
 
 def rss_bytes() -> int | None:
@@ -60,6 +61,28 @@ async def register_kubeconfigs(clusters: Clusters, kubeconfigs: list[str]) -> fl
     start = time.perf_counter()
     await asyncio.gather(*(one(text) for text in kubeconfigs))
     return time.perf_counter() - start
+
+
+async def count_loop_iterations(seconds: float) -> int | None:
+    """Event-loop iterations (selector polls) while this task sleeps ``seconds``; None if the
+    loop's selector cannot be instrumented."""
+    selector = getattr(asyncio.get_running_loop(), "_selector", None)
+    if selector is None:
+        return None
+    polls = 0
+    select = selector.select
+
+    def counting_select(timeout: float | None = None) -> Any:
+        nonlocal polls
+        polls += 1
+        return select(timeout)
+
+    selector.select = counting_select
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        del selector.select  # back to the class's method
+    return polls
 
 
 def _check_native(clusters: Clusters) -> None:
@@ -119,11 +142,17 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
         grown_rss = rss1 - rss0 if rss0 is not None and rss1 is not None else None
         metrics["rss_bytes_per_cluster"] = grown_rss / (n - 1) if grown_rss is not None else None
 
-        # the same clusters from EKS kubeconfigs: no DescribeCluster call, only local work
+        # the same clusters from EKS kubeconfigs: no DescribeCluster call, only local work.
+        # This registry runs on the real clock, to count real event-loop iterations while idle.
         kubeconfigs = [lab.info["clusters"][name]["eks_kubeconfig"] for name in names]
-        async with Clusters(clock=clock) as from_files:
+        async with Clusters() as from_files:
             metrics["kubeconfig_register_seconds"] = await register_kubeconfigs(from_files, kubeconfigs)
             _check_native(from_files)
+            await asyncio.sleep(0.2)  # let registration's I/O settle
+            idle_seconds = 1.0 if cfg.quick else IDLE_REAL_SECONDS
+            iterations = await count_loop_iterations(idle_seconds)
+        metrics["real_idle_seconds"] = idle_seconds
+        metrics["real_idle_loop_iterations"] = iterations
 
         # pass 2: the same registration under tracemalloc
         tracemalloc.start()
@@ -185,6 +214,11 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
         },
         {"measure": "idle wake-ups per cluster per token lifetime", "value": f"{per_token:.2f}"},
         {"measure": "idle wake-ups per cluster per hour", "value": f"{wakeups_total / n:.2f}"},
+        {
+            "measure": f"real event-loop iterations in {metrics['real_idle_seconds']:.0f} s idle "
+            f"({n} registered)",
+            "value": metrics["real_idle_loop_iterations"],
+        },
         {"measure": "background refreshes per cluster per hour", "value": f"{refreshes_per_cluster:.2f}"},
         {"measure": "first refreshes spread over", "value": f"{jitter['first_refresh_spread_s']:.1f} s"},
         {"measure": "peak refreshes in one second", "value": jitter["peak_refreshes_in_one_second"]},
