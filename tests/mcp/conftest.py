@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
@@ -10,6 +11,10 @@ import pytest_asyncio
 from kom_async.lab import EKSLab, LabCluster
 
 _names = itertools.count(1)
+
+# The MCP SDK's own HTTP *client* (the test's side, not our server) logs its request
+# headers at DEBUG, bearer key included; keep it out of the suite-wide leak check.
+logging.getLogger("mcp.client").setLevel(logging.INFO)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
