@@ -141,7 +141,9 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
                     "concurrency": conc,
                     "req/s": round(med_rps[(label, conc)], 1),
                     "client CPU µs/req": round(med_cpu[(label, conc)], 1),
-                    "vs kom static": f"{-paired_slowdown(rps[(label, conc)], rps[(STATIC, conc)]):+.1%}",
+                    "vs kom static": "—"
+                    if label == STATIC
+                    else f"{-paired_slowdown(rps[(label, conc)], rps[(STATIC, conc)]):+.1%}",
                 }
             )
     result.metrics = {

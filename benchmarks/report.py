@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -156,7 +157,7 @@ def _storm(ax: Any, r: ScenarioResult) -> None:
         _label_bars(ax, bars, "{:.0f}")
     ax.set_xticks(
         [k + width for k in range(len(labels))],
-        [f"{_short(label)}\n{int(med[label]['fetches']):,} fetches" for label in labels],
+        [f"{textwrap.fill(_short(label), 18)}\n{int(med[label]['fetches']):,} fetches" for label in labels],
         fontsize=7,
     )
     ax.set_ylabel(f"wait (ms), {r.metrics['coroutines']:,} coroutines")
@@ -186,8 +187,23 @@ def _requests(ax: Any, r: ScenarioResult) -> None:
     ax.set_xticks(
         [c + width * (len(labels) - 1) / 2 for c in range(len(concs))], [f"concurrency {c}" for c in concs]
     )
-    ax.set_ylabel("list_namespaced_pod req/s")
-    ax.legend(fontsize=7)
+    ax.set_ylim(top=max(rps.values()) * 1.45)  # room for the legend and the note above the bars
+    ax.set_ylabel("list_namespaced_pod req/s (median of rounds)")
+    ax.legend(fontsize=7, loc="upper left")
+    m = r.metrics
+    diff = m["eks_slowdown_vs_kom_static"]
+    noise = m["noise_floor_static_vs_eks_sized_static"]
+    ax.text(
+        0.98,
+        0.97,
+        "EKS vs static, paired rounds:\n"
+        + "\n".join(f"c={c}: {-float(diff[c]):+.1%} (noise floor {float(noise[c]):.1%})" for c in diff),
+        transform=ax.transAxes,
+        ha="right",
+        va="top",
+        fontsize=7,
+        bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"},
+    )
 
 
 def _longrun(ax: Any, r: ScenarioResult) -> None:
