@@ -411,7 +411,13 @@ class EKSLab:
 
     # -- fault knobs and counters ---------------------------------------------------
     def revoke_tokens(self, name: str | None = None, region: str | None = None) -> None:
-        """Reject every token issued before now (EKS and static) on one or all clusters."""
+        """Reject every token issued before now (EKS and static) on one or all clusters.
+
+        EKS tokens signed in an earlier second, or already presented, are rejected; note that
+        a token presigned again within the same second with the same key is byte-identical
+        to the old one, so clients get a new valid token from the next second on. Static
+        tokens are all revoked; :meth:`static_token` then returns a fresh one.
+        """
         api = self._require()
         states = [self._state(name, region)] if name else list(api.clusters.values())
         for state in states:
