@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import logging
 import os
 import ssl
 import stat
@@ -27,6 +28,27 @@ HYGIENE = (
 )
 
 V1B1 = "client.authentication.k8s.io/v1beta1"
+
+
+class AsyncioHygiene(logging.Handler):
+    """Collects the asyncio complaints that mean a task, session or connector was leaked."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.complaints: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:
+            return
+        if any(p in text for p in HYGIENE):
+            self.complaints.append(text.splitlines()[0][:300])
+
+
+#: installed once, when the reliability conftest imports this module
+hygiene = AsyncioHygiene()
+logging.getLogger("asyncio").addHandler(hygiene)
 
 
 def exception_texts(exc: BaseException) -> list[str]:

@@ -192,3 +192,20 @@ async def test_stopping_the_lab_ends_its_in_flight_request_handlers() -> None:
             await request
     await asyncio.sleep(0.2)
     assert [t for t in asyncio.all_tasks() - before if t is not asyncio.current_task()] == []
+
+
+def test_the_hygiene_check_sees_a_task_destroyed_while_pending() -> None:
+    """The conftest's asyncio check is live: a leaked pending task is reported."""
+    import gc
+
+    from reliability_helpers import hygiene
+
+    before = len(hygiene.complaints)
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(asyncio.sleep(3600))
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.close()  # closed with the task still pending: a leak
+    del task
+    gc.collect()
+    assert any("Task was destroyed but it is pending" in c for c in hygiene.complaints[before:])
+    del hygiene.complaints[before:]  # expected here; not a failure of this test
