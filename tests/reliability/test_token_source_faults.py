@@ -270,3 +270,31 @@ async def test_sts_unreachable_or_refusing_fails_registration_fast_with_an_eks_e
         assert info.value.kind in (EKSAuthErrorKind.NetworkError, EKSAuthErrorKind.PermissionDenied)
         assert elapsed < 15, elapsed
         assert "stsdown" not in clusters and kom_tasks() == []
+
+
+async def test_native_tokens_keep_coming_while_sts_is_down_once_the_role_is_assumed(lab: EKSLab) -> None:
+    """Native tokens are presigned locally: after the role's credentials are obtained, an STS
+    outage does not stop refreshes (the AWS CLI would call STS on every run)."""
+    text = await role_kubeconfig(lab, "stsgone")
+    async with Clusters() as clusters:
+        k = await clusters.register_by_string(text, cluster_id="stsgone")
+        provider = clusters.get("stsgone").token_provider
+        assert provider is not None and provider.token is not None
+        first = provider.token
+        lab.sts_fault(unavailable=True)
+        before = lab.aws_requests()["sts"]
+        started = time.perf_counter()
+        fresh = await provider.refresh()
+        assert fresh is not first and time.perf_counter() - started < 1.0
+        assert lab.aws_requests()["sts"] == before  # no STS call was needed
+        await CoreV1Api(k.api_client).list_namespace()
+
+
+async def test_a_slow_sts_at_registration_only_delays_it(lab: EKSLab) -> None:
+    text = await role_kubeconfig(lab, "stsslow")
+    lab.sts_fault(delay=1.0, count=1)
+    async with Clusters() as clusters:
+        started = time.perf_counter()
+        k = await clusters.register_by_string(text, cluster_id="stsslow")
+        assert 1.0 <= time.perf_counter() - started < 10
+        await CoreV1Api(k.api_client).list_namespace()
