@@ -142,7 +142,8 @@ def _access(ax: Any, r: ScenarioResult) -> None:
         bars = ax.bar(xs, [ns[label][m] for m in modes], width, label=_short(label))
         _label_bars(ax, bars, "{:.0f}")
     ax.set_xticks([m + width * (len(labels) - 1) / 2 for m in range(len(modes))], modes)
-    ax.set_ylabel("ns per get_token() call")
+    ax.set_ylim(top=max(v for label in labels for v in ns[label].values()) * 1.3)
+    ax.set_ylabel("ns per get_token() call (median of rounds)")
     ax.legend(fontsize=7)
 
 
@@ -227,6 +228,7 @@ def _scale(ax: Any, r: ScenarioResult) -> None:
     end = max(times) if times else 60.0
     edges = [i * 0.25 for i in range(int(end / 15) + 2)]  # 15-second bins, in minutes
     ax.hist([t / 60 for t in times], bins=edges, color="tab:purple")
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.25)  # room for the note
     ax.set_xlabel("virtual minutes since the tokens were minted (all clusters at once)")
     ax.set_ylabel("refresh deadlines per 15 s")
     m = r.metrics

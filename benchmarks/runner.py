@@ -1,8 +1,9 @@
 """``python -m benchmarks [--quick] [--only NAME ...]``: run the scenarios, print, write results.
 
-Each scenario runs in a fresh event loop. Results go to ``benchmarks/results/``:
-``latest.json`` (machine, per-scenario medians, ratios and verdicts), ``summary.md`` and
-``chart.png``. The exit status is non-zero only when a scenario crashed.
+Each scenario runs in its own interpreter (``--in-process``: in this one) and event loop.
+Results go to ``benchmarks/results/``: ``latest.json`` (machine, per-scenario medians, ratios
+and verdicts), ``summary.md`` and ``chart.png``. The exit status is non-zero only when a
+scenario crashed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Coroutine
@@ -118,13 +120,29 @@ def run_one(name: str, cfg: BenchConfig) -> ScenarioResult:
     return result
 
 
-def run_scenarios(names: list[str], cfg: BenchConfig, *, progress: bool = True) -> list[ScenarioResult]:
-    """Run the named scenarios in order."""
+def run_isolated(name: str, cfg: BenchConfig) -> ScenarioResult:
+    """Run one scenario in a fresh interpreter, so no scenario inherits another's heap,
+    threads or garbage (memory figures in particular); the child writes its result as JSON."""
+    with tempfile.TemporaryDirectory(prefix="kom-bench-") as tmp:
+        out = Path(tmp) / "result.json"
+        cmd = [sys.executable, "-m", "benchmarks.runner", "--child", name, "--child-out", str(out)]
+        done = subprocess.run([*cmd, *(["--quick"] if cfg.quick else [])], check=False)
+        if out.exists():
+            return ScenarioResult(**json.loads(out.read_text(encoding="utf-8")))
+    return ScenarioResult(
+        name, SCENARIOS[name][0], error=f"the scenario's process exited with {done.returncode}"
+    )
+
+
+def run_scenarios(
+    names: list[str], cfg: BenchConfig, *, progress: bool = True, isolate: bool = True
+) -> list[ScenarioResult]:
+    """Run the named scenarios in order, each in its own process unless ``isolate`` is false."""
     results = []
     for name in names:
         if progress:
             print(f"running {SCENARIOS[name][0]} ...", file=sys.stderr, flush=True)
-        result = run_one(name, cfg)
+        result = run_isolated(name, cfg) if isolate else run_one(name, cfg)
         if progress:
             status = "crashed" if result.error else f"done in {result.seconds:.1f} s"
             print(f"  {status}", file=sys.stderr, flush=True)
@@ -158,6 +176,19 @@ def write_results(
         write_chart(results, out_dir / "chart.png", cfg.quick)
 
 
+def render(out_dir: Path) -> int:
+    """Rebuild ``summary.md`` and ``chart.png`` from ``latest.json`` (after a report change)."""
+    document = json.loads((out_dir / "latest.json").read_text(encoding="utf-8"))
+    results = [ScenarioResult(**data) for data in document["scenarios"].values()]
+    cfg = BenchConfig(quick=document["quick"])
+    machine, total = document["machine"], document["total_seconds"]
+    (out_dir / "summary.md").write_text(
+        markdown_summary(results, machine, cfg.quick, total), encoding="utf-8"
+    )
+    write_chart(results, out_dir / "chart.png", cfg.quick)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
@@ -165,16 +196,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=list(SCENARIOS), metavar="NAME", help="run only these")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory")
     parser.add_argument("--no-chart", action="store_true", help="skip chart.png")
+    parser.add_argument(
+        "--render", action="store_true", help="rewrite summary.md and chart.png from latest.json, run nothing"
+    )
+    parser.add_argument(
+        "--in-process", action="store_true", help="run every scenario in this process (default: one each)"
+    )
+    parser.add_argument("--child", choices=list(SCENARIOS), help=argparse.SUPPRESS)
+    parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.render:
+        return render(args.out)
+    if args.child:
+        logging.basicConfig(level=logging.ERROR)
+        result = run_one(args.child, BenchConfig(quick=args.quick))
+        args.child_out.write_text(json.dumps(dataclasses.asdict(result), default=str), encoding="utf-8")
+        return 0
     logging.basicConfig(level=logging.ERROR)  # the suite provokes 401s and refreshes on purpose
 
     cfg = BenchConfig(quick=args.quick)
     names = args.only or list(SCENARIOS)
     machine = machine_info()
     start = time.perf_counter()
-    results = run_scenarios(names, cfg)
+    results = run_scenarios(names, cfg, isolate=not args.in_process)
     total = time.perf_counter() - start
     print(console_report(results, machine, cfg.quick))
     print(f"total: {total:.1f} s; results in {args.out}")
     write_results(results, machine, cfg, total, args.out, chart=not args.no_chart)
     return 1 if any(r.error is not None for r in results) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

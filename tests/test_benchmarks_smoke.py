@@ -38,7 +38,9 @@ def test_a_crashing_scenario_makes_the_exit_status_non_zero(
         raise RuntimeError("scenario exploded")
 
     monkeypatch.setitem(runner.SCENARIOS, "cached_access", ("1. Cached token access", crash))
-    status = runner.main(["--quick", "--only", "cached_access", "--out", str(tmp_path), "--no-chart"])
+    status = runner.main(
+        ["--quick", "--in-process", "--only", "cached_access", "--out", str(tmp_path), "--no-chart"]
+    )
 
     assert status == 1
     doc = json.loads((tmp_path / "latest.json").read_text())
