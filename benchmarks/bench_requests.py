@@ -11,6 +11,7 @@ so both tokens cost the server the same.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -88,9 +89,11 @@ def paired_slowdown(ours: list[float], base: list[float]) -> float:
 async def run(cfg: BenchConfig) -> ScenarioResult:
     """Requests/s at concurrency 1 and 64 for the three clients, medians over rounds."""
     result = ScenarioResult(NAME, "4. Request overhead")
-    rounds = cfg.pick(9, 2)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    # many short rounds: the median of per-round pairs is what resists bursts of load
+    rounds = cfg.pick(24, 4)
     # per concurrency: (requests per batch, batches of each variant per round)
-    plan = {1: (25, cfg.pick(8, 3)), 64: (128, cfg.pick(4, 2))}
+    plan = {1: (25, cfg.pick(3, 2)), 64: (128, cfg.pick(2, 1))}
     totals = {conc: batch * cycles for conc, (batch, cycles) in plan.items()}
     async with LabProcess(["bench"], cache_token_reviews=True) as lab, Clusters() as clusters:
         conf = lab.info["clusters"]["bench"]
@@ -182,10 +185,11 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
             + (" — but within this run's noise floor" if within else "")
             + ": the provider's own cost is ~0.2 µs per request (scenario 1) against ~1 ms per "
             "request, and the EKS-sized static client shows what the longer Authorization header "
-            "costs. The machine is a shared 2-CPU VM with a load average near 4 from other "
-            "processes (latest.json has per-round numbers and the load); throughput there swings "
-            "2x between rounds. What would close it: run on an idle machine, or pin client and "
-            "lab to their own CPUs, so that a 3 % difference is measurable at all"
+            f"costs. The machine is a shared {os.cpu_count()}-CPU VM (1-min load average "
+            f"{load:.1f} when this scenario started; per-round numbers in latest.json) where "
+            "throughput swings up to 2x between rounds. What would close it: run on an idle "
+            "machine, or pin client and lab to their own CPUs, so that a 3 % difference is "
+            "measurable at all"
         )
     if cfg.quick:
         result.notes.append(f"quick mode: {rounds} rounds of {totals[1]}/{totals[64]} requests per variant")
