@@ -1,21 +1,32 @@
-"""Suite-wide setup: run every logger at DEBUG through the secret-leak detector."""
+"""Suite-wide checks, active in every run of any part of the suite:
+
+* every logger at DEBUG goes through the secret-leak detector (tests/leakcheck.py);
+* every ``KomError`` built is checked against the secrets known at that moment;
+* asyncio's complaints ("Task was destroyed but it is pending", "Unclosed client
+  session", never-retrieved exceptions) fail the test that caused them.
+
+A hit fails the test where it can be pinned down, and the whole session at its end.
+"""
 
 from __future__ import annotations
 
+import gc
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from leakcheck import detector
+from leakcheck import detector, exception_texts, hygiene
 
 from kom_async.auth.token import Token
+from kom_async.errors import KomError
+
+#: KomErrors whose str/repr showed a known secret: "<type>: contains '<prefix>...'"
+error_leaks: list[str] = []
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    root = logging.getLogger()
-    root.addHandler(detector)
-    root.setLevel(logging.DEBUG)
-    # learn every token the suite creates, whatever its source
+def _learn_secrets() -> None:
+    """Teach the detector every token the suite creates and every AWS secret the lab hands out."""
     original = Token.__post_init__
 
     def learning_post_init(self: Token) -> None:
@@ -23,10 +34,8 @@ def pytest_configure(config: pytest.Config) -> None:
         detector.learn(self.value)
 
     Token.__post_init__ = learning_post_init  # type: ignore[method-assign]
-    try:
-        from kom_async.lab import lab as lab_module
-    except ImportError:
-        return
+    from kom_async.lab import lab as lab_module
+
     env_for = lab_module.EKSLab.env_for
 
     def learning_env_for(self: Any, cred: Any) -> dict[str, str]:
@@ -38,15 +47,58 @@ def pytest_configure(config: pytest.Config) -> None:
     lab_module.EKSLab.env_for = learning_env_for  # type: ignore[method-assign]
 
 
+def _check_errors() -> None:
+    """Check every KomError, once, as it is built (a long run builds tens of thousands)."""
+    original = KomError.__init__
+
+    def checking_init(self: KomError, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        for text in exception_texts(self):
+            hit = detector.find(text)
+            if hit is not None:
+                error_leaks.append(f"{type(self).__name__}: contains {hit!r}")
+
+    KomError.__init__ = checking_init  # type: ignore[method-assign]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    root = logging.getLogger()
+    root.addHandler(detector)
+    root.setLevel(logging.DEBUG)
+    logging.getLogger("asyncio").addHandler(hygiene)
+    _learn_secrets()
+    _check_errors()
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_tasks_or_secrets_in_errors() -> Iterator[None]:
+    """Fail the test if it leaked a task/session or built an error that shows a secret."""
+    hygiene_before, leaks_before = len(hygiene.complaints), len(error_leaks)
+    yield
+    gc.collect()
+    leaks = error_leaks[leaks_before:]
+    assert not leaks, f"an exception message or repr shows a secret: {leaks[:3]}"
+    new = hygiene.complaints[hygiene_before:]
+    assert not new, f"asyncio reported leaked tasks/sessions: {new[:3]}"
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if detector.leaks:
+    gc.collect()
+    if detector.leaks or error_leaks or hygiene.complaints:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    terminalreporter.write_line(
+    write = terminalreporter.write_line
+    write(
         f"secret-leak check: {detector.records} log records scanned at DEBUG, "
-        f"{len(detector.secrets)} secrets known, {len(detector.leaks)} leaks"
+        f"{len(detector.secrets)} secrets known, {len(detector.leaks)} leaks; "
+        f"{len(error_leaks)} errors showing a secret"
     )
+    write(f"asyncio hygiene check: {len(hygiene.complaints)} leaked tasks/sessions/connectors reported")
     for leak in detector.leaks[:20]:
-        terminalreporter.write_line(f"  LEAK {leak}")
+        write(f"  LEAK {leak}")
+    for text in error_leaks[:20]:
+        write(f"  ERROR LEAK {text}")
+    for text in hygiene.complaints[:20]:
+        write(f"  HYGIENE {text}")

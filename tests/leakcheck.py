@@ -1,7 +1,9 @@
-"""Suite-wide secret-leak detector: every log record of the run, at DEBUG, is scanned.
+"""Suite-wide checks: secrets in log records and errors, and leaked asyncio tasks/sessions.
 
 Secrets are learnt as the suite creates them (every Token built, every AWS secret key and
 session token the lab hands out), plus patterns that only a token or signature can match.
+asyncio's own complaints ("Task was destroyed but it is pending", "Unclosed client
+session"...) are collected so a test that leaks fails.
 """
 
 from __future__ import annotations
@@ -60,3 +62,48 @@ class LeakDetector(logging.Handler):
 
 
 detector = LeakDetector()
+
+#: asyncio/aiohttp complaints that mean something was leaked
+HYGIENE = (
+    "Task was destroyed but it is pending",
+    "Unclosed client session",
+    "Unclosed connector",
+    "Unclosed response",
+    "Task exception was never retrieved",
+    "Future exception was never retrieved",
+)
+
+
+class AsyncioHygiene(logging.Handler):
+    """Collects the asyncio complaints that mean a task, session or connector was leaked."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.complaints: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:
+            return
+        if any(p in text for p in HYGIENE):
+            self.complaints.append(text.splitlines()[0][:300])
+
+
+#: installed on the asyncio logger by tests/conftest.py for the whole run
+hygiene = AsyncioHygiene()
+
+
+def exception_texts(exc: BaseException) -> list[str]:
+    """``str`` and ``repr`` of an exception and of its cause/context chain."""
+    out: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        try:
+            out += [str(current), repr(current)]
+        except Exception:  # a half-built error; not a leak
+            pass
+        current = current.__cause__ or current.__context__
+    return out

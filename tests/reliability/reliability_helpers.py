@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-import logging
 import os
 import ssl
 import stat
@@ -15,55 +14,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from leakcheck import AsyncioHygiene, exception_texts, hygiene
+
 from kom_async.auth.token import Token
 
-#: asyncio/aiohttp complaints that mean something was leaked
-HYGIENE = (
-    "Task was destroyed but it is pending",
-    "Unclosed client session",
-    "Unclosed connector",
-    "Unclosed response",
-    "Task exception was never retrieved",
-    "Future exception was never retrieved",
-)
+__all__ = ["AsyncioHygiene", "exception_texts", "hygiene"]  # re-exported for the tests here
 
 V1B1 = "client.authentication.k8s.io/v1beta1"
-
-
-class AsyncioHygiene(logging.Handler):
-    """Collects the asyncio complaints that mean a task, session or connector was leaked."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.complaints: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = record.getMessage()
-        except Exception:
-            return
-        if any(p in text for p in HYGIENE):
-            self.complaints.append(text.splitlines()[0][:300])
-
-
-#: installed once, when the reliability conftest imports this module
-hygiene = AsyncioHygiene()
-logging.getLogger("asyncio").addHandler(hygiene)
-
-
-def exception_texts(exc: BaseException) -> list[str]:
-    """``str`` and ``repr`` of an exception and of its cause/context chain."""
-    out: list[str] = []
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        try:
-            out += [str(current), repr(current)]
-        except Exception:  # a half-built error; not a leak
-            pass
-        current = current.__cause__ or current.__context__
-    return out
 
 
 def open_fds() -> set[int]:

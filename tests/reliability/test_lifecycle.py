@@ -198,7 +198,7 @@ def test_the_hygiene_check_sees_a_task_destroyed_while_pending() -> None:
     """The conftest's asyncio check is live: a leaked pending task is reported."""
     import gc
 
-    from reliability_helpers import hygiene
+    from leakcheck import hygiene
 
     before = len(hygiene.complaints)
     loop = asyncio.new_event_loop()
