@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from aiobotocore.config import AioConfig
 from aiobotocore.credentials import (
     AioAssumeRoleCredentialFetcher,
     AioDeferredRefreshableCredentials,
@@ -55,6 +56,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ROLE_SESSION_NAME = "kom-async"
+
+# STS and EKS calls sit on the registration and refresh paths: fail within seconds when the
+# endpoint is down (botocore's legacy defaults retry for ~10 s) rather than hang a request.
+CLIENT_CONFIG = AioConfig(
+    connect_timeout=5, read_timeout=15, retries={"max_attempts": 3, "mode": "standard"}
+)
 
 # --------------------------------------------------------------------------- logging
 
@@ -359,7 +366,7 @@ class AWSContext:
     async def _start(self, key: _Key, base: AWSContext | None) -> None:
         if base is None:
             sts = await self._stack.enter_async_context(
-                self.session.create_client("sts", region_name=self.region)
+                self.session.create_client("sts", region_name=self.region, config=CLIENT_CONFIG)
             )
             creds = await self.session.get_credentials()
             if creds is None:
@@ -378,6 +385,7 @@ class AWSContext:
         region = self.region
 
         def client_creator(service: str, **kwargs: Any) -> Any:
+            kwargs.setdefault("config", CLIENT_CONFIG)
             return base_session.create_client(service, region_name=region, **kwargs)
 
         extra: dict[str, Any] = {"RoleSessionName": ROLE_SESSION_NAME}
@@ -410,7 +418,7 @@ class AWSContext:
                 assert self._eks_session is not None
                 with quiet_aws_logs():
                     self._eks = await self._stack.enter_async_context(
-                        self._eks_session.create_client("eks", region_name=self.region)
+                        self._eks_session.create_client("eks", region_name=self.region, config=CLIENT_CONFIG)
                     )
             return self._eks
 

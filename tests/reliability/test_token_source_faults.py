@@ -268,7 +268,7 @@ async def test_sts_unreachable_or_refusing_fails_registration_fast_with_an_eks_e
         elapsed = time.perf_counter() - started
         assert isinstance(info.value, EKSAuthError), repr(info.value)
         assert info.value.kind in (EKSAuthErrorKind.NetworkError, EKSAuthErrorKind.PermissionDenied)
-        assert elapsed < 15, elapsed
+        assert elapsed < 8, elapsed  # 3 attempts, not botocore's ~10 s of legacy retries
         assert "stsdown" not in clusters and kom_tasks() == []
 
 
