@@ -16,6 +16,7 @@ from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.exec import ExecTokenSource
 from kom_async.auth.provider import TokenProvider
 from kom_async.auth.refresh import RefreshPolicy, start_refresh_task
+from kom_async.auth.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from kom_async.auth.static import FileTokenSource, StaticTokenSource
 from kom_async.auth.token import TokenSource
 from kom_async.cluster import Cluster
@@ -49,6 +50,8 @@ _EKS_NATIVE_AUTH = UserAuth(kind="eks-exec")
 class Clusters:
     """A registry of clusters, each reachable through a ``Kubectl``; use ``async with``.
 
+    ``exec_policy`` restricts what kubeconfigs may run (for untrusted input);
+    ``retry_policy`` bounds the retries of idempotent reads (``None``: no retries);
     ``clock`` and ``refresh_policy`` are injectable for tests and simulations.
     """
 
@@ -58,8 +61,10 @@ class Clusters:
         clock: Clock | None = None,
         refresh_policy: RefreshPolicy | None = None,
         exec_policy: ExecPolicy | None = None,
+        retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
     ) -> None:
         self._clusters: dict[str, Cluster] = {}
+        self._retry_policy = retry_policy
         self._pending: set[str] = set()
         self._clock = clock or system_clock
         self._refresh_policy = refresh_policy or RefreshPolicy()
@@ -459,6 +464,7 @@ class Clusters:
                 if provider is not None
                 else None,
                 basic_auth=(auth.username or "", auth.password or "") if auth.kind == "basic" else None,
+                retry_policy=self._retry_policy,
             )
             cluster = Cluster(
                 id=cid,

@@ -174,3 +174,20 @@ async def test_aclose_closes_every_cluster(eks_lab: EKSLab) -> None:
     await clusters.aclose()
     assert len(clusters) == 0 and all(s.closed for s in sessions)
     assert [t for t in refresh_tasks() if t.get_name().split(":")[-1] in ("x1", "x2", "x3")] == []
+
+
+async def test_reads_are_retried_on_a_503_unless_the_registry_turns_retries_off(eks_lab: EKSLab) -> None:
+    from kubernetes_asyncio.client.exceptions import ApiException
+
+    await eks_lab.create_cluster("flap")
+    text = eks_lab.kubeconfig("flap", static_token=True)
+    async with Clusters() as clusters:
+        k = await clusters.register_by_string(text, cluster_id="flap")
+        eks_lab.api_fault("flap", status=503, retry_after=0, count=1)
+        assert (await CoreV1Api(k.api_client).list_namespace()).items
+    async with Clusters(retry_policy=None) as clusters:
+        k = await clusters.register_by_string(text, cluster_id="flap")
+        eks_lab.api_fault("flap", status=503, retry_after=0, count=1)
+        with pytest.raises(ApiException) as info:
+            await CoreV1Api(k.api_client).list_namespace()
+        assert info.value.status == 503
