@@ -3,6 +3,11 @@
 Modelled on botocore's refreshable credentials: inside the *advisory* window one background
 fetch starts while callers keep the still-valid token; inside the *mandatory* window callers
 wait for the new token. However many coroutines ask, at most one fetch is in flight.
+
+With the system clock, "still fresh" is a flag that an event-loop timer clears at the
+advisory deadline, so the hot path reads no clock at all. The loop's clock does not count
+time a laptop spends suspended; after a long suspend the first request may therefore meet
+a 401, which the auth flow recovers from with one refresh and one retry.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from kom_async.auth.clock import Clock, system_clock
+from kom_async.auth.clock import Clock, SystemClock, system_clock
 from kom_async.auth.token import Token, TokenSource
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KomError
 
@@ -75,6 +80,10 @@ class TokenProvider:
         self._mandatory_at = -math.inf  # ... after which callers wait for a new token
         self._expires_at = -math.inf
         self._fetch_task: asyncio.Task[Token] | None = None
+        self._waiters: list[asyncio.Future[Token]] = []  # callers awaiting the current fetch
+        # hot path: True while the token is before its advisory deadline (system clock only)
+        self._is_fresh = False
+        self._fresh_timer: asyncio.TimerHandle | None = None
         self._closed = False
         self._last_exc: KomError | None = None
         self._failures_in_row = 0
@@ -105,6 +114,8 @@ class TokenProvider:
 
     async def get_token(self) -> Token:
         """A valid token: the cached one while fresh, else the result of one shared fetch."""
+        if self._is_fresh:
+            return self._token  # type: ignore[return-value]  # set together with the flag
         token = self._token
         if token is not None and self._time() < self._advisory_at:
             return token
@@ -143,15 +154,12 @@ class TokenProvider:
             ):
                 # the source failed moments ago: fail fast instead of queueing on it again
                 return self._fallback_or_raise(self._last_exc)
-            task = self._start_fetch()
+            self._start_fetch()
+            # a future of its own per caller: cancelling one caller never cancels the fetch
+            waiter: asyncio.Future[Token] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
         try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            me = asyncio.current_task()
-            if self._closed and task.cancelled() and (me is None or not me.cancelling()):
-                # aclose() cancelled the shared fetch, not this caller: don't cancel the caller
-                raise KomError(f"token provider {self.name!r} was closed while fetching a token") from None
-            raise
+            return await waiter
         except KomError as exc:
             if not force:
                 return self._fallback_or_raise(exc)
@@ -191,9 +199,13 @@ class TokenProvider:
 
     async def _run_fetch(self, background: bool = False) -> Token:
         started = time.perf_counter()
+        outcome: Token | BaseException = KomError(
+            f"token provider {self.name!r} was closed while fetching a token"
+        )
         try:
-            token = await self.source.fetch()
+            token = outcome = await self.source.fetch()
         except KomError as exc:
+            outcome = exc
             self._last_exc = exc
             self._failures_in_row += 1
             self._retry_at = self._time() + min(30.0, 0.5 * 2**self._failures_in_row)
@@ -211,12 +223,17 @@ class TokenProvider:
                 extra={"cluster": self.name, "source": self.source.kind},
             )
             raise
+        except Exception as exc:  # a source's bug: its callers see it, nothing hangs
+            outcome = exc
+            raise
         finally:
             self._fetch_task = None
+            if isinstance(outcome, Token):
+                self._install(outcome)
+            self._settle_waiters(outcome)
         duration = time.perf_counter() - started
         self._last_exc = None
         self._failures_in_row = 0
-        self._install(token)
         self._stats = replace(
             self._stats,
             fetches=self._stats.fetches + 1,
@@ -235,8 +252,20 @@ class TokenProvider:
         )
         return token
 
+    def _settle_waiters(self, outcome: Token | BaseException) -> None:
+        """Hand the fetch's token (or error) to every caller still waiting for it."""
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if waiter.done():  # that caller was cancelled
+                continue
+            if isinstance(outcome, Token):
+                waiter.set_result(outcome)
+            else:
+                waiter.set_exception(outcome)
+
     def _install(self, token: Token) -> None:
         """Cache ``token`` and derive its refresh windows from its remaining lifetime."""
+        self._mark_stale()
         if token.expires_at is None:
             self._advisory_at = self._mandatory_at = self._expires_at = math.inf
         else:
@@ -248,15 +277,32 @@ class TokenProvider:
             self._mandatory_at = expires - min(self._mandatory, lifetime * 0.1)
             self._expires_at = expires
         self._token = token
+        if isinstance(self._clock, SystemClock):
+            delay = self._advisory_at - self._time()
+            if math.isinf(delay):
+                self._is_fresh = True
+            elif delay > 0:
+                loop = asyncio.get_running_loop()
+                self._fresh_timer = loop.call_later(delay, self._mark_stale)
+                self._is_fresh = True
+
+    def _mark_stale(self) -> None:
+        """The advisory deadline passed (or the token changed): back to the checked path."""
+        self._is_fresh = False
+        if self._fresh_timer is not None:
+            self._fresh_timer.cancel()
+            self._fresh_timer = None
 
     def invalidate(self) -> None:
         """Forget the cached token so the next ``get_token()`` fetches."""
+        self._mark_stale()
         self._token = None
         self._advisory_at = self._mandatory_at = self._expires_at = -math.inf
 
     async def aclose(self) -> None:
         """Cancel an in-flight fetch and close the source."""
         self._closed = True
+        self._mark_stale()
         task = self._fetch_task
         if task is not None:
             task.cancel()

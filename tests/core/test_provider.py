@@ -195,3 +195,33 @@ async def test_aclose_cancels_an_in_flight_fetch_and_closes_the_source(clock: Ma
     with pytest.raises(KomError, match="closed"):  # an error, not a cancel nobody asked for
         await waiter
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("kom-async:fetch")]
+
+
+async def test_with_the_system_clock_a_loop_timer_ends_the_fast_path_at_the_advisory_deadline() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    class RealTimeSource:
+        kind = "test"
+        fetches = 0
+
+        async def fetch(self) -> Token:
+            self.fetches += 1
+            return Token(f"real-{self.fetches}-secretvalue", datetime.now(UTC) + timedelta(seconds=1.2))
+
+        async def aclose(self) -> None:
+            return None
+
+    source = RealTimeSource()
+    provider = TokenProvider(source)  # system clock: advisory deadline 0.9 s after the fetch
+    first = await provider.get_token()
+    assert provider._fresh_timer is not None  # the flag is armed
+    assert await provider.get_token() is first and source.fetches == 1
+    await asyncio.sleep(1.0)  # past the advisory deadline, before the mandatory one
+    assert await provider.get_token() is first  # still valid: served, and a refresh started
+    await asyncio.sleep(0.01)
+    assert source.fetches == 2 and provider.token is not first
+    provider.invalidate()
+    assert provider._fresh_timer is None
+    await provider.get_token()
+    await provider.aclose()
+    assert provider._fresh_timer is None  # no timer outlives the provider
