@@ -17,7 +17,6 @@ from kom_async.auth.token import Token
 
 NAME = "refresh_storm"
 FETCH_SECONDS = 0.05
-WHAT_IF = "what-if: single flight, plain-future waiters"
 
 
 class SlowSource:
@@ -79,45 +78,6 @@ class LockPerCallProvider:
             return token
 
 
-class WaiterListProvider:
-    """What-if: single flight where each waiter awaits its own plain future, resolved by the
-    fetch task directly (one loop callback per waiter instead of ``asyncio.shield``'s
-    extra future and two callbacks). A cancelled caller cancels only its own future."""
-
-    def __init__(self, source: SlowSource) -> None:
-        self.source = source
-        self._token: Token | None = None
-        self._waiters: list[asyncio.Future[Token]] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def get_token(self) -> Token:
-        token = self._token
-        if _valid(token):
-            assert token is not None
-            return token
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[Token] = loop.create_future()
-        self._waiters.append(waiter)
-        if self._task is None:
-            self._task = loop.create_task(self._fetch())
-        return await waiter
-
-    async def _fetch(self) -> None:
-        try:
-            token = await self.source.fetch()
-        except Exception as exc:
-            waiters, self._waiters, self._task = self._waiters, [], None
-            for w in waiters:
-                if not w.done():
-                    w.set_exception(exc)
-            return
-        self._token = token
-        waiters, self._waiters, self._task = self._waiters, [], None
-        for w in waiters:
-            if not w.done():
-                w.set_result(token)
-
-
 async def storm(get: Callable[[], Awaitable[Token]], n: int) -> list[float]:
     """Start ``n`` coroutines on ``get()`` at once; return each one's wait in seconds, sorted."""
     waits: list[float] = []
@@ -140,10 +100,6 @@ async def _one_round(label: str, n: int) -> tuple[int, list[float]]:
         await provider.get_token()  # installs the expired token
         waits = await storm(provider.get_token, n)
         await provider.aclose()
-    elif label == WHAT_IF:
-        single = WaiterListProvider(source)
-        await single.get_token()
-        waits = await storm(single.get_token, n)
     elif label == "naive lock-free":
         naive = LockFreeProvider(source)
         await naive.get_token()
@@ -160,7 +116,7 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
     result = ScenarioResult(NAME, "2. Refresh storm")
     n = cfg.pick(10_000, 2_000)
     rounds = cfg.pick(5, 2)
-    labels = ["kom-async TokenProvider", "naive lock-free", "lock per call", WHAT_IF]
+    labels = ["kom-async TokenProvider", "naive lock-free", "lock per call"]
     raw: dict[str, dict[str, list[float]]] = {label: {} for label in labels}
     for _ in range(rounds):
         for label in labels:
@@ -207,17 +163,6 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
         "but pays for its lock on every cached call (scenario 1) and serialises its callers "
         "behind a slow or failing fetch"
     )
-    lock_max = summary["lock per call"]["max_ms"]
-    if ours["max_ms"] > lock_max:
-        result.notes.append(
-            f"kom-async's slowest waiter ({ours['max_ms']:.0f} ms) waits longer than lock-per-call's "
-            f"({lock_max:.0f} ms): every waiter runs _slow_get -> _fresh (lock, clock reads) and "
-            "awaits its own asyncio.shield (an extra future and two extra loop callbacks per "
-            "waiter: ~5 loop callbacks per caller instead of ~3). The what-if row — waiters "
-            "on plain futures that the fetch "
-            f"resolves — serves the storm in {summary[WHAT_IF]['max_ms']:.0f} ms with the same "
-            "single fetch"
-        )
     if cfg.quick:
         result.notes.append(f"quick mode: {n:,} coroutines instead of 10,000")
     return result
