@@ -93,6 +93,11 @@ def _int_param(request: web.Request, name: str) -> int | None:
         raise ApiError(400, f"invalid value for {name}: {value!r}", reason="BadRequest") from None
 
 
+def _replicas_of(scale: Any) -> Any:
+    spec = scale.get("spec") if isinstance(scale, dict) else None
+    return spec.get("replicas") if isinstance(spec, dict) else None
+
+
 def _age(ts: str | None, now: datetime) -> str:
     if not ts:
         return "<unknown>"
@@ -435,7 +440,7 @@ class KubeAPIServer:
                 patch = json.loads(raw)
         except (ValueError, yaml.YAMLError):
             raise ApiError(400, "the patch is not valid JSON/YAML", reason="BadRequest") from None
-        base = current if current is not None else {}
+        base = copy.deepcopy(current) if current is not None else {}  # patches share subtrees
         if ctype == "application/json-patch+json":
             result = json_patch(base, patch)
         elif ctype == "application/merge-patch+json" or ctype == "application/apply-patch+yaml":
@@ -677,10 +682,10 @@ class KubeAPIServer:
                 return _json(self._scale(obj))
             if verb == "update":
                 body = await self._body(request)
-                replicas = (body.get("spec") or {}).get("replicas") if isinstance(body, dict) else None
+                replicas = _replicas_of(body)
             elif verb == "patch":
                 patched = await self._patched(request, self._scale(obj))
-                replicas = (patched.get("spec") or {}).get("replicas")
+                replicas = _replicas_of(patched)
             else:
                 raise ApiError(405, "scale supports get, update and patch")
             if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:

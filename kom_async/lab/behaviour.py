@@ -30,6 +30,15 @@ def validate(rt: ResourceType, obj: Obj) -> None:
     if not isinstance(meta, dict):
         raise ApiError.invalid(rt.kind, "", "metadata: Required value")
     name = meta.get("name", "")
+    for field in ("spec", "status"):
+        if field in obj and not isinstance(obj[field], dict):
+            raise ApiError.invalid(rt.kind, str(name), f"{field}: must be an object")
+    for field in ("data", "stringData"):
+        value = obj.get(field)
+        if value is not None and (
+            not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values())
+        ):
+            raise ApiError.invalid(rt.kind, str(name), f"{field}: must map strings to strings")
     if not isinstance(name, str) or (name and not _name_ok(rt, name)):
         raise ApiError.invalid(
             rt.kind, str(name), "metadata.name: Invalid value: a lowercase RFC 1123 subdomain"

@@ -292,3 +292,54 @@ async def test_trailing_slashes_are_accepted_as_kubernetes_asyncio_sends_them(ap
     status, body = await api.get("/version/")
     assert status == 200 and body["major"] == "1"
     assert (await api.get("/api/v1/namespaces/"))[0] == 200
+
+
+MALFORMED_BODIES = [
+    b"",
+    b"null",
+    b"[]",
+    b"1",
+    b"{",
+    b'{"metadata": 1}',
+    b'{"metadata": {"name": 5}}',
+    b'{"metadata": {"name": "a", "labels": {"a": 1}}}',
+    b'{"metadata": {"name": "a"}, "spec": 3}',
+    b'{"metadata": {"name": "a"}, "spec": {"containers": [1]}}',
+    b'[{"op": "add", "path": "/a/b/c", "value": 1}]',
+    b'[{"op": "move", "from": "/x", "path": "/y"}]',
+    b'{"status": 5}',
+    b'{"spec": {"replicas": -1}}',
+    b"\xff\xfe",
+]
+FUZZ_PATHS = [
+    PODS,
+    f"{PODS}/web-0",
+    f"{PODS}/web-0/status",
+    "/apis/apps/v1/namespaces/demo/deployments/web",
+    "/apis/apps/v1/namespaces/demo/deployments/web/scale",
+    "/api/v1/namespaces/demo",
+    "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+]
+PATCH_TYPES = [
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/json-patch+json",
+    "application/apply-patch+yaml",
+]
+
+
+async def test_malformed_writes_get_4xx_statuses_never_5xx(api: LabAPI) -> None:
+    answered = 0
+    for path in FUZZ_PATHS:
+        for body in MALFORMED_BODIES:
+            calls = [("POST", "application/json"), ("PUT", "application/json")]
+            calls += [("PATCH", ctype) for ctype in PATCH_TYPES]
+            for method, ctype in calls:
+                status, reply = await api.request(
+                    method, path, body=body, content_type=ctype, params={"fieldManager": "fuzz"}
+                )
+                assert status < 500, (method, path, body, ctype, reply)
+                if status >= 400:
+                    assert reply["kind"] == "Status" and reply["code"] == status
+                answered += 1
+    assert answered == len(FUZZ_PATHS) * len(MALFORMED_BODIES) * 6
