@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-ACCOUNT = "123456789012"
-ACCESS_KEY = "AKIAKOMASYNCTEST0001"
-SECRET_KEY = "kOmAsYnCtEsTsEcReTkEy0000000000000000001"
+from eks_helpers import ACCESS_KEY, SECRET_KEY
 
 
 def _clear_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -98,7 +94,3 @@ def aws_cli() -> str:
     if path is None:
         pytest.skip("the AWS CLI (`aws`) is not on PATH; token equivalence needs it")
     return path
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()

@@ -10,6 +10,13 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlsplit
 
 TOKEN_PREFIX = "k8s-aws-v1."
+ACCOUNT = "123456789012"
+ACCESS_KEY = "AKIAKOMASYNCTEST0001"
+SECRET_KEY = "kOmAsYnCtEsTsEcReTkEy0000000000000000001"
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
 def decode_token(token: str) -> str:

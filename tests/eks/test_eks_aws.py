@@ -6,8 +6,7 @@ import logging
 from typing import Any
 
 import pytest
-from conftest import ACCOUNT, b64
-from eks_helpers import decode_token, url_parts
+from eks_helpers import ACCOUNT, b64, decode_token, url_parts
 
 from kom_async.auth.aws import AWSClientPool, describe_cluster, map_aws_error
 from kom_async.auth.eks_native import NativeEKSTokenSource

@@ -9,8 +9,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import ACCESS_KEY, SECRET_KEY
-from eks_helpers import decode_token, signing_time, url_parts
+from eks_helpers import ACCESS_KEY, SECRET_KEY, decode_token, signing_time, url_parts
 
 from kom_async.eks_cli import exec_api_version, main
 

@@ -8,8 +8,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ACCESS_KEY, SECRET_KEY
-from eks_helpers import FrozenClock, aws_cli_token, decode_token, signing_time, url_parts
+from eks_helpers import (
+    ACCESS_KEY,
+    SECRET_KEY,
+    FrozenClock,
+    aws_cli_token,
+    decode_token,
+    signing_time,
+    url_parts,
+)
 
 from kom_async.auth.aws import AWSClientPool, quiet_aws_logs
 from kom_async.auth.eks_native import NativeEKSTokenSource, presign_eks_url
