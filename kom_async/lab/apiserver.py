@@ -128,12 +128,13 @@ class KubeAPIServer:
         self.clusters: dict[tuple[str, str], ClusterState] = {}
         self._runner: web.AppRunner | None = None
         self._watch_tasks: set[asyncio.Task[Any]] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()  # requests being served, for stop()
         self.base_url = ""
 
     async def start(self) -> None:
         """Listen on a free port."""
         app = web.Application(client_max_size=8 * 1024 * 1024)
-        app.router.add_route("*", "/clusters/{region}/{name}{path:(/.*)?}", self._handle)
+        app.router.add_route("*", "/clusters/{region}/{name}{path:(/.*)?}", self._tracked)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         self._runner = runner
@@ -141,12 +142,27 @@ class KubeAPIServer:
         self.base_url = f"https://127.0.0.1:{port}"
 
     async def stop(self) -> None:
-        """End open watches and stop listening."""
+        """End open watches, cancel and await requests still being served, stop listening."""
         for state in self.clusters.values():
             state.store.drop_watches()
+        handlers = [t for t in self._handlers if not t.done()]
+        for task in handlers:
+            task.cancel()  # e.g. a handler sleeping in a 'delay' fault
+        await asyncio.gather(*handlers, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def _tracked(self, request: web.Request) -> web.StreamResponse:
+        """Serve one request, known to ``stop()`` while it runs."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            return await self._handle(request)
+        finally:
+            if task is not None:
+                self._handlers.discard(task)
 
     def url_for(self, region: str, name: str) -> str:
         """The server URL of one cluster."""

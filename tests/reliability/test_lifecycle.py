@@ -174,11 +174,6 @@ async def test_a_request_waiting_for_a_token_when_the_cluster_closes_gets_an_err
         await clusters.aclose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lab defect (kom_async/lab/apiserver.py): EKSLab.aclose() leaves the server's in-flight "
-    "request handlers (a delayed fault, an open watch) pending instead of cancelling and awaiting them",
-)
 async def test_stopping_the_lab_ends_its_in_flight_request_handlers() -> None:
     before = set(asyncio.all_tasks())
     async with EKSLab() as lab:
