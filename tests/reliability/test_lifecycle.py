@@ -4,6 +4,7 @@ request, an open watch. Everything is cancelled and awaited; nothing is left beh
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from pathlib import Path
@@ -19,6 +20,10 @@ from kom_async.errors import KomError
 from kom_async.lab import EKSLab, FakeClock
 
 
+# (a plain "/tests/" match would also take in nox's ".nox/tests/" virtualenv, aiohttp included)
+_TESTS_DIR = str(Path(__file__).resolve().parents[1]) + os.sep
+
+
 def _server_side(task: asyncio.Task[Any]) -> bool:
     """The lab's own tasks (aiohttp server handlers and what they wait on), not the client's."""
     code = getattr(task.get_coro(), "cr_code", None)
@@ -27,7 +32,7 @@ def _server_side(task: asyncio.Task[Any]) -> bool:
         ("/kom_async/" in filename and "/kom_async/lab/" not in filename)
         or "/kubernetes_asyncio/" in filename
         or "/aiohttp/client" in filename
-        or "/tests/" in filename
+        or filename.startswith(_TESTS_DIR)
     )
     return not client
 
