@@ -19,7 +19,6 @@ from kom_async.auth.refresh import RefreshPolicy
 from kom_async.errors import KomError
 from kom_async.lab import EKSLab, FakeClock
 
-
 # (a plain "/tests/" match would also take in nox's ".nox/tests/" virtualenv, aiohttp included)
 _TESTS_DIR = str(Path(__file__).resolve().parents[1]) + os.sep
 
