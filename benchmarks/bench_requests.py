@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -86,6 +87,12 @@ def paired_slowdown(ours: list[float], base: list[float]) -> float:
     return median([1 - a / b for a, b in zip(ours, base, strict=True)])
 
 
+def quartiles(ours: list[float], base: list[float]) -> tuple[float, float]:
+    """First and third quartile of the per-round ratios ``ours/base``."""
+    q = statistics.quantiles([a / b for a, b in zip(ours, base, strict=True)], n=4)
+    return q[0], q[2]
+
+
 async def run(cfg: BenchConfig) -> ScenarioResult:
     """Requests/s at concurrency 1 and 64 for the three clients, medians over rounds."""
     result = ScenarioResult(NAME, "4. Request overhead")
@@ -134,6 +141,8 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
     slowdown_plain = {conc: paired_slowdown(rps[(EKS, conc)], rps[(PLAIN, conc)]) for conc in totals}
     # two static-token clients on the same code path: how far apart identical work measures here
     noise = {conc: abs(paired_slowdown(rps[(LONG, conc)], rps[(STATIC, conc)])) for conc in totals}
+    # how widely the per-round pairs scatter: the interquartile range of EKS/static ratios
+    spread = {conc: quartiles(rps[(EKS, conc)], rps[(STATIC, conc)]) for conc in totals}
     # client CPU per request is steadier than throughput on a busy machine
     cpu_overhead = {conc: -paired_slowdown(cpu[(EKS, conc)], cpu[(STATIC, conc)]) for conc in totals}
     for conc in totals:
@@ -155,6 +164,7 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
         "eks_slowdown_vs_kom_static": slowdown,
         "eks_slowdown_vs_kubernetes_asyncio_static": slowdown_plain,
         "noise_floor_static_vs_eks_sized_static": noise,
+        "eks_over_static_ratio_iqr": spread,
         "eks_client_cpu_overhead_vs_kom_static": cpu_overhead,
         "per_round_rps": {f"{label} @{conc}": v for (label, conc), v in rps.items()},
         "rounds": rounds,
@@ -177,6 +187,15 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
         "the lab runs in a child process and caches token reviews for 2 min like kube-apiserver; "
         "'noise floor' is how far two static-token clients on the same code path (short token vs "
         "EKS-sized token) measure apart in the same run"
+    )
+    result.notes.append(
+        "per-round EKS/static throughput ratios scatter with an interquartile range of "
+        + " and ".join(f"{lo - 1:+.1%}..{hi - 1:+.1%} at concurrency {c}" for c, (lo, hi) in spread.items())
+        + "; the paired medians are therefore uncertain by about "
+        + " / ".join(f"±{0.93 * (hi - lo) / rounds**0.5:.1%}" for lo, hi in spread.values())
+        + f" ({rounds} rounds; standard error of a median), which is the resolution of this "
+        "comparison. The req/s column is each variant's own median, so its ratios can differ "
+        "from the paired figures by about as much"
     )
     if not result.target_met:
         within = all(slowdown[c] <= max(noise[c], TARGET_SLOWDOWN) for c in totals)
