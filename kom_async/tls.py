@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import ssl
@@ -18,29 +19,44 @@ log = logging.getLogger("kom_async")
 def ssl_context_for(selection: KubeconfigSelection, *, insecure: bool = False) -> ssl.SSLContext:
     """Verification on by default; off only through ``insecure-skip-tls-verify`` or ``insecure``.
 
-    Turning it off is logged as a warning so it can never happen silently.
+    Turning it off is logged as a warning so it can never happen silently. Clusters with the
+    same CA and settings share one context (each costs ~19 KiB); a client certificate gets
+    a context of its own.
     """
-    where = f"clusters[{selection.cluster_name}].cluster"
-    try:
-        if selection.ca_data is not None:
-            ctx = ssl.create_default_context(cadata=selection.ca_data.decode("ascii", "replace"))
-        else:
-            ctx = ssl.create_default_context()
-    except ssl.SSLError:
-        raise KubeconfigError(
-            "holds no usable PEM certificate", field=f"{where}.certificate-authority-data"
-        ) from None
-    if selection.insecure_skip_tls_verify or insecure:
+    off = selection.insecure_skip_tls_verify or insecure
+    if off:
         log.warning(
             "TLS verification is OFF for %s (%s): the server's identity is not checked",
             selection.context_name,
             "kubeconfig insecure-skip-tls-verify" if selection.insecure_skip_tls_verify else "insecure=True",
         )
+    try:
+        auth = selection.auth
+        if auth.kind == "client-cert" and auth.client_cert_data and auth.client_key_data:
+            ctx = _new_context(selection.ca_data, off)
+            _load_client_cert(ctx, auth.client_cert_data, auth.client_key_data, selection.user_name)
+            return ctx
+        return _shared_context(selection.ca_data, off)
+    except ssl.SSLError:
+        raise KubeconfigError(
+            "holds no usable PEM certificate",
+            field=f"clusters[{selection.cluster_name}].cluster.certificate-authority-data",
+        ) from None
+
+
+@functools.lru_cache(maxsize=64)
+def _shared_context(ca_data: bytes | None, off: bool) -> ssl.SSLContext:
+    return _new_context(ca_data, off)
+
+
+def _new_context(ca_data: bytes | None, off: bool) -> ssl.SSLContext:
+    if ca_data is not None:
+        ctx = ssl.create_default_context(cadata=ca_data.decode("ascii", "replace"))
+    else:
+        ctx = ssl.create_default_context()
+    if off:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    auth = selection.auth
-    if auth.kind == "client-cert" and auth.client_cert_data and auth.client_key_data:
-        _load_client_cert(ctx, auth.client_cert_data, auth.client_key_data, selection.user_name)
     return ctx
 
 

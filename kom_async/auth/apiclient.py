@@ -14,9 +14,11 @@ from __future__ import annotations
 import base64
 import logging
 import ssl
+import urllib.request
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from kubernetes_asyncio.client import ApiClient, Configuration, rest
@@ -68,12 +70,22 @@ class _RESTClient(rest.RESTClientObject):
     def __init__(self, configuration: Configuration, ssl_context: ssl.SSLContext) -> None:
         # the stubs say str; kubernetes_asyncio itself stores None for "not set"
         self.server_hostname = configuration.tls_server_name  # type: ignore[assignment]
-        self.proxy = configuration.proxy  # type: ignore[assignment]
+        # the kubeconfig's proxy-url, else HTTPS_PROXY/NO_PROXY as client-go reads them —
+        # looked up once here: aiohttp's trust_env would do it (in a thread) on every request
+        self.proxy = configuration.proxy or _env_proxy(configuration.host or "")  # type: ignore[assignment]
         self.proxy_headers = configuration.proxy_headers  # type: ignore[assignment]
         connector = aiohttp.TCPConnector(limit=configuration.connection_pool_maxsize, ssl=ssl_context)
         self.pool_manager = aiohttp.ClientSession(
-            connector=connector, trust_env=True, read_bufsize=_READ_BUFSIZE
+            connector=connector, trust_env=False, read_bufsize=_READ_BUFSIZE
         )
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy the environment sets for ``url`` (``*_PROXY``, minus ``NO_PROXY``), if any."""
+    parts = urlsplit(url)
+    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
 
 
 class KomApiClient(ApiClient):
