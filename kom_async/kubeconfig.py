@@ -108,7 +108,7 @@ def load_kubeconfig(
     Relative file references resolve against ``base_dir`` (the kubeconfig's folder for paths).
     """
     if isinstance(source, os.PathLike):
-        path = Path(source)
+        path = Path(source).expanduser()
         try:
             text = _read_file(path)
         except OSError as exc:

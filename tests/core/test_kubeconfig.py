@@ -114,3 +114,9 @@ def test_malformed_kubeconfigs_raise_kubeconfig_error_naming_the_problem(source:
 def test_an_unreadable_path_is_a_kubeconfig_error(tmp_path: Path) -> None:
     with pytest.raises(KubeconfigError, match="cannot read kubeconfig"):
         load_kubeconfig(tmp_path / "nope")
+
+
+def test_a_path_with_a_tilde_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "kc").write_text(yaml.safe_dump(config({"token": "abc"})))
+    assert load_kubeconfig(Path("~/kc")).auth.kind == "token"
