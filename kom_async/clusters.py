@@ -26,7 +26,6 @@ from kom_async.errors import (
     EKSAuthError,
     EKSAuthErrorKind,
     InvalidArgument,
-    KomError,
 )
 from kom_async.kubeconfig import KubeconfigSelection, UserAuth, load_kubeconfig
 from kom_async.kubectl import Kubectl
@@ -70,7 +69,6 @@ class Clusters:
         self._refresh_policy = refresh_policy or RefreshPolicy()
         self._exec_policy = exec_policy
         self._aws_pool: AWSClientPool | None = None
-        self._closed = False
 
     def __repr__(self) -> str:
         return f"Clusters({sorted(self._clusters)!r})"
@@ -328,8 +326,6 @@ class Clusters:
 
     # -- internals -----------------------------------------------------------------------
     def _reserve(self, cluster_id: str, replace: bool) -> None:
-        if self._closed:
-            raise KomError("this Clusters registry is closed")
         if cluster_id in self._pending or (cluster_id in self._clusters and not replace):
             raise ClusterExistsError(cluster_id)
         self._pending.add(cluster_id)

@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from kom_async.auth.clock import Clock, SystemClock, system_clock
 from kom_async.auth.token import Token, TokenSource
@@ -319,7 +319,3 @@ def _consume_exception(task: asyncio.Task[Token]) -> None:
     if not task.cancelled():
         task.exception()
 
-
-def utc_from_timestamp(ts: float) -> datetime:
-    """POSIX seconds to an aware UTC datetime."""
-    return datetime.fromtimestamp(ts, UTC)
