@@ -1,7 +1,8 @@
 """kom-async: many Kubernetes clusters from one asyncio process, EKS tokens handled for you.
 
-Public names are imported lazily so that light entry points (``kom-async eks get-token``)
-do not pay for importing kubernetes_asyncio.
+This is the one list of public names: the registry, the fluent API, tokens, the policies
+and every error. Everything except the errors is imported lazily, so that light entry
+points (``kom-async eks get-token``) do not pay for importing kubernetes_asyncio.
 """
 
 from __future__ import annotations
@@ -9,22 +10,81 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from kom_async.errors import (
+    AlreadyExists,
+    ClusterExistsError,
+    ClusterNotFound,
+    ClusterUnreachable,
+    Conflict,
+    EKSAuthError,
+    EKSAuthErrorKind,
+    ExecNotAllowed,
+    ExecPluginError,
+    Forbidden,
+    Invalid,
+    InvalidArgument,
+    KomError,
+    KubeconfigError,
+    KubernetesError,
+    NotFound,
+    QueryError,
+    Unauthorized,
+)
+
 if TYPE_CHECKING:
     from kom_async.auth.provider import TokenProvider
-    from kom_async.auth.token import Token
-    from kom_async.cluster import Cluster
-    from kom_async.clusters import Clusters
-    from kom_async.kubectl import Kubectl
+    from kom_async.auth.refresh import RefreshPolicy
+    from kom_async.auth.token import Token, TokenSource
+    from kom_async.clusters import Cluster, Clusters
+    from kom_async.config.policy import ExecPolicy
+    from kom_async.kubectl import Kubectl, Query, Watch
+    from kom_async.transport.retry import RetryPolicy
 
-__all__ = ["Cluster", "Clusters", "Kubectl", "Token", "TokenProvider"]
+__all__ = [
+    "AlreadyExists",
+    "Cluster",
+    "ClusterExistsError",
+    "ClusterNotFound",
+    "ClusterUnreachable",
+    "Clusters",
+    "Conflict",
+    "EKSAuthError",
+    "EKSAuthErrorKind",
+    "ExecNotAllowed",
+    "ExecPluginError",
+    "ExecPolicy",
+    "Forbidden",
+    "Invalid",
+    "InvalidArgument",
+    "KomError",
+    "KubeconfigError",
+    "Kubectl",
+    "KubernetesError",
+    "NotFound",
+    "Query",
+    "QueryError",
+    "RefreshPolicy",
+    "RetryPolicy",
+    "Token",
+    "TokenProvider",
+    "TokenSource",
+    "Unauthorized",
+    "Watch",
+]
 __version__ = "0.1.0"
 
 _HOMES = {
     "Clusters": "kom_async.clusters",
-    "Cluster": "kom_async.cluster",
+    "Cluster": "kom_async.clusters",
     "Kubectl": "kom_async.kubectl",
+    "Query": "kom_async.kubectl",
+    "Watch": "kom_async.kubectl",
     "Token": "kom_async.auth.token",
     "TokenProvider": "kom_async.auth.provider",
+    "TokenSource": "kom_async.auth.token",
+    "ExecPolicy": "kom_async.config.policy",
+    "RefreshPolicy": "kom_async.auth.refresh",
+    "RetryPolicy": "kom_async.transport.retry",
 }
 
 

@@ -1,25 +1,25 @@
-"""The registry: register clusters from kubeconfigs or EKS names, look them up, close them."""
+"""The registry: register clusters from kubeconfigs or EKS names, look them up, close them.
+
+``Cluster`` is one registered cluster; how a cluster is connected (token source, provider,
+API client) lives in ``_connect.py``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from kubernetes_asyncio.client import Configuration
-
-from kom_async.auth.apiclient import KomApiClient, TokenAuth
+from kom_async._connect import Connector, TokenSourceChoice
 from kom_async.auth.clock import Clock, system_clock
-from kom_async.auth.exec import ExecTokenSource
-from kom_async.auth.provider import TokenProvider
-from kom_async.auth.refresh import RefreshPolicy, start_refresh_task
-from kom_async.auth.retry import DEFAULT_RETRY_POLICY, RetryPolicy
-from kom_async.auth.static import FileTokenSource, StaticTokenSource
-from kom_async.auth.token import TokenSource
-from kom_async.cluster import Cluster
+from kom_async.auth.provider import AuthStats, TokenProvider
+from kom_async.auth.refresh import RefreshPolicy
+from kom_async.config.kubeconfig import AuthKind, KubeconfigSelection, UserAuth, load_kubeconfig
 from kom_async.errors import (
     ClusterExistsError,
     ClusterNotFound,
@@ -27,20 +27,18 @@ from kom_async.errors import (
     EKSAuthErrorKind,
     InvalidArgument,
 )
-from kom_async.kubeconfig import KubeconfigSelection, UserAuth, load_kubeconfig
 from kom_async.kubectl import Kubectl
-from kom_async.tls import ssl_context_for
+from kom_async.transport.apiclient import KomApiClient
+from kom_async.transport.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
 if TYPE_CHECKING:
-    from kom_async.auth.aws import AWSClientPool
-    from kom_async.eks import EKSAuthConfig
-    from kom_async.policy import ExecPolicy
+    from kom_async.auth.eks.config import EKSAuthConfig
+    from kom_async.config.policy import ExecPolicy
 
-__all__ = ["Clusters", "TokenSourceChoice"]
+__all__ = ["Cluster", "Clusters", "TokenSourceChoice"]
 
 log = logging.getLogger("kom_async")
 
-TokenSourceChoice = Literal["auto", "native", "exec"]
 T = TypeVar("T")
 
 _EKS_NATIVE_AUTH = UserAuth(kind="eks-exec")
@@ -63,12 +61,13 @@ class Clusters:
         retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
     ) -> None:
         self._clusters: dict[str, Cluster] = {}
-        self._retry_policy = retry_policy
         self._pending: set[str] = set()
-        self._clock = clock or system_clock
-        self._refresh_policy = refresh_policy or RefreshPolicy()
         self._exec_policy = exec_policy
-        self._aws_pool: AWSClientPool | None = None
+        self._connector = Connector(
+            clock=clock or system_clock,
+            refresh_policy=refresh_policy or RefreshPolicy(),
+            retry_policy=retry_policy,
+        )
 
     def __repr__(self) -> str:
         return f"Clusters({sorted(self._clusters)!r})"
@@ -221,8 +220,8 @@ class Clusters:
     ) -> Kubectl:
         """Register an EKS cluster by name: DescribeCluster gives endpoint and CA, tokens are
         minted natively. No kubeconfig needed. Default id: ``<region>-<cluster_name>``."""
-        from kom_async.auth.aws import describe_cluster
-        from kom_async.eks import EKSAuthConfig
+        from kom_async.auth.eks.aws import describe_cluster
+        from kom_async.auth.eks.config import EKSAuthConfig
 
         if token_source == "exec":
             raise EKSAuthError(
@@ -244,7 +243,7 @@ class Clusters:
         self._reserve(cid, replace)
         try:
             endpoint = await describe_cluster(
-                self._pool(),
+                self._connector.pool(),
                 cluster_name=cluster_name,
                 region=region,
                 profile=profile,
@@ -283,9 +282,7 @@ class Clusters:
         clusters = list(self._clusters.values())
         self._clusters.clear()
         errors = await asyncio.gather(*(c.aclose() for c in clusters), return_exceptions=True)
-        pool, self._aws_pool = self._aws_pool, None
-        if pool is not None:
-            await pool.aclose()
+        await self._connector.aclose()
         for err in errors:
             if isinstance(err, BaseException) and not isinstance(err, asyncio.CancelledError):
                 log.warning("error while closing a cluster: %s", err)
@@ -330,13 +327,6 @@ class Clusters:
             raise ClusterExistsError(cluster_id)
         self._pending.add(cluster_id)
 
-    def _pool(self) -> AWSClientPool:
-        if self._aws_pool is None:
-            from kom_async.auth.aws import AWSClientPool
-
-            self._aws_pool = AWSClientPool()
-        return self._aws_pool
-
     async def _register_selection(
         self,
         selection: KubeconfigSelection,
@@ -357,7 +347,7 @@ class Clusters:
             policy.check_kubeconfig(selection)  # before anything else looks at what it runs
         eks_config: EKSAuthConfig | None = None
         if selection.auth.kind == "eks-exec" and selection.auth.exec is not None:
-            from kom_async.eks import eks_config_from_exec
+            from kom_async.auth.eks.config import eks_config_from_exec
 
             eks_config = eks_config_from_exec(selection.auth.exec, selection.server)
         elif require_eks:
@@ -381,49 +371,6 @@ class Clusters:
         finally:
             self._pending.discard(cid)
 
-    def _token_source(
-        self,
-        selection: KubeconfigSelection,
-        cid: str,
-        eks_config: EKSAuthConfig | None,
-        token_source: TokenSourceChoice,
-        exec_timeout: float,
-    ) -> TokenSource | None:
-        auth = selection.auth
-        if eks_config is not None and token_source != "exec":
-            from kom_async.auth.eks_native import NativeEKSTokenSource, native_unsupported_reason
-
-            reason = native_unsupported_reason(eks_config)
-            if reason is None:
-                log.info("cluster %s: EKS tokens minted natively", cid, extra={"cluster": cid})
-                return NativeEKSTokenSource(eks_config, pool=self._pool(), clock=self._clock, cluster_id=cid)
-            if token_source == "native":
-                raise EKSAuthError(
-                    EKSAuthErrorKind.InvalidKubeconfig,
-                    f"the native token source cannot serve this kubeconfig: {reason}",
-                    cluster_id=cid,
-                )
-            log.info(
-                "cluster %s: using the exec plugin, the native source cannot: %s",
-                cid,
-                reason,
-                extra={"cluster": cid},
-            )
-        if auth.exec is not None:
-            return ExecTokenSource(
-                auth.exec,
-                cluster_info=selection.cluster_info,
-                timeout=exec_timeout,
-                eks=eks_config is not None,
-                cluster_id=cid,
-                clock=self._clock,
-            )
-        if auth.kind == "token" and auth.token is not None:
-            return StaticTokenSource(auth.token)
-        if auth.kind == "token-file" and auth.token_file is not None:
-            return FileTokenSource(auth.token_file)
-        return None
-
     async def _build(
         self,
         selection: KubeconfigSelection,
@@ -434,56 +381,21 @@ class Clusters:
         exec_timeout: float,
         replace: bool,
     ) -> Kubectl:
-        """Create source, provider, first token, API client and refresh task — or nothing."""
-        ssl_context = ssl_context_for(selection)
-        source = self._token_source(selection, cid, eks_config, token_source, exec_timeout)
-        provider: TokenProvider | None = None
-        api_client: KomApiClient | None = None
-        refresh_task: asyncio.Task[None] | None = None
-        try:
-            if source is not None:
-                provider = TokenProvider(source, name=cid, clock=self._clock, is_eks=eks_config is not None)
-                token = await provider.get_token()  # fail registration, not the first request
-                if token.expires_at is not None:
-                    refresh_task = start_refresh_task(
-                        provider, cluster_id=cid, policy=self._refresh_policy, clock=self._clock
-                    )
-            configuration = Configuration(host=selection.server)
-            configuration.proxy = selection.proxy_url
-            configuration.tls_server_name = selection.tls_server_name
-            configuration.verify_ssl = not selection.insecure_skip_tls_verify
-            auth = selection.auth
-            api_client = KomApiClient(
-                configuration,
-                ssl_context=ssl_context,
-                auth=TokenAuth(provider, cluster_id=cid, is_eks=eks_config is not None)
-                if provider is not None
-                else None,
-                basic_auth=(auth.username or "", auth.password or "") if auth.kind == "basic" else None,
-                retry_policy=self._retry_policy,
-            )
-            cluster = Cluster(
-                id=cid,
-                server=selection.server,
-                auth_kind=selection.auth.kind,
-                kubectl=Kubectl(api_client, cluster_id=cid),
-                api_client=api_client,
-                token_provider=provider,
-                eks=eks_config,
-                refresh_task=refresh_task,
-                context=selection.context_name,
-            )
-        except BaseException:
-            if refresh_task is not None:
-                refresh_task.cancel()
-                await asyncio.gather(refresh_task, return_exceptions=True)
-            if provider is not None:
-                await provider.aclose()
-            elif source is not None:
-                await source.aclose()
-            if api_client is not None:
-                await api_client.close()
-            raise
+        """Connect the cluster, then put it in the registry (replacing ``cid`` if asked)."""
+        conn = await self._connector.connect(
+            selection, cid, eks_config, token_source=token_source, exec_timeout=exec_timeout
+        )
+        cluster = Cluster(
+            id=cid,
+            server=selection.server,
+            auth_kind=selection.auth.kind,
+            kubectl=conn.kubectl,
+            api_client=conn.api_client,
+            token_provider=conn.token_provider,
+            eks=eks_config,
+            refresh_task=conn.refresh_task,
+            context=selection.context_name,
+        )
         old = self._clusters.pop(cid, None) if replace else None
         self._clusters[cid] = cluster
         if old is not None:
@@ -493,7 +405,7 @@ class Clusters:
             cid,
             selection.server,
             selection.auth.kind,
-            f", token source {source.kind}" if source is not None else "",
+            f", token source {conn.source_kind}" if conn.source_kind is not None else "",
             extra={"cluster": cid},
         )
         return cluster.kubectl
@@ -502,3 +414,47 @@ class Clusters:
 def _check_name(value: object, what: str) -> None:
     if not isinstance(value, str) or not value.strip() or len(value) > 253:
         raise InvalidArgument(f"{what} must be a non-empty string of at most 253 characters")
+
+
+@dataclass(eq=False, repr=False)
+class Cluster:
+    """A cluster in the registry. Built by ``Clusters.register_*``; closed by ``unregister``."""
+
+    id: str
+    server: str
+    auth_kind: AuthKind
+    kubectl: Kubectl
+    api_client: KomApiClient
+    token_provider: TokenProvider | None = None
+    eks: EKSAuthConfig | None = None
+    refresh_task: asyncio.Task[None] | None = None
+    context: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Cluster(id={self.id!r}, server={self.server!r}, auth={self.auth_kind!r}, is_eks={self.is_eks})"
+        )
+
+    @property
+    def is_eks(self) -> bool:
+        """True when the cluster authenticates with EKS tokens (native or exec)."""
+        return self.eks is not None
+
+    @property
+    def auth_stats(self) -> AuthStats | None:
+        """Token fetches, refresh failures, 401 recoveries and the current expiry."""
+        return self.token_provider.stats if self.token_provider else None
+
+    async def aclose(self) -> None:
+        """Cancel and await the refresh task, then close the provider and the API client."""
+        task, self.refresh_task = self.refresh_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        try:
+            if self.token_provider is not None:
+                await self.token_provider.aclose()
+        finally:
+            await self.api_client.close()
+        log.info("cluster %s closed", self.id, extra={"cluster": self.id})

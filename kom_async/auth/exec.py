@@ -20,8 +20,8 @@ from typing import Any
 
 from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.token import Token
+from kom_async.config.kubeconfig import ExecConfig
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, ExecPluginError, KomError
-from kom_async.kubeconfig import ExecConfig
 
 __all__ = ["ExecTokenSource", "exec_info", "parse_exec_credential"]
 

@@ -15,9 +15,9 @@ __all__ = ["main"]
 _COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("kom_async.lab.demo", "run the end-to-end EKS demo on the embedded offline lab"),
     "lab": ("kom_async.lab.cli", "run the offline EKS lab in the foreground"),
-    "eks": ("kom_async.eks_cli", "EKS helpers: 'eks get-token' (drop-in for 'aws eks get-token')"),
+    "eks": ("kom_async.cli.eks", "EKS helpers: 'eks get-token' (drop-in for 'aws eks get-token')"),
     "mcp": ("kom_async.mcp.server", "run the MCP server (stdio or streamable HTTP)"),
-    "clusters": ("kom_async.clusters_cli", "check many clusters: 'clusters check --kubeconfig-dir DIR'"),
+    "clusters": ("kom_async.cli.clusters", "check many clusters: 'clusters check --kubeconfig-dir DIR'"),
 }
 
 
@@ -55,7 +55,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     result: int = module.main(args[1:])
     return result
-
-
-if __name__ == "__main__":
-    sys.exit(main())

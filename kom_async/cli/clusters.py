@@ -137,7 +137,7 @@ async def check(
 
 
 async def _check_one(clusters: Clusters, cluster_id: str, path: Path, timeout: float) -> CheckResult:
-    from kom_async.kubeconfig import load_kubeconfig
+    from kom_async.config.kubeconfig import load_kubeconfig
 
     result = CheckResult(id=cluster_id, kubeconfig=str(path))
     try:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
+from kom_async.config.eks import looks_like_eks
 from kom_async.errors import KubeconfigError
 
 __all__ = [
@@ -280,8 +281,6 @@ def _user_auth(user: Mapping[str, Any], where: str, base: Path) -> UserAuth:
     exec_body = user.get("exec")
     if exec_body is not None:
         exec_config = _exec_config(exec_body, f"{where}.exec")
-        from kom_async.auth.detect import looks_like_eks
-
         kind: AuthKind = "eks-exec" if looks_like_eks(exec_config) else "exec"
         return UserAuth(kind=kind, exec=exec_config)
     if user.get("auth-provider") is not None:

@@ -7,9 +7,9 @@ import os
 import shutil
 from collections.abc import Iterable
 
-from kom_async.auth.detect import looks_like_eks
+from kom_async.config.eks import looks_like_eks
+from kom_async.config.kubeconfig import ExecConfig, KubeconfigSelection
 from kom_async.errors import ExecNotAllowed
-from kom_async.kubeconfig import ExecConfig, KubeconfigSelection
 
 __all__ = ["DEFAULT_ALLOWED_COMMANDS", "ExecPolicy"]
 

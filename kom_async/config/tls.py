@@ -8,8 +8,8 @@ import os
 import ssl
 import tempfile
 
+from kom_async.config.kubeconfig import KubeconfigSelection
 from kom_async.errors import KubeconfigError
-from kom_async.kubeconfig import KubeconfigSelection
 
 __all__ = ["ssl_context_for"]
 

@@ -6,18 +6,16 @@ because every document is addressed by its kind, namespace and name.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import yaml
 
 from kom_async.errors import AlreadyExists, QueryError
-
-if TYPE_CHECKING:
-    from kom_async.kubectl import Kubectl
+from kom_async.kubectl._constants import Obj
+from kom_async.kubectl.query import Query
 
 __all__ = ["apply_documents", "load_documents"]
-
-Obj = dict[str, Any]
 
 
 def load_documents(yaml_text: str) -> list[Obj]:
@@ -67,7 +65,7 @@ def _desired(obj: Obj) -> Obj:
 
 
 async def apply_documents(
-    kubectl: Kubectl,
+    select: Callable[[str, str, str], Query[Obj]],
     objects: list[Obj],
     *,
     field_manager: str,
@@ -75,12 +73,15 @@ async def apply_documents(
     force: bool,
     server_side: bool,
 ) -> list[Obj]:
-    """Apply ``objects`` one after another; return what the server stored for each."""
+    """Apply ``objects`` one after another; return what the server stored for each.
+
+    ``select(group, version, kind)`` builds the query for one document (``Kubectl.gvk``).
+    """
     stored: list[Obj] = []
     for obj in objects:
         api_version = str(obj["apiVersion"])
         group, _, version = api_version.rpartition("/")
-        query = kubectl.gvk(group, version, str(obj["kind"])).name(str(obj["metadata"]["name"]))
+        query = select(group, version, str(obj["kind"])).name(str(obj["metadata"]["name"]))
         own_namespace = obj["metadata"].get("namespace")
         if own_namespace or namespace:
             query = query.namespace(str(own_namespace or namespace))

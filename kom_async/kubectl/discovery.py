@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from kom_async.errors import KubernetesError, QueryError
-from kom_async.rest import RestClient, Target
+from kom_async.transport.rest import RestClient, Target
 
 __all__ = ["DEFAULT_TTL", "Discovery", "ResourceInfo", "model_identity"]
 

@@ -20,9 +20,9 @@ from typing import Any
 from mcp.server import MCPServer
 
 from kom_async.clusters import Clusters
+from kom_async.config.policy import DEFAULT_ALLOWED_COMMANDS, ExecPolicy
 from kom_async.errors import KomError
 from kom_async.mcp.tools import KomTools, ToolSettings
-from kom_async.policy import DEFAULT_ALLOWED_COMMANDS, ExecPolicy
 
 __all__ = ["AUTH_KEY_ENV", "build_parser", "build_server", "main", "preload", "serve"]
 

@@ -24,10 +24,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from kom_async.apply import load_documents
-from kom_async.cluster import Cluster
-from kom_async.clusters import Clusters
-from kom_async.discovery import ResourceInfo
+from kom_async.clusters import Cluster, Clusters
+from kom_async.config.kubeconfig import load_kubeconfig
+from kom_async.config.policy import ExecPolicy
 from kom_async.errors import (
     EKSAuthError,
     EKSAuthErrorKind,
@@ -36,8 +35,9 @@ from kom_async.errors import (
     KubernetesError,
     NotFound,
 )
-from kom_async.kubeconfig import load_kubeconfig
 from kom_async.kubectl import Kubectl, Query
+from kom_async.kubectl.apply import load_documents
+from kom_async.kubectl.discovery import ResourceInfo
 from kom_async.mcp.output import (
     MAX_LIST_LIMIT,
     MAX_RESULT_CHARS,
@@ -47,8 +47,7 @@ from kom_async.mcp.output import (
     strip_userinfo,
     tail_text,
 )
-from kom_async.policy import ExecPolicy
-from kom_async.rest import RestClient, Target, encode_query
+from kom_async.transport.rest import RestClient, Target, encode_query
 
 __all__ = ["KomTools", "ToolSettings"]
 

@@ -6,7 +6,7 @@ small auth flow (in the manner of httpx's auth flows): attach the provider's tok
 Generated APIs, the dynamic client, watches and streaming (``_preload_content=False``)
 all go through ``ApiClient.request``, so they are all covered. Idempotent reads are also
 retried a bounded number of times on overload, transient 5xx and broken connections
-(see :mod:`kom_async.auth.retry`).
+(see :mod:`kom_async.transport.retry`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from kubernetes_asyncio.client import ApiClient, Configuration, rest
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from kom_async.auth.provider import TokenProvider
-from kom_async.auth.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from kom_async.auth.token import Token
 from kom_async.errors import ClusterUnreachable, EKSAuthError, EKSAuthErrorKind, KomError
+from kom_async.transport.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
 __all__ = ["KomApiClient", "TokenAuth"]
 

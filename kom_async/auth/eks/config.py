@@ -1,9 +1,8 @@
-"""EKS authentication: read an EKS kubeconfig's intent and mint tokens natively.
+"""What an EKS exec user asks for, in AWS terms: ``EKSAuthConfig`` and its parsers.
 
 ``parse_eks_config`` turns a kubeconfig whose user runs ``aws eks get-token`` or
 ``aws-iam-authenticator token`` into an ``EKSAuthConfig`` (cluster, region, profile,
-role, the exec env); ``get_token`` mints a token in-process, no subprocess.
-This module stays light: the aiobotocore machinery is imported only when used.
+role, the exec env). Light on purpose: no aiobotocore, and PyYAML only when parsing text.
 """
 
 from __future__ import annotations
@@ -16,24 +15,19 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from kom_async.config.eks import AUTHENTICATOR_COMMANDS, AWS_COMMANDS, is_aws_get_token
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KubeconfigError
 
 if TYPE_CHECKING:
-    from kom_async.auth.token import Token
-    from kom_async.kubeconfig import ExecConfig
+    from kom_async.config.kubeconfig import ExecConfig
 
 __all__ = [
     "EKSAuthConfig",
-    "ExecConfig",
     "eks_config_from_exec",
-    "get_token",
     "is_eks_config",
     "parse_eks_config",
     "region_from_server",
 ]
-
-_AWS_COMMANDS = frozenset({"aws", "aws.exe", "aws.cmd"})
-_AUTHENTICATOR_COMMANDS = frozenset({"aws-iam-authenticator", "aws-iam-authenticator.exe"})
 
 # `aws` global options that take a value and do not change the token `eks get-token` prints.
 _AWS_HARMLESS_VALUE_OPTS = frozenset({"--output", "--color", "--query", "--endpoint-url"})
@@ -78,16 +72,6 @@ class EKSAuthConfig:
     def k8s_aws_id(self) -> str:
         """The identifier signed into the token's ``x-k8s-aws-id`` header."""
         return self.cluster_name
-
-
-def __getattr__(name: str) -> object:
-    # ExecConfig lives in kom_async.kubeconfig (PyYAML); re-exported lazily so that
-    # `kom-async eks get-token` does not import the kubeconfig machinery.
-    if name == "ExecConfig":
-        from kom_async.kubeconfig import ExecConfig
-
-        return ExecConfig
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def region_from_server(server: str | None) -> str | None:
@@ -211,7 +195,7 @@ def eks_config_from_exec(exec_config: ExecConfig, server: str | None = None) -> 
     args = [str(a) for a in exec_config.args]
     env = dict(exec_config.env)
     cluster_id_flag = False
-    if command in _AWS_COMMANDS and _is_aws_get_token(args):
+    if command in AWS_COMMANDS and is_aws_get_token(args):
         parsed = _parse_aws_args(args)
         if parsed.cluster_name and parsed.cluster_id:
             raise EKSAuthError(
@@ -220,7 +204,7 @@ def eks_config_from_exec(exec_config: ExecConfig, server: str | None = None) -> 
             )
         if parsed.cluster_id:
             parsed.cluster_name, cluster_id_flag = parsed.cluster_id, True
-    elif command in _AUTHENTICATOR_COMMANDS and "token" in args:
+    elif command in AUTHENTICATOR_COMMANDS and "token" in args:
         parsed = _parse_authenticator_args(args)
     else:
         raise EKSAuthError(
@@ -262,17 +246,13 @@ def eks_config_from_exec(exec_config: ExecConfig, server: str | None = None) -> 
     )
 
 
-def _is_aws_get_token(args: Sequence[str]) -> bool:
-    return any(a == "eks" and list(args[i + 1 : i + 2]) == ["get-token"] for i, a in enumerate(args))
-
-
 def parse_eks_config(kubeconfig: str | bytes, context: str | None = None) -> EKSAuthConfig:
     """Parse kubeconfig YAML and interpret its (selected context's) EKS exec user.
 
     ``KubeconfigError`` when the YAML is malformed; ``EKSAuthError`` of kind
     ``InvalidKubeconfig`` when it is valid but does not authenticate the EKS way.
     """
-    from kom_async.kubeconfig import load_kubeconfig
+    from kom_async.config.kubeconfig import load_kubeconfig
 
     selection = load_kubeconfig(kubeconfig, context=context)
     exec_config = selection.auth.exec
@@ -296,33 +276,3 @@ def is_eks_config(kubeconfig: object) -> bool:
     except Exception:
         return False
     return True
-
-
-async def get_token(
-    *,
-    cluster_name: str,
-    region: str | None = None,
-    role_arn: str | None = None,
-    profile: str | None = None,
-    external_id: str | None = None,
-) -> Token:
-    """Mint one EKS token natively (no subprocess), with a throwaway AWS client pool.
-
-    Long-lived callers should keep an ``AWSClientPool`` and a ``NativeEKSTokenSource``.
-    """
-    from kom_async.auth.aws import AWSClientPool
-    from kom_async.auth.eks_native import NativeEKSTokenSource
-
-    config = EKSAuthConfig(
-        cluster_name=cluster_name,
-        region=region,
-        profile=profile,
-        role_arn=role_arn,
-        external_id=external_id,
-    )
-    async with AWSClientPool() as pool:
-        source = NativeEKSTokenSource(config, pool=pool)
-        try:
-            return await source.fetch()
-        finally:
-            await source.aclose()

@@ -13,22 +13,21 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from botocore.exceptions import NoCredentialsError
 
-from kom_async.auth.aws import AWSClientPool, AWSContext, map_aws_error, unsupported_env_names
 from kom_async.auth.clock import Clock, system_clock
+from kom_async.auth.eks.aws import AWSClientPool, AWSContext, map_aws_error, unsupported_env_names
+from kom_async.auth.eks.config import EKSAuthConfig
 from kom_async.auth.token import Token
-
-if TYPE_CHECKING:
-    from kom_async.eks import EKSAuthConfig
 
 __all__ = [
     "TOKEN_LIFETIME",
     "TOKEN_PREFIX",
     "NativeEKSTokenSource",
+    "get_token",
     "native_unsupported_reason",
     "presign_eks_url",
     "token_from_url",
@@ -213,3 +212,30 @@ class NativeEKSTokenSource:
     async def aclose(self) -> None:
         """Forget the pooled context; the pool owns and closes the clients."""
         self._context = None
+
+
+async def get_token(
+    *,
+    cluster_name: str,
+    region: str | None = None,
+    role_arn: str | None = None,
+    profile: str | None = None,
+    external_id: str | None = None,
+) -> Token:
+    """Mint one EKS token natively (no subprocess), with a throwaway AWS client pool.
+
+    Long-lived callers should keep an ``AWSClientPool`` and a ``NativeEKSTokenSource``.
+    """
+    config = EKSAuthConfig(
+        cluster_name=cluster_name,
+        region=region,
+        profile=profile,
+        role_arn=role_arn,
+        external_id=external_id,
+    )
+    async with AWSClientPool() as pool:
+        source = NativeEKSTokenSource(config, pool=pool)
+        try:
+            return await source.fetch()
+        finally:
+            await source.aclose()

@@ -1,0 +1,172 @@
+"""Connect one kubeconfig selection: TLS → token source → provider (first token) → ApiClient.
+
+The wiring lives here, apart from the registry (``clusters.py``), so the registry only
+keeps names and lifetimes. Everything made for a cluster is closed again if any step fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from kubernetes_asyncio.client import Configuration
+
+from kom_async.auth.clock import Clock
+from kom_async.auth.exec import ExecTokenSource
+from kom_async.auth.provider import TokenProvider
+from kom_async.auth.refresh import RefreshPolicy, start_refresh_task
+from kom_async.auth.static import FileTokenSource, StaticTokenSource
+from kom_async.auth.token import TokenSource
+from kom_async.config.kubeconfig import KubeconfigSelection
+from kom_async.config.tls import ssl_context_for
+from kom_async.errors import EKSAuthError, EKSAuthErrorKind
+from kom_async.kubectl import Kubectl
+from kom_async.transport.apiclient import KomApiClient, TokenAuth
+from kom_async.transport.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from kom_async.auth.eks.aws import AWSClientPool
+    from kom_async.auth.eks.config import EKSAuthConfig
+
+log = logging.getLogger("kom_async")
+
+TokenSourceChoice = Literal["auto", "native", "exec"]
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """What connecting made for one cluster; the registry wraps it into a ``Cluster``."""
+
+    api_client: KomApiClient
+    kubectl: Kubectl
+    token_provider: TokenProvider | None
+    refresh_task: asyncio.Task[None] | None
+    source_kind: str | None
+
+
+class Connector:
+    """Builds connections with the registry's clock, policies and shared AWS client pool."""
+
+    def __init__(
+        self, *, clock: Clock, refresh_policy: RefreshPolicy, retry_policy: RetryPolicy | None
+    ) -> None:
+        self._clock = clock
+        self._refresh_policy = refresh_policy
+        self._retry_policy = retry_policy
+        self._aws_pool: AWSClientPool | None = None
+
+    def pool(self) -> AWSClientPool:
+        """The AWS client pool shared by this registry's EKS clusters (made on first use)."""
+        if self._aws_pool is None:
+            from kom_async.auth.eks.aws import AWSClientPool
+
+            self._aws_pool = AWSClientPool()
+        return self._aws_pool
+
+    async def aclose(self) -> None:
+        """Close the shared AWS clients; a later connection makes new ones."""
+        pool, self._aws_pool = self._aws_pool, None
+        if pool is not None:
+            await pool.aclose()
+
+    def token_source(
+        self,
+        selection: KubeconfigSelection,
+        cid: str,
+        eks_config: EKSAuthConfig | None,
+        token_source: TokenSourceChoice,
+        exec_timeout: float,
+    ) -> TokenSource | None:
+        """The source of this user's tokens: native EKS, exec plugin, static, file, or none."""
+        auth = selection.auth
+        if eks_config is not None and token_source != "exec":
+            from kom_async.auth.eks.native import NativeEKSTokenSource, native_unsupported_reason
+
+            reason = native_unsupported_reason(eks_config)
+            if reason is None:
+                log.info("cluster %s: EKS tokens minted natively", cid, extra={"cluster": cid})
+                return NativeEKSTokenSource(eks_config, pool=self.pool(), clock=self._clock, cluster_id=cid)
+            if token_source == "native":
+                raise EKSAuthError(
+                    EKSAuthErrorKind.InvalidKubeconfig,
+                    f"the native token source cannot serve this kubeconfig: {reason}",
+                    cluster_id=cid,
+                )
+            log.info(
+                "cluster %s: using the exec plugin, the native source cannot: %s",
+                cid,
+                reason,
+                extra={"cluster": cid},
+            )
+        if auth.exec is not None:
+            return ExecTokenSource(
+                auth.exec,
+                cluster_info=selection.cluster_info,
+                timeout=exec_timeout,
+                eks=eks_config is not None,
+                cluster_id=cid,
+                clock=self._clock,
+            )
+        if auth.kind == "token" and auth.token is not None:
+            return StaticTokenSource(auth.token)
+        if auth.kind == "token-file" and auth.token_file is not None:
+            return FileTokenSource(auth.token_file)
+        return None
+
+    async def connect(
+        self,
+        selection: KubeconfigSelection,
+        cid: str,
+        eks_config: EKSAuthConfig | None,
+        *,
+        token_source: TokenSourceChoice,
+        exec_timeout: float,
+    ) -> Connection:
+        """Create source, provider, first token, API client and refresh task — or nothing."""
+        ssl_context = ssl_context_for(selection)
+        source = self.token_source(selection, cid, eks_config, token_source, exec_timeout)
+        provider: TokenProvider | None = None
+        api_client: KomApiClient | None = None
+        refresh_task: asyncio.Task[None] | None = None
+        try:
+            if source is not None:
+                provider = TokenProvider(source, name=cid, clock=self._clock, is_eks=eks_config is not None)
+                token = await provider.get_token()  # fail registration, not the first request
+                if token.expires_at is not None:
+                    refresh_task = start_refresh_task(
+                        provider, cluster_id=cid, policy=self._refresh_policy, clock=self._clock
+                    )
+            configuration = Configuration(host=selection.server)
+            configuration.proxy = selection.proxy_url
+            configuration.tls_server_name = selection.tls_server_name
+            configuration.verify_ssl = not selection.insecure_skip_tls_verify
+            auth = selection.auth
+            api_client = KomApiClient(
+                configuration,
+                ssl_context=ssl_context,
+                auth=TokenAuth(provider, cluster_id=cid, is_eks=eks_config is not None)
+                if provider is not None
+                else None,
+                basic_auth=(auth.username or "", auth.password or "") if auth.kind == "basic" else None,
+                retry_policy=self._retry_policy,
+            )
+            return Connection(
+                api_client=api_client,
+                kubectl=Kubectl(api_client, cluster_id=cid),
+                token_provider=provider,
+                refresh_task=refresh_task,
+                source_kind=source.kind if source is not None else None,
+            )
+        except BaseException:
+            if refresh_task is not None:
+                refresh_task.cancel()
+                await asyncio.gather(refresh_task, return_exceptions=True)
+            if provider is not None:
+                await provider.aclose()
+            elif source is not None:
+                await source.aclose()
+            if api_client is not None:
+                await api_client.close()
+            raise

@@ -1,0 +1,7 @@
+"""``python -m kom_async.cli``: the same as the ``kom-async`` command."""
+
+import sys
+
+from kom_async.cli import main
+
+sys.exit(main())
