@@ -1,4 +1,13 @@
-"""Old import path, kept working: the code lives in ``kom_async.kubectl.apply``."""
+"""Old import path, kept working: the module lives in ``kom_async.kubectl.apply``.
 
+At run time this name is the new module itself (private names and monkeypatching included);
+the star import tells type checkers what it holds.
+"""
+
+import sys
+
+from kom_async.kubectl import apply as _home
 from kom_async.kubectl.apply import *  # noqa: F403
 from kom_async.kubectl.apply import __all__ as __all__
+
+sys.modules[__name__] = _home

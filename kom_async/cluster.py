@@ -1,5 +1,13 @@
-"""Old import path of ``Cluster``; it lives in ``kom_async.clusters`` (import it from ``kom_async``)."""
+"""Old import path, kept working: the module lives in ``kom_async.clusters``.
 
-from kom_async.clusters import Cluster
+At run time this name is the new module itself (private names and monkeypatching included);
+the star import tells type checkers what it holds.
+"""
 
-__all__ = ["Cluster"]
+import sys
+
+from kom_async import clusters as _home
+from kom_async.clusters import *  # noqa: F403
+from kom_async.clusters import __all__ as __all__
+
+sys.modules[__name__] = _home

@@ -1,5 +1,13 @@
-"""Old import path, kept working: the code lives in ``kom_async.cli.clusters``."""
+"""Old import path, kept working: the module lives in ``kom_async.cli.clusters``.
 
+At run time this name is the new module itself (private names and monkeypatching included);
+the star import tells type checkers what it holds.
+"""
+
+import sys
+
+from kom_async.cli import clusters as _home
 from kom_async.cli.clusters import *  # noqa: F403
 from kom_async.cli.clusters import __all__ as __all__
-from kom_async.cli.clusters import render_plain as render_plain
+
+sys.modules[__name__] = _home

@@ -1,4 +1,13 @@
-"""Old import path, kept working: the code lives in ``kom_async.config.kubeconfig``."""
+"""Old import path, kept working: the module lives in ``kom_async.config.kubeconfig``.
 
+At run time this name is the new module itself (private names and monkeypatching included);
+the star import tells type checkers what it holds.
+"""
+
+import sys
+
+from kom_async.config import kubeconfig as _home
 from kom_async.config.kubeconfig import *  # noqa: F403
 from kom_async.config.kubeconfig import __all__ as __all__
+
+sys.modules[__name__] = _home

@@ -1,4 +1,13 @@
-"""Old import path, kept working: the code lives in ``kom_async.config.policy``."""
+"""Old import path, kept working: the module lives in ``kom_async.config.policy``.
 
+At run time this name is the new module itself (private names and monkeypatching included);
+the star import tells type checkers what it holds.
+"""
+
+import sys
+
+from kom_async.config import policy as _home
 from kom_async.config.policy import *  # noqa: F403
 from kom_async.config.policy import __all__ as __all__
+
+sys.modules[__name__] = _home

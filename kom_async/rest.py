@@ -1,5 +1,13 @@
-"""Old import path, kept working: the code lives in ``kom_async.transport.rest``."""
+"""Old import path, kept working: the module lives in ``kom_async.transport.rest``.
 
+At run time this name is the new module itself (private names and monkeypatching included);
+the star import tells type checkers what it holds.
+"""
+
+import sys
+
+from kom_async.transport import rest as _home
 from kom_async.transport.rest import *  # noqa: F403
 from kom_async.transport.rest import __all__ as __all__
-from kom_async.transport.rest import encode_query as encode_query
+
+sys.modules[__name__] = _home

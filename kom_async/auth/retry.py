@@ -1,6 +1,13 @@
-"""Old import path, kept working: the code lives in ``kom_async.transport.retry``."""
+"""Old import path, kept working: the module lives in ``kom_async.transport.retry``.
 
+At run time this name is the new module itself (private names and monkeypatching included);
+the star import tells type checkers what it holds.
+"""
+
+import sys
+
+from kom_async.transport import retry as _home
 from kom_async.transport.retry import *  # noqa: F403
-from kom_async.transport.retry import DEFAULT_RETRY_POLICY as DEFAULT_RETRY_POLICY
-from kom_async.transport.retry import IDEMPOTENT_METHODS as IDEMPOTENT_METHODS
 from kom_async.transport.retry import __all__ as __all__
+
+sys.modules[__name__] = _home
