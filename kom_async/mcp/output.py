@@ -3,9 +3,27 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
-__all__ = ["MAX_LIST_LIMIT", "MAX_RESULT_CHARS", "MAX_TEXT_CHARS", "compact", "dumps", "slim", "tail_text"]
+__all__ = [
+    "MAX_LIST_LIMIT",
+    "MAX_RESULT_CHARS",
+    "MAX_TEXT_CHARS",
+    "compact",
+    "dumps",
+    "event_line",
+    "iso",
+    "mentions",
+    "pod_line",
+    "ref",
+    "slim",
+    "status_word",
+    "strip_userinfo",
+    "tail_text",
+]
+
+Obj = dict[str, Any]
 
 MAX_LIST_LIMIT = 100
 """Most objects one list call returns; callers page with ``continue`` for more."""
@@ -68,3 +86,72 @@ def tail_text(text: str, limit: int = MAX_TEXT_CHARS) -> tuple[str, bool]:
     if 0 <= newline < len(cut) - 1:
         cut = cut[newline + 1 :]
     return cut, True
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 text of a datetime, or None."""
+    return value.isoformat() if value is not None else None
+
+
+def ref(obj: Any, fallback_name: str | None = None) -> Obj:
+    """kind/namespace/name (and resourceVersion) of an object the server answered with."""
+    if not isinstance(obj, dict):
+        return {"name": fallback_name}
+    meta = obj.get("metadata") or {}
+    ref: Obj = {"kind": obj.get("kind"), "name": meta.get("name") or fallback_name}
+    if meta.get("namespace"):
+        ref["namespace"] = meta["namespace"]
+    if obj.get("kind") != "Status" and meta.get("resourceVersion"):
+        ref["resourceVersion"] = meta["resourceVersion"]
+    return ref
+
+
+def status_word(answer: Obj) -> str:
+    """One word for a delete answer: Success, Terminating (finalizers) or Deleted."""
+    if answer.get("kind") == "Status":
+        return str(answer.get("status") or "Success")
+    if (answer.get("metadata") or {}).get("deletionTimestamp"):
+        return "Terminating"
+    return "Deleted"
+
+
+def mentions(event: Obj, obj: Obj) -> bool:
+    """True when ``event`` is about ``obj`` (servers may ignore the field selector)."""
+    involved = event.get("involvedObject") or {}
+    meta = obj.get("metadata") or {}
+    return involved.get("name") == meta.get("name") and involved.get("kind") in (None, obj.get("kind"))
+
+
+def event_line(event: Obj) -> Obj:
+    """The columns of ``kubectl get events`` for one event."""
+    involved = event.get("involvedObject") or {}
+    meta = event.get("metadata") or {}
+    return {
+        "namespace": meta.get("namespace"),
+        "type": event.get("type"),
+        "reason": event.get("reason"),
+        "object": f"{involved.get('kind', '?')}/{involved.get('name', '?')}",
+        "message": event.get("message"),
+        "count": event.get("count"),
+        "last_seen": event.get("lastTimestamp") or event.get("eventTime") or meta.get("creationTimestamp"),
+    }
+
+
+def pod_line(pod: Obj) -> Obj:
+    """The columns of ``kubectl get pods -o wide`` (plus images and labels) for one pod."""
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    statuses = status.get("containerStatuses") or []
+    ready = sum(1 for s in statuses if s.get("ready"))
+    return {
+        "name": meta.get("name"),
+        "namespace": meta.get("namespace"),
+        "phase": status.get("phase"),
+        "ready": f"{ready}/{len(spec.get('containers') or statuses)}",
+        "restarts": sum(int(s.get("restartCount") or 0) for s in statuses),
+        "node": spec.get("nodeName"),
+        "ip": status.get("podIP"),
+        "images": [c.get("image") for c in spec.get("containers") or []],
+        "labels": meta.get("labels") or {},
+        "created": meta.get("creationTimestamp"),
+    }

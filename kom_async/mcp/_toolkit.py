@@ -1,0 +1,318 @@
+"""What the MCP tool groups share: argument types, settings, the ``tool`` decorator (read-only
+check, time limit, clean errors) and ``ToolBase`` (cluster lookup, queries, list paging)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar, cast
+
+import aiohttp
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from kom_async.clusters import Cluster, Clusters
+from kom_async.config.kubeconfig import load_kubeconfig
+from kom_async.config.policy import ExecPolicy
+from kom_async.errors import (
+    ExecNotAllowed,
+    KomError,
+    KubernetesError,
+)
+from kom_async.kubectl import Kubectl, Query
+from kom_async.kubectl.discovery import ResourceInfo
+from kom_async.mcp.output import (
+    MAX_LIST_LIMIT,
+    iso,
+    slim,
+    strip_userinfo,
+)
+from kom_async.transport.rest import RestClient, Target, encode_query
+
+log = logging.getLogger("kom_async.mcp")
+
+P = ParamSpec("P")
+S = TypeVar("S", bound="ToolBase")
+Obj = dict[str, Any]
+
+# -- argument types shared by the tools (their descriptions end up in the JSON schemas) --
+ClusterArg = Annotated[
+    str | None,
+    Field(description="Cluster id (see list_k8s_clusters); may be omitted when exactly one is registered"),
+]
+KindArg = Annotated[
+    str,
+    Field(
+        description="Resource kind, plural or short name: 'Pod', 'deployments', 'deploy', "
+        "'certificates.cert-manager.io'; with version (and group) it is matched exactly"
+    ),
+]
+GroupArg = Annotated[
+    str | None, Field(description="API group for an exact group/version/kind ('' or omitted: core)")
+]
+VersionArg = Annotated[
+    str | None, Field(description="API version for an exact group/version/kind, e.g. 'v1'")
+]
+NameArg = Annotated[str, Field(description="Object name")]
+NamespaceArg = Annotated[
+    str | None, Field(description="Namespace (default: 'default'; ignored for cluster-scoped kinds)")
+]
+ListNamespaceArg = Annotated[str | None, Field(description="Namespace to list; omitted or '*' means all")]
+LabelArg = Annotated[str | None, Field(description="Label selector, e.g. 'app=web,tier!=db'")]
+FieldArg = Annotated[str | None, Field(description="Field selector, e.g. 'status.phase=Running'")]
+LimitArg = Annotated[
+    int,
+    Field(
+        ge=1,
+        description=f"Most objects to return (at most {MAX_LIST_LIMIT}); page with continue_token",
+    ),
+]
+ContextArg = Annotated[str | None, Field(description="Kubeconfig context (default: current-context)")]
+ReplaceArg = Annotated[bool, Field(description="Replace a cluster already registered under the id")]
+PathArg = Annotated[str | None, Field(description="Path of a kubeconfig file on the server host")]
+ContinueArg = Annotated[
+    str | None, Field(description="The 'continue' value of the previous page, to get the next one")
+]
+
+
+@dataclass(frozen=True)
+class ToolSettings:
+    """How the tools behave: exec policy for tool-supplied kubeconfigs, read-only, time limit."""
+
+    exec_policy: ExecPolicy
+    read_only: bool = False
+    request_timeout: float = 60.0
+
+
+READ = ToolAnnotations(read_only_hint=True, open_world_hint=True)
+REGISTER = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
+WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
+DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """What ``install`` needs to know about a tool method."""
+
+    annotations: ToolAnnotations
+    writes: bool
+
+
+def tool(
+    annotations: ToolAnnotations, *, writes: bool = False
+) -> Callable[
+    [Callable[Concatenate[S, P], Awaitable[str]]], Callable[Concatenate[S, P], Awaitable[str]]
+]:
+    """Mark a tool-group method as a tool; turn its failures into clean MCP tool errors."""
+
+    def decorate(
+        fn: Callable[Concatenate[S, P], Awaitable[str]],
+    ) -> Callable[Concatenate[S, P], Awaitable[str]]:
+        """Wrap ``fn`` with the read-only check, the time limit and error translation."""
+
+        @functools.wraps(fn)
+        async def run(self: S, *args: P.args, **kwargs: P.kwargs) -> str:
+            """Run the tool; any failure leaves as a ToolError with a one-line reason."""
+            name = fn.__name__
+            if writes and self.settings.read_only:
+                raise ToolError(f"refused: the server runs with --read-only, and {name} changes the cluster")
+            try:
+                async with asyncio.timeout(self.settings.request_timeout):
+                    return await fn(self, *args, **kwargs)
+            except ToolError:
+                raise
+            except ExecNotAllowed as exc:
+                raise ToolError(f"refused: {exc}") from None
+            except KubernetesError as exc:
+                raise ToolError(f"Kubernetes API error: {exc}") from None
+            except KomError as exc:
+                raise ToolError(str(exc)) from None
+            except TimeoutError:
+                raise ToolError(
+                    f"{name} did not finish within {self.settings.request_timeout:g} s "
+                    "(is the cluster reachable?)"
+                ) from None
+            except (aiohttp.ClientError, OSError) as exc:
+                raise ToolError(f"could not reach the cluster: {type(exc).__name__}: {exc}") from None
+            except Exception as exc:
+                log.exception("tool %s failed unexpectedly", name)
+                raise ToolError(
+                    f"internal error in {name} ({type(exc).__name__}); see the server log"
+                ) from None
+
+        run.__kom_tool__ = _Spec(annotations, writes)  # type: ignore[attr-defined]
+        return cast("Callable[Concatenate[S, P], Awaitable[str]]", run)
+
+    return decorate
+
+
+class ToolBase:
+    """What every tool group shares: the registry, the settings, lookups and list paging."""
+
+    def __init__(self, clusters: Clusters, settings: ToolSettings) -> None:
+        self.clusters = clusters
+        self.settings = settings
+
+    def install(self, server: MCPServer[Any]) -> list[str]:
+        """Add every tool to ``server``; return their names."""
+        names: list[str] = []
+        for attr in dir(type(self)):
+            spec = getattr(getattr(type(self), attr), "__kom_tool__", None)
+            if not isinstance(spec, _Spec):
+                continue
+            method = getattr(self, attr)
+            doc = inspect.cleandoc(method.__doc__ or "")
+            if spec.writes and self.settings.read_only:
+                doc += " (Disabled: this server runs read-only.)"
+            server.add_tool(
+                method, name=attr, description=doc, annotations=spec.annotations, structured_output=False
+            )
+            names.append(attr)
+        return names
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _cluster(self, cluster: str | None) -> Cluster:
+        """The named cluster, or the only one registered (an agent need not repeat it)."""
+        if cluster:
+            return self.clusters.get(cluster)
+        ids = list(self.clusters)
+        if len(ids) == 1:
+            return self.clusters.get(ids[0])
+        if not ids:
+            raise ToolError(
+                "no cluster is registered: register one with register_eks_cluster or register_k8s_cluster"
+            )
+        raise ToolError(f"several clusters are registered ({', '.join(ids)}): pass cluster=<id>")
+
+    def _kubectl(self, cluster: str | None) -> Kubectl:
+        """The fluent API of ``_cluster(cluster)``."""
+        return self._cluster(cluster).kubectl
+
+    @staticmethod
+    def _query(kubectl: Kubectl, kind: str, group: str | None, version: str | None) -> Query[Obj]:
+        """A query by exact group/version/kind when a version is given, else by name."""
+        if version:
+            return kubectl.gvk(group or "", version, kind)
+        if group:
+            return kubectl.resource(f"{kind}.{group}")
+        return kubectl.resource(kind)
+
+    @staticmethod
+    async def _resolve(kubectl: Kubectl, kind: str, group: str | None, version: str | None) -> ResourceInfo:
+        """The served resource the tool arguments name (same rules as ``_query``)."""
+        if version:
+            return await kubectl.discovery.resolve_gvk(group or "", version, kind)
+        return await kubectl.discovery.resolve(f"{kind}.{group}" if group else kind)
+
+    def _one(
+        self,
+        kubectl: Kubectl,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        group: str | None = None,
+        version: str | None = None,
+    ) -> Query[Obj]:
+        """A query for one named object (namespace "default" unless given)."""
+        query = self._query(kubectl, kind, group, version).name(name)
+        return query.namespace(namespace) if namespace else query
+
+    async def _list(
+        self,
+        kubectl: Kubectl,
+        kind: str,
+        *,
+        group: str | None = None,
+        version: str | None = None,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int = MAX_LIST_LIMIT,
+        continue_token: str | None = None,
+    ) -> Obj:
+        """One page of a list, with the ``continue`` token and a hint on how to get the next."""
+        info = await self._resolve(kubectl, kind, group, version)
+        ns = namespace if info.namespaced and namespace not in (None, "", "*") else None
+        limit = max(1, min(int(limit), MAX_LIST_LIMIT))
+        params = encode_query(
+            {
+                "labelSelector": label_selector or None,
+                "fieldSelector": field_selector or None,
+                "limit": limit,
+                "continue": continue_token or None,
+            }
+        )
+        data = await RestClient(kubectl.api_client).json(
+            "GET", info.path(ns), target=Target(kind=info.kind, namespace=ns), query=params
+        )
+        data = data if isinstance(data, dict) else {}
+        items = data.get("items") or []
+        meta = data.get("metadata") or {}
+        out: Obj = {
+            "cluster": kubectl.cluster_id,
+            "apiVersion": info.api_version,
+            "kind": info.kind,
+            "namespace": ns if info.namespaced else None,
+            "count": len(items),
+            "items": [slim(item) for item in items],
+        }
+        token = meta.get("continue")
+        if token:
+            remaining = meta.get("remainingItemCount")
+            left = f" ({remaining} more)" if isinstance(remaining, int) else ""
+            out["continue"] = token
+            out["next"] = (
+                f"more objects exist{left}: call again with the same arguments and continue_token=<continue>"
+            )
+        return out
+
+    def _checked_selection_text(self, kubeconfig: str | None, path: str | None, context: str | None) -> str:
+        """The kubeconfig text from ``kubeconfig`` or ``path``, after the tool safety check."""
+        if bool(kubeconfig) == bool(path):
+            raise ToolError("pass either kubeconfig (the YAML content) or kubeconfig_path, not both")
+        if path:
+            try:
+                text = Path(path).expanduser().read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ToolError(f"cannot read kubeconfig_path {path!r}: {type(exc).__name__}") from None
+        else:
+            assert kubeconfig is not None
+            text = kubeconfig
+        self.settings.exec_policy.check_kubeconfig(load_kubeconfig(text, context=context))
+        return text
+
+    @staticmethod
+    def _cluster_info(cluster: Cluster) -> Obj:
+        """What list_k8s_clusters shows of a cluster: identity and auth health, never a token."""
+        info: Obj = {
+            "id": cluster.id,
+            "server": strip_userinfo(cluster.server),
+            "is_eks": cluster.is_eks,
+            "auth": cluster.auth_kind,
+        }
+        if cluster.eks is not None:
+            eks: Obj = {"cluster_name": cluster.eks.cluster_name, "region": cluster.eks.region}
+            if cluster.eks.role_arn:
+                eks["role_arn"] = cluster.eks.role_arn
+            if cluster.eks.profile:
+                eks["profile"] = cluster.eks.profile
+            info["eks"] = eks
+        stats = cluster.auth_stats
+        if stats is not None:
+            info["token"] = {
+                "source": stats.source,
+                "expires_at": iso(stats.expires_at),
+                "fetches": stats.fetches,
+                "refresh_failures": stats.refresh_failures,
+                "unauthorized_recoveries": stats.unauthorized_recoveries,
+                "last_success": iso(stats.last_success),
+                "last_error": stats.last_error,
+            }
+        return info

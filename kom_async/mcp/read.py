@@ -1,0 +1,242 @@
+"""MCP tools that only read a cluster: list, get, describe, events, pods, logs, API resources."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from kom_async.errors import KomError
+from kom_async.mcp._toolkit import (
+    READ,
+    ClusterArg,
+    ContinueArg,
+    FieldArg,
+    GroupArg,
+    KindArg,
+    LabelArg,
+    LimitArg,
+    ListNamespaceArg,
+    NameArg,
+    NamespaceArg,
+    Obj,
+    ToolBase,
+    VersionArg,
+    tool,
+)
+from kom_async.mcp.output import (
+    MAX_LIST_LIMIT,
+    MAX_RESULT_CHARS,
+    compact,
+    dumps,
+    event_line,
+    mentions,
+    pod_line,
+    slim,
+    tail_text,
+)
+
+
+class ReadTools(ToolBase):
+    """Tools that never change a cluster (allowed on a read-only server)."""
+
+    @tool(READ)
+    async def list_k8s_resource(
+        self,
+        kind: KindArg,
+        cluster: ClusterArg = None,
+        namespace: ListNamespaceArg = None,
+        group: GroupArg = None,
+        version: VersionArg = None,
+        label_selector: LabelArg = None,
+        field_selector: FieldArg = None,
+        limit: LimitArg = MAX_LIST_LIMIT,
+        continue_token: ContinueArg = None,
+    ) -> str:
+        """List objects of any kind (built-in or custom), one page at a time (managedFields dropped)."""
+        kubectl = self._kubectl(cluster)
+        limit = min(limit, MAX_LIST_LIMIT)
+        while True:
+            page = await self._list(
+                kubectl,
+                kind,
+                group=group,
+                version=version,
+                namespace=namespace,
+                label_selector=label_selector,
+                field_selector=field_selector,
+                limit=limit,
+                continue_token=continue_token,
+            )
+            text = dumps(page)
+            if len(text) <= MAX_RESULT_CHARS or limit == 1:
+                return text
+            limit = max(1, limit // 2)  # big objects: ask again for a smaller page, same position
+
+    @tool(READ)
+    async def list_k8s_api_resources(self, cluster: ClusterArg = None) -> str:
+        """What kinds the cluster serves (like kubectl api-resources): names usable as 'kind'."""
+        resources = await self._kubectl(cluster).api_resources()
+        return dumps(
+            {
+                "resources": [
+                    {
+                        "kind": r.kind,
+                        "name": r.plural if not r.group else f"{r.plural}.{r.group}",
+                        "apiVersion": r.api_version,
+                        "namespaced": r.namespaced,
+                        "short_names": list(r.short_names),
+                    }
+                    for r in resources
+                    if "/" not in r.plural
+                ]
+            }
+        )
+
+    @tool(READ)
+    async def get_k8s_resource(
+        self,
+        kind: KindArg,
+        name: NameArg,
+        cluster: ClusterArg = None,
+        namespace: NamespaceArg = None,
+        group: GroupArg = None,
+        version: VersionArg = None,
+    ) -> str:
+        """Get one object of any kind as JSON (managedFields dropped)."""
+        kubectl = self._kubectl(cluster)
+        return compact(await self._one(kubectl, kind, name, namespace, group, version).get())
+
+    @tool(READ)
+    async def describe_k8s_resource(
+        self,
+        kind: KindArg,
+        name: NameArg,
+        cluster: ClusterArg = None,
+        namespace: NamespaceArg = None,
+        group: GroupArg = None,
+        version: VersionArg = None,
+    ) -> str:
+        """Like kubectl describe: the object plus the events that mention it."""
+        kubectl = self._kubectl(cluster)
+        obj = await self._one(kubectl, kind, name, namespace, group, version).get()
+        meta = obj.get("metadata") or {}
+        selector = f"involvedObject.name={name}"
+        if meta.get("namespace"):
+            selector += f",involvedObject.namespace={meta['namespace']}"
+        result: Obj = {"object": slim(obj)}
+        try:
+            events = await self._list(
+                kubectl,
+                "events",
+                namespace=meta.get("namespace"),
+                field_selector=selector,
+                limit=MAX_LIST_LIMIT,
+            )
+            result["events"] = [event_line(e) for e in events["items"] if mentions(e, obj)]
+        except KomError as exc:
+            result["events_error"] = str(exc)
+        return dumps(result)
+
+    @tool(READ)
+    async def list_k8s_namespace(
+        self,
+        cluster: ClusterArg = None,
+        label_selector: LabelArg = None,
+        limit: LimitArg = MAX_LIST_LIMIT,
+        continue_token: ContinueArg = None,
+    ) -> str:
+        """List namespaces (name, phase, labels)."""
+        page = await self._list(
+            self._kubectl(cluster),
+            "namespaces",
+            label_selector=label_selector,
+            limit=limit,
+            continue_token=continue_token,
+        )
+        page["items"] = [
+            {
+                "name": (ns.get("metadata") or {}).get("name"),
+                "phase": (ns.get("status") or {}).get("phase"),
+                "labels": (ns.get("metadata") or {}).get("labels") or {},
+            }
+            for ns in page["items"]
+        ]
+        return dumps(page)
+
+    @tool(READ)
+    async def list_k8s_event(
+        self,
+        cluster: ClusterArg = None,
+        namespace: ListNamespaceArg = None,
+        involved_object_name: Annotated[str | None, Field(description="Only events about this object")] = (
+            None
+        ),
+        involved_object_kind: Annotated[str | None, Field(description="Only events about this kind")] = (
+            None
+        ),
+        limit: LimitArg = MAX_LIST_LIMIT,
+        continue_token: ContinueArg = None,
+    ) -> str:
+        """List events (type, reason, object, message, count, last seen)."""
+        fields = []
+        if involved_object_name:
+            fields.append(f"involvedObject.name={involved_object_name}")
+        if involved_object_kind:
+            fields.append(f"involvedObject.kind={involved_object_kind}")
+        page = await self._list(
+            self._kubectl(cluster),
+            "events",
+            version="v1",
+            namespace=namespace,
+            field_selector=",".join(fields) or None,
+            limit=limit,
+            continue_token=continue_token,
+        )
+        page["items"] = [event_line(e) for e in page["items"]]
+        return dumps(page)
+
+    @tool(READ)
+    async def list_k8s_pod(
+        self,
+        cluster: ClusterArg = None,
+        namespace: ListNamespaceArg = None,
+        label_selector: LabelArg = None,
+        field_selector: FieldArg = None,
+        limit: LimitArg = MAX_LIST_LIMIT,
+        continue_token: ContinueArg = None,
+    ) -> str:
+        """List pods with their phase, node, readiness, restarts and images (get_k8s_resource for all)."""
+        page = await self._list(
+            self._kubectl(cluster),
+            "pods",
+            version="v1",
+            namespace=namespace,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            limit=limit,
+            continue_token=continue_token,
+        )
+        page["items"] = [pod_line(p) for p in page["items"]]
+        return dumps(page)
+
+    @tool(READ)
+    async def get_k8s_pod_logs(
+        self,
+        name: NameArg,
+        cluster: ClusterArg = None,
+        namespace: NamespaceArg = None,
+        container: Annotated[str | None, Field(description="Container, when the pod has several")] = None,
+        tail_lines: Annotated[int | None, Field(ge=1, description="Only the last N lines")] = 200,
+        since_seconds: Annotated[int | None, Field(ge=1, description="Only lines newer than this")] = None,
+        previous: Annotated[bool, Field(description="Logs of the previous (crashed) container")] = False,
+    ) -> str:
+        """A pod's log text (newest lines, at most 64k characters)."""
+        kubectl = self._kubectl(cluster)
+        text = await kubectl.pod(name, namespace or "default").logs(
+            container=container, tail_lines=tail_lines, since_seconds=since_seconds, previous=previous
+        )
+        text, cut = tail_text(text)
+        if cut:
+            text = "[older lines cut: narrow with tail_lines or since_seconds]\n" + text
+        return text
