@@ -39,6 +39,6 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks: prints a table, writes benchmarks/results/ (pass --quick for a smoke run)."""
+    """Benchmarks: a full run writes benchmarks/results/ and the README table; --quick, a temp folder."""
     session.install("-e", ".[test,bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)

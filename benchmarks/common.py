@@ -18,9 +18,12 @@ __all__ = [
     "BenchConfig",
     "CountingClock",
     "ScenarioResult",
+    "judge",
     "median",
+    "median_ci",
     "no_gc",
     "percentile",
+    "set_verdict",
     "settle",
 ]
 
@@ -43,8 +46,10 @@ class ScenarioResult:
     name: str
     title: str
     headline: str = ""
+    conditions: str = ""  # what ran, where and how: warm/cold, process/in-process, the peers
     target: str = ""
-    target_met: bool | None = None
+    target_met: bool | None = None  # None: not resolved (or no target); see ``verdict``
+    verdict: str = ""  # "met", "missed", "not resolved" (noise band straddles the target) or ""
     rows: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -55,6 +60,45 @@ class ScenarioResult:
 def median(values: Sequence[float]) -> float:
     """The median, or NaN for no values."""
     return float(statistics.median(values)) if values else math.nan
+
+
+def median_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free confidence interval of the median: order statistics chosen with the
+    binomial distribution, so no assumption about how timings are distributed. With too few
+    values for ``confidence`` it widens to the full range (min, max)."""
+    xs = sorted(values)
+    n = len(xs)
+    if n == 0:
+        return math.nan, math.nan
+    alpha = 1 - confidence
+    j = 0  # the largest j with P(Binomial(n, 1/2) <= j - 1) <= alpha / 2
+    tail = 0.0
+    for k in range(n):
+        tail += math.comb(n, k) / 2**n
+        if tail > alpha / 2:
+            break
+        j = k + 1
+    if j == 0:
+        return float(xs[0]), float(xs[-1])
+    return float(xs[j - 1]), float(xs[n - j])
+
+
+def judge(low: float, high: float, target: float, *, higher_is_better: bool = False) -> str:
+    """ "met" only when the whole band [low, high] clears ``target``, "missed" when none of it
+    does, otherwise "not resolved": the measurement cannot tell."""
+    if higher_is_better:
+        low, high, target = -high, -low, -target
+    if high <= target:
+        return "met"
+    if low > target:
+        return "missed"
+    return "not resolved"
+
+
+def set_verdict(result: ScenarioResult, verdict: str) -> None:
+    """Record a verdict string and the matching ``target_met`` (None when not resolved)."""
+    result.verdict = verdict
+    result.target_met = {"met": True, "missed": False}.get(verdict)
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

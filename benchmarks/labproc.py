@@ -1,10 +1,14 @@
 """Run an ``EKSLab`` in a child process, so a benchmark's client does not share its CPU time.
 
-``python -m benchmarks.labproc [--cache-token-reviews] [--no-seed] [--kubeconfigs=all|eks|none]
-NAME...`` starts the lab on 127.0.0.1, creates the clusters, prints one JSON line (its AWS env
-and, per cluster, the EKS exec kubeconfig, a static-token one and one with a static token as
-long as an EKS token), and stops everything when its stdin closes. ``LabProcess`` is the
-parent's handle.
+``python -m benchmarks.labproc [--cache-token-reviews] [--bench-tokens] [--no-seed]
+[--kubeconfigs=all|eks|none] NAME...`` starts the lab on 127.0.0.1, creates the clusters, prints
+one JSON line (its AWS env and, per cluster, server, CA, the EKS exec kubeconfig, a static-token
+one and one with a static token as long as an EKS token), answers each ``stats`` line on stdin
+with one JSON line of per-cluster counters, and stops everything when its stdin closes.
+``LabProcess`` is the parent's handle.
+
+``--bench-tokens`` makes the lab accept the short-lived tokens of
+:mod:`benchmarks.token_plugin` (secret in ``KOM_BENCH_TOKEN_SECRET``) until they expire.
 
 ``--cache-token-reviews`` makes the lab remember a successful token review for two minutes,
 as kube-apiserver does for webhook token authenticators such as aws-iam-authenticator
@@ -17,14 +21,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
 import sys
 import time
 from types import TracebackType
 from typing import Any
 
+from benchmarks import token_plugin
 from kom_async.lab import EKSLab
-from kom_async.lab.authn import Authenticator
+from kom_async.lab.authn import ADMIN_GROUPS, Authenticator
 from kom_async.lab.state import ClusterState, LabUser
 
 __all__ = ["LabProcess"]
@@ -52,14 +58,48 @@ def cache_token_reviews(ttl: float = REVIEW_CACHE_TTL) -> None:
     Authenticator.authenticate = cached  # type: ignore[method-assign]
 
 
-async def _serve(names: list[str], *, cache_reviews: bool, seed: bool, kubeconfigs: str) -> None:
+def accept_bench_tokens(secret: str) -> None:
+    """Make every lab ``Authenticator`` in this process accept unexpired plugin tokens."""
+    review = Authenticator.authenticate
+    user = LabUser("bench-exec", ADMIN_GROUPS, "bench-exec")
+
+    def checked(self: Authenticator, state: ClusterState, token: str) -> LabUser:
+        if not token.startswith(token_plugin.PREFIX):
+            return review(self, state, token)
+        reason = token_plugin.verify(secret, token)
+        if reason is not None:
+            return self._reject(state, reason)
+        state.stats.tokens_accepted += 1
+        return user
+
+    Authenticator.authenticate = checked  # type: ignore[method-assign]
+
+
+def _stats(lab: EKSLab, names: list[str]) -> dict[str, dict[str, int]]:
+    out = {}
+    for name in names:
+        s = lab.stats(name)
+        out[name] = {
+            "requests": s.requests,
+            "unauthorized": s.unauthorized,
+            "tokens_accepted": s.tokens_accepted,
+            "tokens_rejected": s.tokens_rejected,
+        }
+    return out
+
+
+async def _serve(
+    names: list[str], *, cache_reviews: bool, bench_tokens: bool, seed: bool, kubeconfigs: str
+) -> None:
     if cache_reviews:
         cache_token_reviews()
+    if bench_tokens:
+        accept_bench_tokens(os.environ["KOM_BENCH_TOKEN_SECRET"])
     async with EKSLab() as lab:
         info: dict[str, Any] = {"region": lab.region, "aws_env": lab.aws_env, "clusters": {}}
         for name in names:
-            await lab.create_cluster(name, seed=seed)
-            entry: dict[str, str] = {}
+            cluster = await lab.create_cluster(name, seed=seed)
+            entry: dict[str, str] = {"server": cluster.server, "ca_data": cluster.ca_data}
             if kubeconfigs in ("eks", "all"):
                 entry["eks_kubeconfig"] = lab.kubeconfig(name)
             if kubeconfigs == "all":
@@ -74,7 +114,10 @@ async def _serve(names: list[str], *, cache_reviews: bool, seed: bool, kubeconfi
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        await reader.read()  # EOF: the parent is done
+        while line := await reader.readline():  # EOF: the parent is done
+            if line.strip() == b"stats":
+                sys.stdout.write(json.dumps(_stats(lab, names)) + "\n")
+                sys.stdout.flush()
 
 
 class LabProcess:
@@ -85,11 +128,13 @@ class LabProcess:
         names: list[str],
         *,
         cache_token_reviews: bool = False,
+        bench_token_secret: str | None = None,
         seed: bool = True,
         kubeconfigs: str = "all",
     ) -> None:
         self.names = names
         self.cache_token_reviews = cache_token_reviews
+        self.bench_token_secret = bench_token_secret
         self.seed = seed
         self.kubeconfigs = kubeconfigs  # "all" (EKS, static, EKS-sized static), "eks" or "none"
         self.info: dict[str, Any] = {}
@@ -101,12 +146,14 @@ class LabProcess:
             "-m",
             "benchmarks.labproc",
             *(["--cache-token-reviews"] if self.cache_token_reviews else []),
+            *(["--bench-tokens"] if self.bench_token_secret else []),
             *([] if self.seed else ["--no-seed"]),
             f"--kubeconfigs={self.kubeconfigs}",
             *self.names,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             limit=1 << 26,  # the ready line holds every kubeconfig
+            env={**os.environ, "KOM_BENCH_TOKEN_SECRET": self.bench_token_secret or ""},
         )
         assert self._proc.stdout is not None
         try:
@@ -118,6 +165,16 @@ class LabProcess:
             await self._stop()
             raise
         return self
+
+    async def stats(self) -> dict[str, dict[str, int]]:
+        """Per-cluster server counters: requests, unauthorized (401s), tokens accepted/rejected."""
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(b"stats\n")
+        await proc.stdin.drain()
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        result: dict[str, dict[str, int]] = json.loads(line)
+        return result
 
     async def __aexit__(
         self,
@@ -143,6 +200,7 @@ class LabProcess:
 def _main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.labproc")
     parser.add_argument("--cache-token-reviews", action="store_true")
+    parser.add_argument("--bench-tokens", action="store_true")
     parser.add_argument("--no-seed", action="store_true")
     parser.add_argument("--kubeconfigs", choices=["all", "eks", "none"], default="all")
     parser.add_argument("names", nargs="+")
@@ -151,6 +209,7 @@ def _main() -> None:
         _serve(
             args.names,
             cache_reviews=args.cache_token_reviews,
+            bench_tokens=args.bench_tokens,
             seed=not args.no_seed,
             kubeconfigs=args.kubeconfigs,
         )

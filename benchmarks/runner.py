@@ -1,9 +1,11 @@
-"""``python -m benchmarks [--quick] [--only NAME ...]``: run the scenarios, print, write results.
+"""``python -m benchmarks [--quick] [--only NAME ...] [--out DIR]``: run the scenarios, print, write results.
 
 Each scenario runs in its own interpreter (``--in-process``: in this one) and event loop.
-Results go to ``benchmarks/results/``: ``latest.json`` (machine, per-scenario medians, ratios
-and verdicts), ``summary.md`` and ``chart.png``. The exit status is non-zero only when a
-scenario crashed.
+A full run (no ``--quick``, no ``--only``) writes ``benchmarks/results/`` — ``latest.json``
+(machine, per-scenario medians, ratios and verdicts), ``summary.md`` and ``chart.png`` — and
+regenerates the README's performance table from that JSON. Any other run writes to a new
+temporary folder (or ``--out``) and refuses to write ``benchmarks/results/``, so a smoke run
+never replaces the published one. The exit status is non-zero only when a scenario crashed.
 """
 
 from __future__ import annotations
@@ -28,14 +30,16 @@ from typing import Any
 
 from benchmarks import (
     bench_access,
+    bench_coldstart,
     bench_longrun,
     bench_mint,
+    bench_peers,
     bench_requests,
     bench_scale,
     bench_storm,
 )
 from benchmarks.common import BenchConfig, ScenarioResult
-from benchmarks.report import console_report, markdown_summary, write_chart
+from benchmarks.report import console_report, markdown_summary, update_readme, write_chart
 
 __all__ = ["SCENARIOS", "main", "run_scenarios"]
 
@@ -44,12 +48,15 @@ Scenario = Callable[[BenchConfig], Coroutine[Any, Any, ScenarioResult]]
 SCENARIOS: dict[str, tuple[str, Scenario]] = {
     bench_access.NAME: ("1. Cached token access", bench_access.run),
     bench_storm.NAME: ("2. Refresh storm", bench_storm.run),
-    bench_mint.NAME: ("3. Token minting", bench_mint.run),
+    bench_mint.NAME: (bench_mint.TITLE, bench_mint.run),
     bench_requests.NAME: ("4. Request overhead", bench_requests.run),
-    bench_longrun.NAME: ("5. Long run, simulated hour", bench_longrun.run),
+    bench_longrun.NAME: ("5. Long run, virtual hour", bench_longrun.run),
     bench_scale.NAME: ("6. Scale", bench_scale.run),
+    bench_peers.NAME: (bench_peers.TITLE, bench_peers.run),
+    bench_coldstart.NAME: (bench_coldstart.TITLE, bench_coldstart.run),
 }
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _cpu_model() -> str:
@@ -97,7 +104,17 @@ def machine_info() -> dict[str, Any]:
         "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "packages": {
             name: _version(name)
-            for name in ("kom-async", "kubernetes_asyncio", "aiobotocore", "aiohttp", "moto")
+            for name in (
+                "kom-async",
+                "kubernetes_asyncio",
+                "kr8s",
+                "lightkube",
+                "httpx",
+                "aiobotocore",
+                "aiohttp",
+                "moto",
+                "awscli",
+            )
         },
         "aws_cli": _command_output("aws", "--version"),
         "git_commit": _command_output("git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "HEAD"),
@@ -176,8 +193,8 @@ def write_results(
         write_chart(results, out_dir / "chart.png", cfg.quick)
 
 
-def render(out_dir: Path) -> int:
-    """Rebuild ``summary.md`` and ``chart.png`` from ``latest.json`` (after a report change)."""
+def render(out_dir: Path, *, readme: Path | None = None) -> int:
+    """Rebuild ``summary.md``, ``chart.png`` (and the README table) from ``latest.json``."""
     document = json.loads((out_dir / "latest.json").read_text(encoding="utf-8"))
     results = [ScenarioResult(**data) for data in document["scenarios"].values()]
     cfg = BenchConfig(quick=document["quick"])
@@ -186,7 +203,25 @@ def render(out_dir: Path) -> int:
         markdown_summary(results, machine, cfg.quick, total), encoding="utf-8"
     )
     write_chart(results, out_dir / "chart.png", cfg.quick)
+    if readme is not None:
+        update_readme(readme, document)
     return 0
+
+
+def choose_out(out: Path | None, *, full: bool) -> Path:
+    """Where results go: ``benchmarks/results/`` for a full run, else ``out`` or a new temp folder.
+
+    A quick or partial run may not write ``benchmarks/results/``: the README table is generated
+    from it and must describe one full run.
+    """
+    if out is None:
+        return RESULTS_DIR if full else Path(tempfile.mkdtemp(prefix="kom-bench-results-"))
+    if not full and out.resolve() == RESULTS_DIR:
+        raise SystemExit(
+            "python -m benchmarks: only a full run (no --quick, no --only) may write "
+            f"{RESULTS_DIR}; pass another --out"
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,10 +229,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer rounds (< 1 min)")
     parser.add_argument("--only", nargs="+", choices=list(SCENARIOS), metavar="NAME", help="run only these")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="results directory (default: benchmarks/results/ for a full run, else a new temporary folder)",
+    )
     parser.add_argument("--no-chart", action="store_true", help="skip chart.png")
     parser.add_argument(
-        "--render", action="store_true", help="rewrite summary.md and chart.png from latest.json, run nothing"
+        "--render",
+        action="store_true",
+        help="rewrite summary.md, chart.png and (for benchmarks/results/) the README table from "
+        "latest.json; run nothing",
     )
     parser.add_argument(
         "--in-process", action="store_true", help="run every scenario in this process (default: one each)"
@@ -206,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.render:
-        return render(args.out)
+        out = args.out or RESULTS_DIR
+        return render(out, readme=README if out.resolve() == RESULTS_DIR else None)
     if args.child:
         logging.basicConfig(level=logging.ERROR)
         result = run_one(args.child, BenchConfig(quick=args.quick))
@@ -215,14 +258,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)  # the suite provokes 401s and refreshes on purpose
 
     cfg = BenchConfig(quick=args.quick)
+    full = not args.quick and not args.only
+    out = choose_out(args.out, full=full)
     names = args.only or list(SCENARIOS)
     machine = machine_info()
     start = time.perf_counter()
     results = run_scenarios(names, cfg, isolate=not args.in_process)
     total = time.perf_counter() - start
     print(console_report(results, machine, cfg.quick))
-    print(f"total: {total:.1f} s; results in {args.out}")
-    write_results(results, machine, cfg, total, args.out, chart=not args.no_chart)
+    print(f"total: {total:.1f} s; results in {out}")
+    write_results(results, machine, cfg, total, out, chart=not args.no_chart)
+    if full and out.resolve() == RESULTS_DIR:
+        update_readme(README, json.loads((out / "latest.json").read_text(encoding="utf-8")))
+        print(f"README performance table regenerated from {out / 'latest.json'}")
     return 1 if any(r.error is not None for r in results) else 0
 
 
