@@ -87,8 +87,8 @@ def has_no_cache_flag(kom: str, env: dict[str, str]) -> bool:
 
 async def warm_native(env: dict[str, str], region: str, rounds: int, per_round: int) -> list[float]:
     """Seconds per token of a kept ``NativeEKSTokenSource`` (the SDK's refresh path)."""
-    from kom_async.auth.aws import AWSClientPool
-    from kom_async.auth.eks_native import NativeEKSTokenSource
+    from kom_async.auth.eks.aws import AWSClientPool
+    from kom_async.auth.eks.native import NativeEKSTokenSource
     from kom_async.eks import EKSAuthConfig
 
     config = EKSAuthConfig(CLUSTER, region=region, env=env)
