@@ -43,6 +43,7 @@ NAME = "peers"
 TITLE = "7. Peers on short-lived exec tokens"
 EKS_LIFETIME = 900.0  # what the short lifetime stands for
 OVERHEAD = "overhead"  # the lab cluster of part (c)
+BURST_CEILING = 300.0  # seconds a request of the burst may take before it counts as failed
 
 
 class Harness:
@@ -94,6 +95,14 @@ async def timed(peer: Peer) -> tuple[float, bool]:
     except Exception:
         return time.perf_counter() - start, False
     return time.perf_counter() - start, True
+
+
+async def _bounded(peer: Peer) -> tuple[float, bool]:
+    """:func:`timed` with a ceiling: a request still waiting after it counts as failed."""
+    try:
+        return await asyncio.wait_for(timed(peer), BURST_CEILING)
+    except TimeoutError:
+        return BURST_CEILING, False
 
 
 async def steady(peer: Peer, duration: float, tick: float) -> list[tuple[float, bool]]:
@@ -151,10 +160,7 @@ async def part_b(h: Harness, peers: dict[str, Peer], ttl: float, burst: int) -> 
         before = (await h.lab.stats())[key]["unauthorized"]
         runs = h.plugin_runs(key)
         start = time.perf_counter()
-        try:
-            samples = await asyncio.wait_for(asyncio.gather(*(timed(peer) for _ in range(burst))), 120)
-        except TimeoutError:
-            samples = [(120.0, False)] * burst
+        samples = await asyncio.gather(*(_bounded(peer) for _ in range(burst)))
         wall = time.perf_counter() - start
         after = (await h.lab.stats())[key]["unauthorized"]
         row = _row(peer.label, list(samples), after - before, h.plugin_runs(key) - runs)
