@@ -50,7 +50,7 @@ def console_report(results: Sequence[ScenarioResult], machine: dict[str, Any], q
         "",
     ]
     for r in results:
-        out.append(f"== {r.title}  [{r.seconds:.1f} s]  target met: {_verdict(r)}")
+        out.append(f"== {r.title}  [{r.seconds:.1f} s]  verdict: {_verdict(r)}")
         if r.error is not None:
             out.append(f"   crashed: {r.error.strip().splitlines()[-1]}")
             out.append("")
