@@ -157,14 +157,24 @@ async def part_b(h: Harness, peers: dict[str, Peer], ttl: float, burst: int) -> 
     await asyncio.sleep(ttl + 0.5)
     rows = []
     for key, peer in peers.items():
-        before = (await h.lab.stats())[key]["unauthorized"]
+        before = (await h.lab.stats())[key]
         runs = h.plugin_runs(key)
         start = time.perf_counter()
         samples = await asyncio.gather(*(_bounded(peer) for _ in range(burst)))
         wall = time.perf_counter() - start
-        after = (await h.lab.stats())[key]["unauthorized"]
-        row = _row(peer.label, list(samples), after - before, h.plugin_runs(key) - runs)
+        after = (await h.lab.stats())[key]
+        row = _row(
+            peer.label,
+            list(samples),
+            after["unauthorized"] - before["unauthorized"],
+            h.plugin_runs(key) - runs,
+        )
         row["burst wall ms"] = round(wall * 1e3, 1)
+        row["401 reasons"] = {
+            reason: n - before["rejections"].get(reason, 0)
+            for reason, n in after["rejections"].items()
+            if n > before["rejections"].get(reason, 0)
+        }
         rows.append(row)
     return rows
 

@@ -75,8 +75,8 @@ def accept_bench_tokens(secret: str) -> None:
     Authenticator.authenticate = checked  # type: ignore[method-assign]
 
 
-def _stats(lab: EKSLab, names: list[str]) -> dict[str, dict[str, int]]:
-    out = {}
+def _stats(lab: EKSLab, names: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
     for name in names:
         s = lab.stats(name)
         out[name] = {
@@ -84,6 +84,7 @@ def _stats(lab: EKSLab, names: list[str]) -> dict[str, dict[str, int]]:
             "unauthorized": s.unauthorized,
             "tokens_accepted": s.tokens_accepted,
             "tokens_rejected": s.tokens_rejected,
+            "rejections": dict(s.rejections),  # reason -> count
         }
     return out
 
@@ -166,14 +167,15 @@ class LabProcess:
             raise
         return self
 
-    async def stats(self) -> dict[str, dict[str, int]]:
-        """Per-cluster server counters: requests, unauthorized (401s), tokens accepted/rejected."""
+    async def stats(self) -> dict[str, dict[str, Any]]:
+        """Per-cluster server counters: requests, unauthorized (401s), tokens accepted/rejected,
+        and rejections by reason."""
         proc = self._proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(b"stats\n")
         await proc.stdin.drain()
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
-        result: dict[str, dict[str, int]] = json.loads(line)
+        result: dict[str, dict[str, Any]] = json.loads(line)
         return result
 
     async def __aexit__(

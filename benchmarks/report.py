@@ -33,7 +33,7 @@ def _table(rows: Sequence[dict[str, Any]]) -> list[str]:
     """Rows of dicts as aligned plain-text lines."""
     if not rows:
         return []
-    cols = list(rows[0])
+    cols = list(dict.fromkeys(key for row in rows for key in row))  # every column, first-seen order
     cells = [[str(row.get(c, "")) for c in cols] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
     line = "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))
@@ -67,7 +67,7 @@ def console_report(results: Sequence[ScenarioResult], machine: dict[str, Any], q
 def _md_table(rows: Sequence[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
-    cols = list(rows[0])
+    cols = list(dict.fromkeys(key for row in rows for key in row))  # every column, first-seen order
     out = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     out += ["| " + " | ".join(str(row.get(c, "")) for c in cols) + " |" for row in rows]
     return out
