@@ -38,8 +38,9 @@ from benchmarks import (
     bench_scale,
     bench_storm,
 )
+from benchmarks.chart import write_chart
 from benchmarks.common import BenchConfig, ScenarioResult
-from benchmarks.report import console_report, markdown_summary, update_readme, write_chart
+from benchmarks.report import console_report, markdown_summary, update_readme
 
 __all__ = ["SCENARIOS", "main", "run_scenarios"]
 
