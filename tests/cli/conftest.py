@@ -33,8 +33,3 @@ async def kubeconfig_dir(lab: EKSLab, tmp_path: Path) -> Path:
     (folder / ".hidden").write_text("not a kubeconfig, skipped")
     return folder
 
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "packaging: builds and installs the wheel (deselect: -m 'not packaging')"
-    )

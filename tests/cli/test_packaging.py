@@ -22,9 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.packaging
 
 
-def sh(*args: str | Path, timeout: float = 120, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def sh(
+    *args: str | Path, timeout: float = 120, env: dict[str, str] | None = None, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    # never with PYTHONPATH: a checkout on it (`PYTHONPATH=$PWD pytest`) would shadow the wheel
+    env = {k: v for k, v in (os.environ if env is None else env).items() if k != "PYTHONPATH"}
     proc = subprocess.run(
-        [str(a) for a in args], capture_output=True, text=True, timeout=timeout, check=False, **kwargs
+        [str(a) for a in args], capture_output=True, text=True, timeout=timeout, check=False, env=env, **kwargs
     )  # type: ignore[call-overload]
     assert proc.returncode == 0, f"{args}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
     return proc  # type: ignore[no-any-return]

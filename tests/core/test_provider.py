@@ -200,26 +200,35 @@ async def test_aclose_cancels_an_in_flight_fetch_and_closes_the_source(clock: Ma
 async def test_with_the_system_clock_a_loop_timer_ends_the_fast_path_at_the_advisory_deadline() -> None:
     from datetime import UTC, datetime, timedelta
 
+    lifetime = 2.4  # advisory deadline at 75 % (1.8 s), expiry (= mandatory, window 0) at 2.4 s
+
     class RealTimeSource:
         kind = "test"
         fetches = 0
 
         async def fetch(self) -> Token:
             self.fetches += 1
-            return Token(f"real-{self.fetches}-secretvalue", datetime.now(UTC) + timedelta(seconds=1.2))
+            return Token(f"real-{self.fetches}-secretvalue", datetime.now(UTC) + timedelta(seconds=lifetime))
 
         async def aclose(self) -> None:
             return None
 
     source = RealTimeSource()
-    provider = TokenProvider(source)  # system clock: advisory deadline 0.9 s after the fetch
+    provider = TokenProvider(source, mandatory_window=0)  # the system clock
     first = await provider.get_token()
     assert provider._fresh_timer is not None  # the flag is armed
     assert await provider.get_token() is first and source.fetches == 1
-    await asyncio.sleep(1.0)  # past the advisory deadline, before the mandatory one
-    assert await provider.get_token() is first  # still valid: served, and a refresh started
-    await asyncio.sleep(0.01)
-    assert source.fetches == 2 and provider.token is not first
+    # wait for the timer itself, not for a fixed time: however late the loop runs it, the
+    # provider must leave the fast path then (a ceiling only guards against a hang)
+    async with asyncio.timeout(30):
+        while provider._is_fresh:
+            await asyncio.sleep(0.01)
+    assert provider._fresh_timer is None
+    # the advisory window: the old token is served and one refresh starts in the background
+    assert await provider.get_token() is first
+    assert source.fetches == 1  # nobody waited for the fetch...
+    await asyncio.sleep(0)
+    assert source.fetches == 2 and provider.token is not first  # ...which has now run
     provider.invalidate()
     assert provider._fresh_timer is None
     await provider.get_token()

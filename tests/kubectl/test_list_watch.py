@@ -144,7 +144,8 @@ async def test_breaking_out_of_a_watch_closes_its_connection(kubectl: Kubectl) -
 async def test_a_watch_ends_at_its_timeout(kubectl: Kubectl) -> None:
     started = time.monotonic()
     seen = [e async for e in kubectl.resource("cm").namespace("kube-public").watch(timeout_seconds=0.5)]
-    assert seen == [] and 0.4 < time.monotonic() - started < 3
+    # not before the timeout; and well before "never" (10x: room for a busy machine)
+    assert seen == [] and 0.4 < time.monotonic() - started < 5
 
 
 async def test_many_watches_and_lists_share_one_discovery_round(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+import pytest_asyncio
 from lab_helpers import LabAPI
 
-from kom_async.lab import EKSLab
+from kom_async.lab import EKSLab, LabCluster, LabError
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -24,17 +25,29 @@ NASTY_AUTH_HEADERS = [
 ]
 
 
-async def test_the_first_test_creates_a_cluster(eks_lab_module: EKSLab) -> None:
-    await eks_lab_module.create_cluster("shared", static_tokens={"team-token": "team"})
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared(eks_lab_module: EKSLab) -> LabCluster:
+    """A cluster created once, on the module's lab, for every test that asks for it."""
+    return await eks_lab_module.create_cluster("shared", static_tokens={"team-token": "team"})
 
 
-async def test_later_tests_in_the_module_see_it_and_its_static_tokens(eks_lab_module: EKSLab) -> None:
-    cluster = eks_lab_module.cluster("shared")
+async def test_a_cluster_made_by_a_module_fixture_serves_its_static_tokens(
+    eks_lab_module: EKSLab, shared: LabCluster
+) -> None:
+    assert eks_lab_module.cluster("shared") == shared
+    before = eks_lab_module.stats("shared").identities["static:team"]
     async with aiohttp.ClientSession() as session:
-        api = LabAPI(session, cluster, "team-token")
+        api = LabAPI(session, shared, "team-token")
         status, body = await api.get("/api/v1/namespaces/demo/pods")
         assert status == 200 and len(body["items"]) == 3
-        assert eks_lab_module.stats("shared").identities["static:team"] == 1
+    assert eks_lab_module.stats("shared").identities["static:team"] == before + 1
+
+
+async def test_every_test_of_the_module_gets_the_same_lab(eks_lab_module: EKSLab, shared: LabCluster) -> None:
+    # the module fixture runs once: a second create_cluster("shared") would have raised
+    assert [c.name for c in eks_lab_module.clusters] == ["lab", "shared"]
+    with pytest.raises(LabError, match="already exists"):
+        await eks_lab_module.create_cluster("shared")
 
 
 @pytest.mark.parametrize("header", NASTY_AUTH_HEADERS)

@@ -125,53 +125,82 @@ def test_tokens_for_the_public_https_sts_endpoints_verify_offline() -> None:
     assert verify(mint(USER, endpoint="https://sts.amazonaws.com")).arn == USER.arn
 
 
-def reasons() -> Iterator[tuple[str, str]]:
+#: what was done to a good token -> the reason the verifier must give (not merely *a* rejection)
+def reasons() -> Iterator[tuple[str, str, str]]:
     base = mint(USER)
     url = url_of(base)
     sig = dict(parse_qsl(urlsplit(url).query))["X-Amz-Signature"]
     flipped = "0" if sig[10] != "0" else "1"
-    yield "tampered signature", token_of(url.replace(sig, sig[:10] + flipped + sig[11:]))
-    yield "truncated", base[:-7]
-    yield "padded", base + "=" * (-len(base[11:]) % 4 or 4)
-    yield "standard base64", "k8s-aws-v1." + base64.b64encode(url.encode()).decode()
-    yield "wrong prefix", "k8s-aws-v2." + base[11:]
-    yield "too long", base + "A" * 4096
-    yield "wrong host", token_of(url.replace(STS, "evil.example.com"))
-    yield "http to a public host", token_of(url.replace(f"http://{STS}", "http://sts.amazonaws.com"))
-    yield "wrong path", token_of(url.replace(f"{STS}/?", f"{STS}/x?"))
-    yield "extra param", with_query(base, lambda q: [*q, ("Foo", "bar")])
-    yield "duplicate param", with_query(base, lambda q: [*q, ("Action", "GetCallerIdentity")])
-    yield "duplicate param, other case", with_query(base, lambda q: [*q, ("action", "GetCallerIdentity")])
+    signature = "signature does not match"
+    not_base64url = "token payload is not unpadded base64url"
+    not_sts = "presigned URL is not for an STS endpoint"
+    repeated = "presigned URL repeats a query parameter"
+    bad_expires = "X-Amz-Expires is not an integer in 0..900"
+    no_prefix = "token lacks the EKS token prefix"
+    yield "tampered signature", token_of(url.replace(sig, sig[:10] + flipped + sig[11:])), signature
+    yield "truncated", base[:-7], signature  # the signature loses its last hex digits
+    yield "padded", base + "=" * (-len(base[11:]) % 4 or 4), not_base64url
+    yield "standard base64", "k8s-aws-v1." + base64.b64encode(url.encode()).decode(), not_base64url
+    yield "wrong prefix", "k8s-aws-v2." + base[11:], no_prefix
+    yield "too long", base + "A" * 4096, "token is longer than 4096 bytes"
+    yield "wrong host", token_of(url.replace(STS, "evil.example.com")), not_sts
+    yield (
+        "http to a public host",
+        token_of(url.replace(f"http://{STS}", "http://sts.amazonaws.com")),
+        not_sts,
+    )
+    yield "wrong path", token_of(url.replace(f"{STS}/?", f"{STS}/x?")), "presigned URL path is not /"
+    yield (
+        "extra param",
+        with_query(base, lambda q: [*q, ("Foo", "bar")]),
+        "presigned URL has a query parameter that is not allowed",
+    )
+    yield "duplicate param", with_query(base, lambda q: [*q, ("Action", "GetCallerIdentity")]), repeated
+    yield (
+        "duplicate param, other case",
+        with_query(base, lambda q: [*q, ("action", "GetCallerIdentity")]),
+        repeated,
+    )
     yield (
         "other action",
         with_query(base, lambda q: [(k, "AssumeRole" if k == "Action" else v) for k, v in q]),
+        "presigned URL action is not GetCallerIdentity",
     )
     yield (
         "cluster id not signed",
         with_query(base, lambda q: [(k, "host" if k == "X-Amz-SignedHeaders" else v) for k, v in q]),
+        "x-k8s-aws-id is not a signed header",
     )
     yield (
         "expires too big",
         with_query(base, lambda q: [(k, "901" if k == "X-Amz-Expires" else v) for k, v in q]),
+        bad_expires,
     )
     yield (
         "expires not a number",
         with_query(base, lambda q: [(k, "6O" if k == "X-Amz-Expires" else v) for k, v in q]),
+        bad_expires,
     )
-    yield "wrong secret", mint(USER, secret="not-the-secret-at-all-000000000000000000")
-    yield "unknown key", mint(AWSCredential("AKIAUNKNOWN000000000", "x" * 40, None, "arn:x", "1"))
+    yield "wrong secret", mint(USER, secret="not-the-secret-at-all-000000000000000000"), signature
+    yield (
+        "unknown key",
+        mint(AWSCredential("AKIAUNKNOWN000000000", "x" * 40, None, "arn:x", "1")),
+        "unknown access key",
+    )
     yield (
         "session token stripped",
         with_query(mint(ROLE), lambda q: [(k, v) for k, v in q if k != "X-Amz-Security-Token"]),
+        "security token does not match",
     )
-    yield "empty", ""
-    yield "prefix only", "k8s-aws-v1."
+    yield "empty", "", no_prefix
+    yield "prefix only", "k8s-aws-v1.", not_base64url
 
 
-@pytest.mark.parametrize(("what", "token"), list(reasons()), ids=[w for w, _ in reasons()])
-def test_a_bad_token_is_rejected(what: str, token: str) -> None:
-    with pytest.raises(TokenRejected):
+@pytest.mark.parametrize(("what", "token", "reason"), list(reasons()), ids=[w for w, _, _ in reasons()])
+def test_a_bad_token_is_rejected_for_the_right_reason(what: str, token: str, reason: str) -> None:
+    with pytest.raises(TokenRejected) as info:
         verify(token)
+    assert info.value.reason == reason, f"{what}: rejected, but because {info.value.reason!r}"
 
 
 def test_a_token_for_another_cluster_is_rejected(good: str) -> None:
@@ -191,7 +220,7 @@ def test_a_token_is_accepted_for_15_minutes_after_signing_whatever_x_amz_expires
 
 
 def test_rejection_messages_never_contain_the_token_or_the_secret(good: str) -> None:
-    for _, token in reasons():
+    for _, token, _ in reasons():
         try:
             verify(token)
         except TokenRejected as exc:

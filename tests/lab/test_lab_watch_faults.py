@@ -89,7 +89,8 @@ async def test_a_watch_ends_cleanly_at_timeout_seconds(api: LabAPI) -> None:
     events = [
         ev async for ev in watch_events(api, "/api/v1/namespaces", resourceVersion=rv, timeoutSeconds="1")
     ]
-    assert events == [] and 0.9 < time.monotonic() - started < 5
+    # not before the timeout; and well before "never" (10x: room for a busy machine)
+    assert events == [] and 0.9 < time.monotonic() - started < 10
     await api.post("/api/v1/namespaces", {"metadata": {"name": "later"}})
     events = [
         ev

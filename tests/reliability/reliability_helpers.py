@@ -10,6 +10,7 @@ import ssl
 import stat
 import sys
 import textwrap
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,9 @@ from kom_async.auth.token import Token
 __all__ = ["AsyncioHygiene", "exception_texts", "hygiene"]  # re-exported for the tests here
 
 V1B1 = "client.authentication.k8s.io/v1beta1"
+
+#: examples run per fuzz target; conftest.py prints them in the session summary (RELIABILITY.md)
+FUZZ_EXAMPLES: Counter[str] = Counter()
 
 
 def open_fds() -> set[int]:
@@ -78,6 +82,7 @@ def plugin_kubeconfig(server: str, ca_data: str, command: str, *, name: str = "c
 # -- a controllable plugin: its behaviour is read from a file on every run -------------------
 #
 # mode file contents: "ok <token> <lifetime s>" | "fail" | "hang" | "slow <seconds> <token> <lifetime>"
+#   | "gated <file> <token> <lifetime>" (answers once <file> exists: no wall-clock guess)
 CONTROLLED_PLUGIN = """
 import json, os, sys, time, datetime
 mode = open(os.environ["KOM_TEST_MODE_FILE"]).read().split()
@@ -98,6 +103,10 @@ if mode[0] == "ok":
     emit(mode[1], mode[2])
 elif mode[0] == "slow":
     time.sleep(float(mode[1])); emit(mode[2], mode[3])
+elif mode[0] == "gated":
+    while not os.path.exists(mode[1]):
+        time.sleep(0.01)
+    emit(mode[2], mode[3])
 elif mode[0] == "hang":
     time.sleep(600)
 else:
@@ -106,7 +115,7 @@ else:
 
 
 class ControlledPlugin:
-    """A real exec plugin whose next answer a test sets: ok, fail, hang, slow."""
+    """A real exec plugin whose next answer a test sets: ok, fail, hang, slow, gated."""
 
     def __init__(self, folder: Path, name: str = "aws-iam-authenticator") -> None:
         self.mode_file = folder / "mode"

@@ -15,7 +15,6 @@ import json
 import ssl
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +23,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from reliability_helpers import FUZZ_EXAMPLES as EXAMPLES
 from reliability_helpers import exception_texts, kom_tasks, write_plugin
 
 from kom_async import Clusters
@@ -34,9 +34,6 @@ from kom_async.kubeconfig import load_kubeconfig
 from kom_async.lab import EKSLab
 
 T = TypeVar("T")
-
-#: examples run per fuzz test, reported at the end of the session (RELIABILITY.md)
-EXAMPLES: Counter[str] = Counter()
 
 CA_PEM = (
     "-----BEGIN CERTIFICATE-----\nMIIBxzCCAW2gAwIBAgIUE9WYSHGQiX9tgr11KpTFB6pJj9EwCgYIKoZIzj0EAwIw\n"
@@ -549,8 +546,3 @@ def test_a_mangled_token_is_always_a_401_never_a_500(
     EXAMPLES["mangled EKS token over HTTPS"] += 1
     assert client.status(bad) == 401
 
-
-def test_zz_report_fuzz_example_counts(capsys: pytest.CaptureFixture[str]) -> None:
-    """Not a check: prints how many examples each fuzz test ran (for RELIABILITY.md)."""
-    with capsys.disabled():
-        print("\nfuzz examples: " + ", ".join(f"{k}: {v}" for k, v in sorted(EXAMPLES.items())))

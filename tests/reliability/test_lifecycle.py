@@ -82,7 +82,7 @@ async def test_closing_a_cluster_with_a_refresh_a_request_and_a_watch_in_flight_
 
         # 3. a request the server sits on
         before = lab.stats("busy").faults_injected
-        lab.api_fault("busy", delay=30, count=1)
+        lab.api_fault("busy", delay=120, count=1)
         request = asyncio.create_task(api.list_namespaced_pod("demo"))
         await wait_for(lambda: lab.stats("busy").faults_injected == before + 1)
 
@@ -91,14 +91,16 @@ async def test_closing_a_cluster_with_a_refresh_a_request_and_a_watch_in_flight_
             await clusters.unregister("busy")
         else:
             await clusters.aclose()
-        assert time.perf_counter() - started < 3.0
+        # closing waited neither for the request (120 s) nor the plugin (600 s); the bound is
+        # far below both so that a busy machine cannot miss it
+        assert time.perf_counter() - started < 30
 
         # the refresh task and its fetch are gone, the plugin is dead and reaped
         assert kom_tasks() == []
         assert not pid_alive(plugin_pid)
         assert session.closed
         # the caller's own request and watch end promptly (with an error), they do not hang
-        done, _ = await asyncio.wait({request, watcher}, timeout=5)
+        done, _ = await asyncio.wait({request, watcher}, timeout=30)  # far below the 120 s
         for task in done:
             assert not task.cancelled(), "a caller's task was cancelled by someone else's close"
             error = task.exception()

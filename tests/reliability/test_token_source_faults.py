@@ -58,11 +58,13 @@ class Rig:
         await asyncio.sleep(0)
         await self.settle()
 
-    async def request(self) -> float:
-        """One API call; returns its real duration."""
-        started = time.perf_counter()
+    async def request(self) -> None:
+        """One API call."""
         await CoreV1Api(self.kubectl.api_client).list_namespace()
-        return time.perf_counter() - started
+
+    def fetching(self) -> bool:
+        """A token fetch (plugin run) is in flight."""
+        return _fetching(self.provider)
 
 
 def _fetching(provider: TokenProvider) -> bool:
@@ -72,7 +74,9 @@ def _fetching(provider: TokenProvider) -> bool:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
+    """A registered EKS cluster served by the controlled plugin; ``indirect`` param: exec timeout."""
+    exec_timeout = getattr(request, "param", 1.0)
     clock = FakeClock()
     policy = RefreshPolicy(jitter=0.0, backoff_base=1.0, backoff_cap=BACKOFF_CAP, rng=random.Random(11))
     async with EKSLab(clock=clock) as lab, Clusters(clock=clock, refresh_policy=policy) as clusters:
@@ -84,7 +88,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             "src", exec_command=plugin.path, exec_args=["token", "-i", "src"], env=plugin.env
         )
         rig.kubectl = await clusters.register_by_string(
-            text, cluster_id="src", token_source="exec", exec_timeout=1.0
+            text, cluster_id="src", token_source="exec", exec_timeout=exec_timeout
         )
         cluster = clusters.get("src")
         assert cluster.is_eks and cluster.token_provider is not None
@@ -110,19 +114,18 @@ async def test_a_failing_plugin_during_refresh_costs_no_request_logs_once_per_st
     mark = len(caplog.records)
     await rig.advance(REFRESH_AT)  # the first refresh attempt fails
     steps = 1
-    durations = [await rig.request()]
+    await rig.request()
     for _ in range(5):  # 1, 2, 4, 8, 8 s backoff (at most): each step is one more attempt
         await rig.advance(BACKOFF_CAP)
         steps += 1
-        durations.append(await rig.request())
+        await rig.request()
     attempts = [m for _, m in rig.plugin.runs()[1:]]
+    # one plugin run per backoff step and none for the requests: nobody waited for the plugin
     assert attempts == ["fail"] * steps
     assert rig.provider.token is first  # still valid, still served
     logged = warnings_about(caplog, mark)
     assert len(logged) == steps, logged  # exactly one line per backoff step
     assert all("background token refresh for src failed" in m for m in logged)
-    assert max(durations) < 1.0  # nobody waited for the failing plugin
-    print(f"\nrequests during {steps} failed refreshes: slowest {max(durations) * 1000:.1f} ms")
     # the plugin works again: the next attempt, at most one backoff interval later, succeeds
     rig.issue("tok-second-0002")
     await rig.advance(BACKOFF_CAP)
@@ -140,20 +143,20 @@ async def test_a_plugin_failing_past_expiry_fails_requests_fast_saying_when_it_l
         await rig.advance(BACKOFF_CAP)
     expires_at = rig.provider.token.expires_at if rig.provider.token else None
     assert expires_at is not None and rig.clock.now() > expires_at
-    started = time.perf_counter()
+    runs = len(rig.plugin.runs())
     with pytest.raises(EKSAuthError) as info:
         await rig.request()
-    assert time.perf_counter() - started < 2.0
+    # fast: the plugin failed moments ago, so the request fails without queueing on it again
+    assert len(rig.plugin.runs()) == runs
     assert info.value.kind is EKSAuthErrorKind.TokenExpired
     assert info.value.last_success is not None and "last successful fetch at" in str(info.value)
     assert info.value.cluster_id == "src"
     # and a hanging plugin past expiry costs one exec timeout, not a hang
     rig.plugin.set("hang")
     await rig.advance(60)
-    started = time.perf_counter()
     with pytest.raises(EKSAuthError) as info:
-        await asyncio.wait_for(rig.request(), 10)
-    assert time.perf_counter() - started < 4.0
+        await asyncio.wait_for(rig.request(), 30)  # a ceiling against a hang, far above 1 s
+    # what ended the request is the 1 s exec timeout, not the 600 s the plugin would hang
     assert info.value.kind is EKSAuthErrorKind.TokenExpired and "did not finish within 1 s" in str(info.value)
     await rig.settle()
     # back to normal once the plugin answers again
@@ -162,6 +165,7 @@ async def test_a_plugin_failing_past_expiry_fails_requests_fast_saying_when_it_l
     await rig.request()
 
 
+@pytest.mark.parametrize("rig", [3.0], indirect=True)  # exec timeout: room for a request on a busy machine
 async def test_a_plugin_hanging_during_refresh_is_killed_and_reaped_while_requests_go_on(rig: Rig) -> None:
     await rig.request()  # the pooled keep-alive connection is part of the baseline
     fds = open_fds()
@@ -170,22 +174,32 @@ async def test_a_plugin_hanging_during_refresh_is_killed_and_reaped_while_reques
     await wait_for(lambda: len(rig.plugin.runs()) == 2)
     pid = rig.plugin.runs()[-1][0]
     assert pid_alive(pid)
-    assert await rig.request() < 0.5  # served from the cached token while the plugin hangs
-    await rig.settle()  # the 1 s exec timeout kills it
+    await rig.request()
+    # served from the cached token while the plugin still hangs: nobody waited for it
+    assert rig.fetching() and pid_alive(pid)
+    await rig.settle()  # the exec timeout kills it
     assert not pid_alive(pid)
     assert rig.provider.stats.refresh_failures == 1
-    assert "did not finish within 1 s" in (rig.provider.stats.last_error or "")
+    assert "did not finish within 3 s" in (rig.provider.stats.last_error or "")
     await asyncio.sleep(0.05)
     leaked = fd_kinds(open_fds() - fds)
     assert not leaked, f"file descriptors left open: {leaked}"
 
 
-async def test_a_slow_plugin_during_refresh_makes_no_request_wait(rig: Rig) -> None:
-    rig.issue("tok-slow-0004", slow=0.6)
+@pytest.mark.parametrize("rig", [30.0], indirect=True)  # the gate, not the exec timeout, ends the run
+async def test_a_slow_plugin_during_refresh_makes_no_request_wait(rig: Rig, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    rig.lab.add_static_token(rig.name, "tok-slow-0004")
+    rig.plugin.set_now(rig.clock.now())
+    rig.plugin.set("gated", gate, "tok-slow-0004", LIFETIME)
     rig.clock.advance(REFRESH_AT)
     await wait_for(lambda: len(rig.plugin.runs()) == 2)
-    durations = [await rig.request() for _ in range(5)]
-    assert max(durations) < 0.4
+    for _ in range(5):
+        await asyncio.wait_for(rig.request(), 30)  # waiting for the gated plugin would hang
+        # the request is done while the plugin is still running: it did not wait for it
+        assert rig.fetching() and rig.provider.token is not None
+        assert rig.provider.token.value == "tok-first-0001"
+    gate.write_text("go")
     await rig.settle()
     assert rig.provider.token is not None and rig.provider.token.value == "tok-slow-0004"
 
@@ -262,13 +276,15 @@ async def test_sts_unreachable_or_refusing_fails_registration_fast_with_an_eks_e
     text = await role_kubeconfig(lab, "stsdown")
     lab.sts_fault(**fault)  # type: ignore[arg-type]
     async with Clusters() as clusters:
-        started = time.perf_counter()
+        before = lab.aws_requests()["sts"]
         with pytest.raises(KomError) as info:
             await asyncio.wait_for(clusters.register_by_string(text, cluster_id="stsdown"), 30)
-        elapsed = time.perf_counter() - started
+        attempts = lab.aws_requests()["sts"] - before
         assert isinstance(info.value, EKSAuthError), repr(info.value)
         assert info.value.kind in (EKSAuthErrorKind.NetworkError, EKSAuthErrorKind.PermissionDenied)
-        assert elapsed < 8, elapsed  # 3 attempts, not botocore's ~10 s of legacy retries
+        # our 3 attempts reach the lab as at most 4 requests (a dropped connection costs aiobotocore
+        # one more); botocore's default legacy policy sends 5, with ~10 s of backoff between them
+        assert 1 <= attempts <= 4, attempts
         assert "stsdown" not in clusters and kom_tasks() == []
 
 
@@ -283,10 +299,9 @@ async def test_native_tokens_keep_coming_while_sts_is_down_once_the_role_is_assu
         first = provider.token
         lab.sts_fault(unavailable=True)
         before = lab.aws_requests()["sts"]
-        started = time.perf_counter()
         fresh = await provider.refresh()
-        assert fresh is not first and time.perf_counter() - started < 1.0
-        assert lab.aws_requests()["sts"] == before  # no STS call was needed
+        assert fresh is not first
+        assert lab.aws_requests()["sts"] == before  # no STS call was needed (nor waited for)
         await CoreV1Api(k.api_client).list_namespace()
 
 
