@@ -11,16 +11,32 @@ PYTHON = "3.11"
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The whole test suite, warnings as errors for leaks and un-awaited coroutines."""
+    """The test suite but its `slow` group: warnings as errors, a per-test timeout (pyproject.toml),
+    the 25 slowest tests and the total time printed."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-m", "not slow", "--durations=25", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def slow(session: nox.Session) -> None:
+    """The tests marked `slow` (minutes of real time each); CI runs them after `tests`."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "slow", "--durations=25", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def mutants(session: nox.Session) -> None:
+    """Break the core on purpose, one named mutant at a time on a temporary copy of the repo:
+    fails unless every mutant makes its named tests fail (tools/mutants.py; -- -k NAME)."""
+    session.install("-e", ".[test]")
+    session.run("python", "tools/mutants.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting."""
     session.install("ruff")
-    session.run("ruff", "check", "kom_async", "tests", "benchmarks", "examples")
+    session.run("ruff", "check", "kom_async", "tests", "benchmarks", "examples", "tools")
 
 
 @nox.session(python=PYTHON)

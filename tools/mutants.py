@@ -151,7 +151,7 @@ def run_tests(tree: Path, tests: tuple[str, ...] | list[str]) -> tuple[int, list
         raise SystemExit(f"the copy's kom_async is not the one imported: {check.stdout.strip()}")
     cmd = [sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", *tests]
     proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=1800, check=False)
-    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", proc.stdout, re.M)
+    failed = list(dict.fromkeys(re.findall(r"^(?:FAILED|ERROR) (\S+)", proc.stdout, re.M)))
     tail = "\n".join(proc.stdout.splitlines()[-15:])
     return proc.returncode, failed, tail
 
