@@ -71,7 +71,7 @@ MUTANTS = [
     ),
     Mutant(
         "401 retry off: a 401 is raised instead of refreshing the token and retrying",
-        "kom_async/auth/apiclient.py",
+        "kom_async/transport/apiclient.py",
         "            if exc.status != 401:\n                raise\n",
         "            raise\n",
         (
@@ -81,7 +81,7 @@ MUTANTS = [
     ),
     Mutant(
         "refresh task not cancelled on unregister: it is dropped, still running",
-        "kom_async/cluster.py",
+        "kom_async/clusters.py",
         "        if task is not None:\n            task.cancel()\n",
         "        if False:\n            task.cancel()\n",
         (
