@@ -14,18 +14,19 @@ import copy
 import json
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import yaml
 from aiohttp import web
 
-from kom_async.lab import behaviour
+from kom_async.lab import behaviour, podexec, podlogs, portforward, tables
 from kom_async.lab.authn import Authenticator, authorize
 from kom_async.lab.listen import listen_loopback
 from kom_async.lab.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from kom_async.lab.podparams import query_int
 from kom_async.lab.resources import ResourceType
 from kom_async.lab.selectors import SelectorError, parse_field_selector, parse_label_selector
 from kom_async.lab.state import ClusterState, LabUser
@@ -36,6 +37,7 @@ __all__ = ["KubeAPIServer"]
 
 log = logging.getLogger("kom_async.lab.apiserver")
 Obj = dict[str, Any]
+STREAMING_SUBRESOURCES = frozenset({"exec", "portforward"})  # authorized as "create", like RBAC
 ANONYMOUS_PATHS = frozenset({"/version", "/healthz", "/readyz", "/livez"})
 VERSION = {
     "major": "1",
@@ -83,33 +85,9 @@ def _decode_continue(token: str) -> tuple[str, str]:
         raise ApiError(400, "continue key is not valid", reason="BadRequest") from None
 
 
-def _int_param(request: web.Request, name: str) -> int | None:
-    value = request.query.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise ApiError(400, f"invalid value for {name}: {value!r}", reason="BadRequest") from None
-
-
 def _replicas_of(scale: Any) -> Any:
     spec = scale.get("spec") if isinstance(scale, dict) else None
     return spec.get("replicas") if isinstance(spec, dict) else None
-
-
-def _age(ts: str | None, now: datetime) -> str:
-    if not ts:
-        return "<unknown>"
-    try:
-        then = datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=now.tzinfo)
-    except ValueError:
-        return "<unknown>"
-    secs = max(0, int((now - then).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if secs >= size:
-            return f"{secs // size}{unit}"
-    return f"{secs}s"
 
 
 class KubeAPIServer:
@@ -121,10 +99,12 @@ class KubeAPIServer:
         ssl_context: ssl.SSLContext,
         authenticator: Authenticator,
         now: Callable[[], datetime],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._ssl = ssl_context
         self.authenticator = authenticator
         self._now = now
+        self._sleep = sleep  # what a simulated ``sleep`` in an exec waits on (the lab's clock)
         self.clusters: dict[tuple[str, str], ClusterState] = {}
         self._runner: web.AppRunner | None = None
         self._watch_tasks: set[asyncio.Task[Any]] = set()
@@ -135,7 +115,10 @@ class KubeAPIServer:
         """Listen on a free port."""
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_route("*", "/clusters/{region}/{name}{path:(/.*)?}", self._tracked)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        # handler_cancellation: a client that goes away ends what it started (follows, execs)
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=1.0, handler_cancellation=True
+        )
         await runner.setup()
         self._runner = runner
         port = await listen_loopback(runner, self._ssl)
@@ -246,7 +229,7 @@ class KubeAPIServer:
         else:
             raise ApiError(404, "the server could not find the requested resource")
         target = self._target(state, group, version, rest)
-        verb = self._verb(request, target)
+        verb = "create" if target.sub in STREAMING_SUBRESOURCES else self._verb(request, target)
         state.stats.verbs[verb] += 1
         if not authorize(user, verb):
             raise ApiError(
@@ -523,7 +506,7 @@ class KubeAPIServer:
         rt = target.rt
         labels = parse_label_selector(request.query.get("labelSelector"))
         fields = parse_field_selector(request.query.get("fieldSelector"))
-        limit = _int_param(request, "limit")
+        limit = query_int(request, "limit")
         after = _decode_continue(request.query["continue"]) if request.query.get("continue") else None
         matched = [
             o
@@ -542,79 +525,20 @@ class KubeAPIServer:
             last = matched[-1]["metadata"]
             cont = _encode_continue(state.store.resource_version, (last.get("namespace", ""), last["name"]))
         items = [copy.deepcopy(o) for o in matched]
-        if self._wants_table(request):
-            return _json(self._table(rt, items, state))
+        if tables.wants_table(request):
+            return _json(tables.table(rt, items, str(state.store.resource_version), self._now()))
         return _json(self._list_body(state, rt, items, cont, remaining))
 
-    @staticmethod
-    def _wants_table(request: web.Request) -> bool:
-        accept = request.headers.get("Accept", "")
-        first = accept.split(",")[0]
-        return "as=Table" in first
-
     def _respond_object(self, request: web.Request, rt: ResourceType, obj: Obj) -> web.Response:
-        if self._wants_table(request):
-            return _json(self._table(rt, [obj], None))
+        if tables.wants_table(request):
+            return _json(tables.table(rt, [obj], "", self._now()))
         return _json(obj)
-
-    def _table(self, rt: ResourceType, items: list[Obj], state: ClusterState | None) -> Obj:
-        now = self._now()
-        columns = [("Name", "string", "name")]
-        if rt.key == ("", "pods"):
-            columns += [("Ready", "string", ""), ("Status", "string", ""), ("Restarts", "integer", "")]
-        elif rt.key == ("apps", "deployments"):
-            columns += [("Ready", "string", ""), ("Up-to-date", "integer", ""), ("Available", "integer", "")]
-        elif rt.key in (("", "nodes"), ("", "namespaces")):
-            columns += [("Status", "string", "")]
-        columns.append(("Age", "string", ""))
-        rows = []
-        for obj in items:
-            meta = obj.get("metadata", {})
-            cells: list[Any] = [meta.get("name", "")]
-            status = obj.get("status") or {}
-            if rt.key == ("", "pods"):
-                cs = status.get("containerStatuses") or []
-                ready = sum(1 for c in cs if c.get("ready"))
-                cells += [
-                    f"{ready}/{len(cs)}",
-                    status.get("phase", "Unknown"),
-                    sum(c.get("restartCount", 0) for c in cs),
-                ]
-            elif rt.key == ("apps", "deployments"):
-                want = (obj.get("spec") or {}).get("replicas", 0)
-                cells += [
-                    f"{status.get('readyReplicas', 0)}/{want}",
-                    status.get("updatedReplicas", 0),
-                    status.get("availableReplicas", 0),
-                ]
-            elif rt.key == ("", "nodes"):
-                sched = ",SchedulingDisabled" if (obj.get("spec") or {}).get("unschedulable") else ""
-                cells += ["Ready" + sched]
-            elif rt.key == ("", "namespaces"):
-                cells += [status.get("phase", "Active")]
-            cells.append(_age(meta.get("creationTimestamp"), now))
-            partial = {
-                "kind": "PartialObjectMetadata",
-                "apiVersion": "meta.k8s.io/v1",
-                "metadata": meta,
-            }
-            rows.append({"cells": cells, "object": partial})
-        rv = str(state.store.resource_version) if state else ""
-        return {
-            "kind": "Table",
-            "apiVersion": "meta.k8s.io/v1",
-            "metadata": {"resourceVersion": rv},
-            "columnDefinitions": [
-                {"name": n, "type": t, "format": f, "description": "", "priority": 0} for n, t, f in columns
-            ],
-            "rows": rows,
-        }
 
     async def _watch(self, state: ClusterState, request: web.Request, target: Target) -> web.StreamResponse:
         rt = target.rt
         labels = parse_label_selector(request.query.get("labelSelector"))
         fields = parse_field_selector(request.query.get("fieldSelector"))
-        timeout = _int_param(request, "timeoutSeconds")
+        timeout = query_int(request, "timeoutSeconds")
         rv_text = request.query.get("resourceVersion", "")
         watcher = Watcher(
             rt.key,
@@ -692,7 +616,13 @@ class KubeAPIServer:
         if sub == "log":
             if verb != "get":
                 raise ApiError(405, "pods/log only supports get")
-            return self._log(state, request, target, obj)
+            return await podlogs.serve_log(request, state.logs, state.store, obj, self._now())
+        if sub == "exec":
+            return await podexec.serve_exec(request, obj, self._sleep)
+        if sub == "portforward":
+            ns, name = target.namespace, target.name
+            ports = {p: a for (n, o, p), a in state.port_targets.items() if (n, o) == (ns, name)}
+            return await portforward.serve_portforward(request, obj, ports)
         if sub == "scale":
             if verb == "get":
                 return _json(self._scale(obj))
@@ -741,32 +671,3 @@ class KubeAPIServer:
                 "selector": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
             },
         }
-
-    def _log(self, state: ClusterState, request: web.Request, target: Target, pod: Obj) -> web.Response:
-        containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
-        container = request.query.get("container") or (containers[0] if len(containers) == 1 else None)
-        if container is None:
-            raise ApiError(
-                400,
-                f"a container name must be specified for pod {target.name}, choose one of: "
-                f"[{' '.join(str(c) for c in containers)}]",
-                reason="BadRequest",
-            )
-        if container not in containers:
-            raise ApiError(
-                400, f"container {container} is not valid for pod {target.name}", reason="BadRequest"
-            )
-        now = self._now()
-        lines = behaviour.default_log(state, target.namespace, target.name, container, now)
-        since = _int_param(request, "sinceSeconds")
-        if since is not None:
-            cutoff = now - timedelta(seconds=since)
-            lines = [(t, text) for t, text in lines if t >= cutoff]
-        tail = _int_param(request, "tailLines")
-        if tail is not None:
-            lines = lines[-tail:] if tail > 0 else []
-        stamps = request.query.get("timestamps") in ("1", "true")
-        text = "".join(
-            (t.strftime("%Y-%m-%dT%H:%M:%S.000000000Z ") if stamps else "") + line + "\n" for t, line in lines
-        )
-        return web.Response(text=text, content_type="text/plain")

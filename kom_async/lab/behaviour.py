@@ -16,7 +16,7 @@ from kom_async.lab.resources import ResourceType, TypeRegistry
 from kom_async.lab.state import ClusterState
 from kom_async.lab.status import ApiError
 
-__all__ = ["complete", "crd_types", "default_log", "seed", "validate"]
+__all__ = ["complete", "crd_types", "seed", "validate"]
 
 Obj = dict[str, Any]
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -234,14 +234,3 @@ def seed(state: ClusterState, types: TypeRegistry, now: datetime) -> None:
         },
     )
 
-
-def default_log(
-    state: ClusterState, namespace: str, pod: str, container: str, now: datetime
-) -> list[tuple[datetime, str]]:
-    """The log lines of a container: what a test set, or 20 synthetic lines, 30 s apart."""
-    lines = state.pod_logs.get((namespace, pod, container))
-    if lines is not None:
-        return lines
-    return [
-        (now - timedelta(seconds=30 * (19 - i)), f"{pod}/{container}: log line {i + 1}") for i in range(20)
-    ]

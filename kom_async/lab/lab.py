@@ -9,7 +9,7 @@ import shutil
 import ssl
 import tempfile
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from kom_async.lab.kubeconfig import (
     exec_user,
     write_private,
 )
+from kom_async.lab.podlogs import synthetic_log
 from kom_async.lab.state import ClusterState, ClusterStats, LabUser
 
 __all__ = ["EKSLab", "LabCluster", "LabError"]
@@ -117,7 +118,9 @@ class EKSLab:
                 local_sts_hosts=self._local_sts_hosts,
                 identities=self.identities,
             )
-            self._api = KubeAPIServer(ssl_context=server_ctx, authenticator=authn, now=self.clock.now)
+            self._api = KubeAPIServer(
+                ssl_context=server_ctx, authenticator=authn, now=self.clock.now, sleep=self.clock.sleep
+            )
             await self._api.start()
         except BaseException:
             await self.aclose()
@@ -486,6 +489,18 @@ class EKSLab:
         """A snapshot of one cluster's counters (requests, verbs, tokens, 401s...)."""
         return self._state(name, region).stats.copy()
 
+    def _pod_log_key(
+        self, name: str, region: str | None, namespace: str, pod: str, container: str | None
+    ) -> tuple[ClusterState, tuple[str, str], Callable[[], list[tuple[datetime, str]]]]:
+        state = self._state(name, region)
+        obj = state.store.find(("", "pods"), namespace, pod)
+        if obj is None:
+            raise LabError(f"no pod {namespace}/{pod} in lab cluster {name}")
+        spec = obj.get("spec") or {}
+        container = container or str((spec.get("containers") or [{}])[0].get("name", ""))
+        now = self.clock.now()
+        return state, (obj["metadata"]["uid"], container), lambda: synthetic_log(pod, container, now)
+
     def set_pod_log(
         self,
         name: str,
@@ -496,14 +511,34 @@ class EKSLab:
         container: str | None = None,
         region: str | None = None,
     ) -> None:
-        """Set what ``pods/log`` returns for a pod's container (default: its first)."""
-        state = self._state(name, region)
-        if container is None:
-            rt = state.types.find("", "v1", "pods")
-            assert rt is not None
-            spec = state.store.get(rt, namespace, pod).get("spec") or {}
-            container = str((spec.get("containers") or [{}])[0].get("name", ""))
+        """Set what ``pods/log`` returns for a pod's container (default: its first); str lines: now."""
+        state, key, _ = self._pod_log_key(name, region, namespace, pod, container)
         now = self.clock.now()
-        state.pod_logs[(namespace, pod, container)] = [
-            line if isinstance(line, tuple) else (now, line) for line in lines
-        ]
+        state.logs.set(key, [line if isinstance(line, tuple) else (now, line) for line in lines])
+
+    def append_pod_log(
+        self,
+        name: str,
+        namespace: str,
+        pod: str,
+        *lines: str,
+        container: str | None = None,
+        region: str | None = None,
+    ) -> None:
+        """Append lines (stamped now) to a container's log; ``follow=true`` readers get them at once."""
+        state, key, default = self._pod_log_key(name, region, namespace, pod, container)
+        now = self.clock.now()
+        state.logs.append(key, [(now, line) for line in lines], default)
+
+    def set_port_target(
+        self, name: str, namespace: str, pod: str, port: int, target: tuple[str, int] | None
+    ) -> None:
+        """Port-forwards to ``pod``:``port`` reach ``target`` (a loopback server), or echo (None)."""
+        state = self._state(name)
+        if target is None:
+            state.port_targets.pop((namespace, pod, port), None)
+            return
+        host, target_port = target
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            raise LabError(f"a port target must be a loopback address, not {host!r}")
+        state.port_targets[(namespace, pod, port)] = (host, int(target_port))

@@ -7,6 +7,13 @@ from typing import Any
 
 __all__ = ["BUILTIN_TYPES", "ResourceType", "TypeRegistry"]
 
+SUBRESOURCE_KINDS = {
+    "scale": "Scale",
+    "log": "Pod",
+    "exec": "PodExecOptions",
+    "portforward": "PodPortForwardOptions",
+}
+SUBRESOURCE_VERBS = {"log": ["get"], "exec": ["create", "get"], "portforward": ["create", "get"]}
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
 
@@ -48,8 +55,8 @@ class ResourceType:
             main["categories"] = list(self.categories)
         out = [main]
         for sub in self.subresources:
-            kind = {"scale": "Scale", "log": "Pod", "status": self.kind}.get(sub, self.kind)
-            verbs = ["get"] if sub == "log" else ["get", "patch", "update"]
+            kind = SUBRESOURCE_KINDS.get(sub, self.kind)
+            verbs = SUBRESOURCE_VERBS.get(sub, ["get", "patch", "update"])
             entry: dict[str, Any] = {
                 "name": f"{self.plural}/{sub}",
                 "singularName": "",
@@ -66,7 +73,7 @@ class ResourceType:
 
 BUILTIN_TYPES = (
     ResourceType("", "v1", "namespaces", "Namespace", False, ("ns",), ("status",)),
-    ResourceType("", "v1", "pods", "Pod", True, ("po",), ("log", "status"), ("all",)),
+    ResourceType("", "v1", "pods", "Pod", True, ("po",), ("log", "status", "exec", "portforward"), ("all",)),
     ResourceType("", "v1", "configmaps", "ConfigMap", True, ("cm",)),
     ResourceType("", "v1", "secrets", "Secret", True),
     ResourceType("", "v1", "services", "Service", True, ("svc",), ("status",), ("all",)),

@@ -95,6 +95,11 @@ class ObjectStore:
             raise ApiError.not_found(rt.plural, name, rt.group)
         return copy.deepcopy(obj)
 
+    def find(self, key: Key, namespace: str, name: str) -> Obj | None:
+        """A copy of one namespaced object by (group, plural), or None (for the lab's own knobs)."""
+        obj = self._objects.get(key, {}).get((namespace, name))
+        return copy.deepcopy(obj) if obj is not None else None
+
     def exists(self, rt: ResourceType, namespace: str, name: str) -> bool:
         """Whether the object exists."""
         return (namespace if rt.namespaced else "", name) in self._bucket(rt)

@@ -98,3 +98,43 @@ def pod(name: str, labels: dict[str, str] | None = None, image: str = "nginx:1.2
         "metadata": {"name": name, "labels": labels or {}},
         "spec": {"containers": [{"name": "main", "image": image}]},
     }
+
+
+def stream_url(api: LabAPI, path: str, params: list[tuple[str, str]]) -> str:
+    """An absolute URL with repeated query parameters (``command=`` may repeat)."""
+    from urllib.parse import urlencode
+
+    return f"{api.cluster.server}{path}?{urlencode(params)}"
+
+
+async def ws_open(
+    api: LabAPI,
+    path: str,
+    params: list[tuple[str, str]],
+    protocols: tuple[str, ...] = ("v5.channel.k8s.io", "v4.channel.k8s.io"),
+    token: str | None = None,
+) -> aiohttp.ClientWebSocketResponse:
+    """Open a WebSocket to a lab cluster path, as a Kubernetes client does (bearer token, subprotocols)."""
+    return await api.session.ws_connect(
+        stream_url(api, path, params),
+        protocols=protocols,
+        headers={"Authorization": f"Bearer {token or api.token}"},
+        ssl=api.ssl,
+        max_msg_size=0,
+    )
+
+
+async def read_exec(ws: aiohttp.ClientWebSocketResponse) -> tuple[bytes, bytes, dict[str, Any] | None, list[int]]:
+    """Read an exec stream to its end: stdout, stderr, the status from channel 3, channels seen."""
+    out, err, status, seen = b"", b"", None, []
+    async for msg in ws:
+        assert msg.type == aiohttp.WSMsgType.BINARY, msg
+        channel, data = msg.data[0], msg.data[1:]
+        seen.append(channel)
+        if channel == 1:
+            out += data
+        elif channel == 2:
+            err += data
+        elif channel == 3:
+            status = json.loads(data)
+    return out, err, status, seen
