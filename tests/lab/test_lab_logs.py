@@ -47,7 +47,7 @@ async def test_follow_streams_lines_as_they_are_appended(eks_lab: EKSLab, api: L
         assert await resp.content.readline() == b"second\n"
         assert await resp.content.readline() == b"third\n"
     status, text = await api.get(LOG, params={"tailLines": "3"})
-    assert text == "first new line\nsecond\nthird\n"
+    assert (status, text) == (200, "first new line\nsecond\nthird\n")
 
 
 async def test_a_client_that_cancels_stops_its_stream_on_the_server(eks_lab: EKSLab, api: LabAPI) -> None:
@@ -91,7 +91,7 @@ async def test_since_seconds_timestamps_and_limit_bytes_use_the_lab_clock(
     stamp = lab_clock.now().strftime("%Y-%m-%dT%H:%M:%S.")
     assert text.startswith(stamp) and text.endswith("Z new\n") and len(text.split(" ")[0]) == 30
     status, text = await api.get(LOG, params={"limitBytes": "5"})
-    assert text == "old\nn"
+    assert (status, text) == (200, "old\nn")
     async with follow(api, limitBytes="10") as resp:
         await until_following(eks_lab)
         eks_lab.append_pod_log("lab", "demo", "web-0", "more")

@@ -104,7 +104,8 @@ async def test_a_refused_target_reports_on_the_error_channel_and_closes(eks_lab:
 
 
 async def test_hostile_port_lists_and_frames_are_refused_or_ignored(api: LabAPI) -> None:
-    for ports in (None, "", "0", "65536", "80,abc", "-1", "８０", ",".join(["80"] * 128)):
+    full_width_80 = "\uff18\uff10"
+    for ports in (None, "", "0", "65536", "80,abc", "-1", full_width_80, ",".join(["80"] * 128)):
         params = {"ports": ports} if ports is not None else None
         status, body = await api.get(PF, params=params)
         assert status == 400 and body["reason"] == "BadRequest", ports
