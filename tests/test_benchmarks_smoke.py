@@ -95,6 +95,7 @@ def _git_status() -> str:
     return done.stdout
 
 
+@pytest.mark.timeout(300)  # a whole `python -m benchmarks` process on a possibly busy machine
 @pytest.mark.skipif(
     shutil.which("git") is None or not (ROOT / ".git").exists(), reason="needs a git checkout"
 )
