@@ -115,6 +115,12 @@ class Connector:
             return FileTokenSource(auth.token_file)
         return None
 
+    def token_file_source(self, selection: KubeconfigSelection, *, recheck: float) -> FileTokenSource:
+        """The selection's token file, looked at again every ``recheck`` seconds (in-cluster)."""
+        if selection.auth.token_file is None:
+            raise ValueError("the selection has no token file")
+        return FileTokenSource(selection.auth.token_file, recheck=recheck, clock=self._clock)
+
     async def connect(
         self,
         selection: KubeconfigSelection,
@@ -123,16 +129,25 @@ class Connector:
         *,
         token_source: TokenSourceChoice,
         exec_timeout: float,
+        verify: bool = False,
+        source: TokenSource | None = None,
     ) -> Connection:
-        """Create source, provider, first token, API client and refresh task — or nothing."""
+        """Create source, provider, first token, API client and refresh task — or nothing.
+
+        ``verify``: also check the credentials with AWS (EKS native) and make one request.
+        """
         ssl_context = ssl_context_for(selection)
-        source = self.token_source(selection, cid, eks_config, token_source, exec_timeout)
+        if source is None:
+            source = self.token_source(selection, cid, eks_config, token_source, exec_timeout)
         provider: TokenProvider | None = None
         api_client: KomApiClient | None = None
         refresh_task: asyncio.Task[None] | None = None
         try:
             if source is not None:
-                provider = TokenProvider(source, name=cid, clock=self._clock, is_eks=eks_config is not None)
+                region = (eks_config.region or eks_config.server_region) if eks_config else None
+                provider = TokenProvider(
+                    source, name=cid, clock=self._clock, is_eks=eks_config is not None, region=region
+                )
                 token = await provider.get_token()  # fail registration, not the first request
                 if token.expires_at is not None:
                     refresh_task = start_refresh_task(
@@ -152,6 +167,8 @@ class Connector:
                 basic_auth=(auth.username or "", auth.password or "") if auth.kind == "basic" else None,
                 retry_policy=self._retry_policy,
             )
+            if verify:
+                await _verify(api_client, source)
             return Connection(
                 api_client=api_client,
                 kubectl=Kubectl(api_client, cluster_id=cid),
@@ -170,3 +187,20 @@ class Connector:
             if api_client is not None:
                 await api_client.close()
             raise
+
+
+async def _verify(api_client: KomApiClient, source: TokenSource | None) -> None:
+    """Check the credentials with AWS (EKS native sources) and that the cluster accepts them."""
+    from kubernetes_asyncio.client.exceptions import ApiException
+
+    from kom_async.transport.rest import Target, error_from_status
+
+    check = getattr(source, "verify_credentials", None)
+    if check is not None:
+        await check()  # InvalidCredentials before the cluster sees a token
+    try:
+        await api_client.call_api("/api", "GET", auth_settings=["BearerToken"], _preload_content=True)
+    except ApiException as exc:
+        if exc.status == 403:
+            return  # authenticated; what RBAC allows is another question
+        raise error_from_status(exc.status or 0, exc.body, Target()) from None

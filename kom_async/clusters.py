@@ -33,6 +33,7 @@ from kom_async.transport.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
 if TYPE_CHECKING:
     from kom_async.auth.eks.config import EKSAuthConfig
+    from kom_async.auth.token import TokenSource
     from kom_async.config.policy import ExecPolicy
 
 __all__ = ["Cluster", "Clusters", "TokenSourceChoice"]
@@ -119,6 +120,7 @@ class Clusters:
         exec_timeout: float = 30.0,
         token_source: TokenSourceChoice = "auto",
         exec_policy: ExecPolicy | None = None,
+        verify: bool = False,
     ) -> Kubectl:
         """Register the cluster of ``context`` (default: current-context) in a kubeconfig text.
 
@@ -134,6 +136,7 @@ class Clusters:
             token_source=token_source,
             exec_policy=exec_policy,
             require_eks=False,
+            verify=verify,
         )
 
     async def register_by_path(
@@ -146,6 +149,7 @@ class Clusters:
         exec_timeout: float = 30.0,
         token_source: TokenSourceChoice = "auto",
         exec_policy: ExecPolicy | None = None,
+        verify: bool = False,
     ) -> Kubectl:
         """Like ``register_by_string`` for a kubeconfig file (relative paths resolve beside it)."""
         selection = load_kubeconfig(Path(path), context=context)
@@ -157,6 +161,7 @@ class Clusters:
             token_source=token_source,
             exec_policy=exec_policy,
             require_eks=False,
+            verify=verify,
         )
 
     async def register_eks_by_string(
@@ -169,6 +174,7 @@ class Clusters:
         exec_timeout: float = 30.0,
         token_source: TokenSourceChoice = "auto",
         exec_policy: ExecPolicy | None = None,
+        verify: bool = False,
     ) -> Kubectl:
         """Register an EKS kubeconfig; anything else is refused (``InvalidKubeconfig``)."""
         selection = load_kubeconfig(kubeconfig, context=context)
@@ -180,6 +186,7 @@ class Clusters:
             token_source=token_source,
             exec_policy=exec_policy,
             require_eks=True,
+            verify=verify,
         )
 
     async def register_eks_by_path(
@@ -192,6 +199,7 @@ class Clusters:
         exec_timeout: float = 30.0,
         token_source: TokenSourceChoice = "auto",
         exec_policy: ExecPolicy | None = None,
+        verify: bool = False,
     ) -> Kubectl:
         """Like ``register_eks_by_string`` for a kubeconfig file."""
         selection = load_kubeconfig(Path(path), context=context)
@@ -203,6 +211,7 @@ class Clusters:
             token_source=token_source,
             exec_policy=exec_policy,
             require_eks=True,
+            verify=verify,
         )
 
     async def register_eks(
@@ -217,9 +226,14 @@ class Clusters:
         exec_timeout: float = 30.0,
         token_source: TokenSourceChoice = "auto",
         env: Mapping[str, str] | None = None,
+        verify: bool = False,
     ) -> Kubectl:
         """Register an EKS cluster by name: DescribeCluster gives endpoint and CA, tokens are
-        minted natively. No kubeconfig needed. Default id: ``<region>-<cluster_name>``."""
+        minted natively. No kubeconfig needed. Default id: ``<region>-<cluster_name>``.
+
+        ``verify=True`` (on every ``register_*``) checks before returning that AWS accepts
+        the credentials (STS GetCallerIdentity) and the cluster accepts the token (one request).
+        """
         from kom_async.auth.eks.aws import describe_cluster
         from kom_async.auth.eks.config import EKSAuthConfig
 
@@ -263,8 +277,69 @@ class Clusters:
                 auth=_EKS_NATIVE_AUTH,
             )
             return await self._build(
-                selection, cid, config, token_source="native", exec_timeout=exec_timeout, replace=replace
-            )
+                selection, cid, config, token_source="native", exec_timeout=exec_timeout, replace=replace,
+                verify=verify,
+            )  # fmt: skip
+        finally:
+            self._pending.discard(cid)
+
+    async def register_default(
+        self,
+        cluster_id: str | None = None,
+        context: str | None = None,
+        *,
+        replace: bool = False,
+        exec_timeout: float = 30.0,
+        token_source: TokenSourceChoice = "auto",
+        exec_policy: ExecPolicy | None = None,
+        verify: bool = False,
+    ) -> Kubectl:
+        """Register the cluster kubectl would use: ``$KUBECONFIG`` (merged as kubectl merges
+        its files) or ``~/.kube/config``, at ``context`` or the current context."""
+        from kom_async.config.defaults import default_kubeconfig_paths, merge_kubeconfigs
+
+        paths = default_kubeconfig_paths()
+        selection = load_kubeconfig(merge_kubeconfigs(paths), context=context, base_dir=paths[0].parent)
+        return await self._register_selection(
+            selection,
+            cluster_id,
+            replace=replace,
+            exec_timeout=exec_timeout,
+            token_source=token_source,
+            exec_policy=exec_policy,
+            require_eks=False,
+            verify=verify,
+        )
+
+    async def register_in_cluster(
+        self,
+        cluster_id: str | None = None,
+        *,
+        replace: bool = False,
+        verify: bool = False,
+        token_path: str | os.PathLike[str] | None = None,
+        ca_path: str | os.PathLike[str] | None = None,
+        namespace_path: str | os.PathLike[str] | None = None,
+        recheck: float = 60.0,
+    ) -> Kubectl:
+        """Register the cluster this pod runs in with its service account (default id
+        ``"in-cluster"``): the token file is looked at every ``recheck`` seconds and re-read
+        when kubelet rotated it; ``cluster.namespace`` is the pod's namespace. The paths
+        default to the mounted service account."""
+        from kom_async.config.incluster import in_cluster_selection
+
+        cid = cluster_id or "in-cluster"
+        _check_name(cid, "cluster_id")
+        selection = in_cluster_selection(
+            cid, token_path=token_path, ca_path=ca_path, namespace_path=namespace_path
+        )
+        source = self._connector.token_file_source(selection, recheck=recheck)
+        self._reserve(cid, replace)
+        try:
+            return await self._build(
+                selection, cid, None, token_source="auto", exec_timeout=30.0, replace=replace, verify=verify,
+                source=source,
+            )  # fmt: skip
         finally:
             self._pending.discard(cid)
 
@@ -337,6 +412,7 @@ class Clusters:
         token_source: TokenSourceChoice,
         exec_policy: ExecPolicy | None,
         require_eks: bool,
+        verify: bool = False,
     ) -> Kubectl:
         if token_source not in ("auto", "native", "exec"):
             raise InvalidArgument(f"token_source must be 'auto', 'native' or 'exec', not {token_source!r}")
@@ -367,6 +443,7 @@ class Clusters:
                 token_source=token_source,
                 exec_timeout=exec_timeout,
                 replace=replace,
+                verify=verify,
             )
         finally:
             self._pending.discard(cid)
@@ -380,11 +457,14 @@ class Clusters:
         token_source: TokenSourceChoice,
         exec_timeout: float,
         replace: bool,
+        verify: bool = False,
+        source: TokenSource | None = None,
     ) -> Kubectl:
         """Connect the cluster, then put it in the registry (replacing ``cid`` if asked)."""
         conn = await self._connector.connect(
-            selection, cid, eks_config, token_source=token_source, exec_timeout=exec_timeout
-        )
+            selection, cid, eks_config, token_source=token_source, exec_timeout=exec_timeout,
+            verify=verify, source=source,
+        )  # fmt: skip
         cluster = Cluster(
             id=cid,
             server=selection.server,
@@ -395,6 +475,7 @@ class Clusters:
             eks=eks_config,
             refresh_task=conn.refresh_task,
             context=selection.context_name,
+            namespace=selection.namespace,
         )
         old = self._clusters.pop(cid, None) if replace else None
         self._clusters[cid] = cluster
@@ -429,6 +510,8 @@ class Cluster:
     eks: EKSAuthConfig | None = None
     refresh_task: asyncio.Task[None] | None = None
     context: str | None = None
+    #: the kubeconfig context's namespace, or the pod's own namespace in-cluster (None: unset)
+    namespace: str | None = None
 
     def __repr__(self) -> str:
         return (

@@ -9,10 +9,14 @@ unregistered ones disappear. The metric names are the same in both::
     kom_async_unauthorized_recoveries_total        counter  requests that recovered from a 401
     kom_async_token_expiry_timestamp_seconds       gauge    POSIX time the current token expires
     kom_async_token_last_fetch_duration_seconds    gauge    how long the last fetch took
+    kom_async_auth_failures_total                  counter  requests that ended in an authentication
+                                                            failure nothing recovered, by ``kind``
 
-each with a ``cluster`` label (the cluster id). Clusters whose credentials are not
-tokens (client certificates, basic auth) have no samples; a token that never expires
-has no expiry sample.
+each with a ``cluster`` label (the cluster id); the failures also carry ``kind``
+(``InvalidCredentials``, ``PermissionDenied``, ``TokenExpired``, ``Unauthorized``, ...).
+Clusters whose credentials are not tokens (client certificates, basic auth) have no
+samples; a token that never expires has no expiry sample; a kind of failure that never
+happened has no sample.
 
 ``prometheus-client`` and ``opentelemetry-api`` are optional: install the extras
 ``kom-async[prometheus]`` or ``kom-async[otel]``. They are imported only by the
@@ -22,7 +26,7 @@ functions that need them.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -54,13 +58,18 @@ class MissingExtraError(KomError, ImportError):
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """One exported metric: its name, kind, unit, help text and how to read it from stats."""
+    """One exported metric: its name, kind, unit, help text and how to read it from stats.
+
+    ``by_kind``, when set, splits the value by failure kind (a ``kind`` label); ``read``
+    then gives the per-cluster total that ``snapshot`` reports.
+    """
 
     name: str
     kind: Literal["counter", "gauge"]
     unit: str
     help: str
     read: Callable[[AuthStats], float | None]
+    by_kind: Callable[[AuthStats], Mapping[str, int]] | None = None
 
 
 def _expiry(stats: AuthStats) -> float | None:
@@ -103,7 +112,18 @@ METRICS: tuple[MetricSpec, ...] = (
         "Duration of the cluster's last successful token fetch",
         lambda s: s.last_fetch_duration,
     ),
+    MetricSpec(
+        "kom_async_auth_failures_total",
+        "counter",
+        "1",
+        "Requests that ended in an authentication failure nothing recovered, by kind",
+        lambda s: float(sum(s.auth_failures.values())),
+        by_kind=lambda s: s.auth_failures,
+    ),
 )
+
+
+_BY_KIND = {spec.name: spec for spec in METRICS if spec.by_kind is not None}
 
 
 def snapshot(clusters: Clusters) -> dict[str, dict[str, float]]:
@@ -153,7 +173,13 @@ class PrometheusCollector:
         families = {spec.name: self._family(spec) for spec in METRICS}
         for name, by_cluster in snapshot(self.clusters).items():
             for cluster_id, value in sorted(by_cluster.items()):
-                families[name].add_metric([cluster_id], value)
+                if name not in _BY_KIND:
+                    families[name].add_metric([cluster_id], value)
+        for cluster_id, stats in _stats(self.clusters):
+            for name, spec in _BY_KIND.items():
+                assert spec.by_kind is not None
+                for kind, count in sorted(spec.by_kind(stats).items()):
+                    families[name].add_metric([cluster_id, kind], float(count))
         return list(families.values())
 
     @staticmethod
@@ -161,7 +187,8 @@ class PrometheusCollector:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         if spec.kind == "counter":
-            return CounterMetricFamily(spec.name, spec.help, labels=["cluster"])
+            labels = ["cluster", "kind"] if spec.by_kind is not None else ["cluster"]
+            return CounterMetricFamily(spec.name, spec.help, labels=labels)
         unit = "seconds" if spec.unit == "s" else ""
         return GaugeMetricFamily(spec.name, spec.help, labels=["cluster"], unit=unit)
 
@@ -207,6 +234,10 @@ def _otel_callback(
     def observe(options: CallbackOptions) -> Iterable[Observation]:
         out = []
         for cluster_id, stats in _stats(clusters):
+            if spec.by_kind is not None:
+                for kind, count in spec.by_kind(stats).items():
+                    out.append(observation(count, {"cluster": cluster_id, "kind": kind}))
+                continue
             value = spec.read(stats)
             if value is not None:
                 out.append(observation(value, {"cluster": cluster_id}))

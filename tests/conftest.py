@@ -82,6 +82,12 @@ def _no_leaked_tasks_or_secrets_in_errors() -> Iterator[None]:
     assert not new, f"asyncio reported leaked tasks/sessions: {new[:3]}"
 
 
+@pytest.fixture(autouse=True)
+def _private_token_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``kom-async eks get-token`` caches tokens under $XDG_CACHE_HOME: never the real one."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     gc.collect()
     if detector.leaks or error_leaks or hygiene.complaints:

@@ -176,7 +176,12 @@ class ExecTokenSource:
                 start_new_session=True,  # its own process group, so a timeout kills children too
             )
         except FileNotFoundError:
-            raise self._fail("the command was not found on PATH") from None
+            # client-go adds the installHint to this failure only: the plugin is not installed
+            if os.sep in self.config.command:
+                missing = f"the executable {self.config.command!r} does not exist"
+            else:
+                missing = "the command was not found on PATH"
+            raise self._fail(missing, hint=True) from None
         except PermissionError:
             raise self._fail("the command is not executable") from None
         except OSError as exc:
@@ -229,13 +234,15 @@ class ExecTokenSource:
         await asyncio.gather(read_stdout(), read_stderr())
         return bytes(out), bytes(err), overflow
 
-    def _fail(self, what: str, *, code: int | None = None, stderr: str | None = None) -> KomError:
+    def _fail(
+        self, what: str, *, code: int | None = None, stderr: str | None = None, hint: bool = False
+    ) -> KomError:
         excerpt = ""
         if stderr and stderr.strip():
             text = " ".join(stderr.split())
             excerpt = f"; stderr: {text[-_EXCERPT:]}"
         return self._error_for(
-            self.config, self.eks, self.cluster_id, what + excerpt, code=code, stderr=stderr
+            self.config, self.eks, self.cluster_id, what + excerpt, code=code, stderr=stderr, hint=hint
         )
 
     @staticmethod
@@ -247,9 +254,10 @@ class ExecTokenSource:
         *,
         code: int | None = None,
         stderr: str | None = None,
+        hint: bool = False,
     ) -> KomError:
-        hint = f". {config.install_hint.strip()}" if config.install_hint else ""
-        message = f"exec plugin {os.path.basename(config.command)!r} failed: {what}{hint}"
+        install = f". {config.install_hint.strip()}" if hint and config.install_hint else ""
+        message = f"exec plugin {os.path.basename(config.command)!r} failed: {what}{install}"
         if eks:
             return EKSAuthError(EKSAuthErrorKind.ExecFailed, message, cluster_id=cluster_id or None)
         where = f"cluster {cluster_id!r}: " if cluster_id else ""

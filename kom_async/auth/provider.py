@@ -16,7 +16,8 @@ import asyncio
 import logging
 import math
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from kom_async.auth.clock import Clock, SystemClock, system_clock
@@ -35,7 +36,8 @@ DEFAULT_MANDATORY_WINDOW = 60.0
 
 @dataclass(frozen=True)
 class AuthStats:
-    """Counters a user can watch: fetches, failures, 401 recoveries, current expiry."""
+    """Counters a user can watch: fetches, failures, 401 recoveries, current expiry, and the
+    authentication failures a caller finally saw, by kind (``InvalidCredentials``, ...)."""
 
     source: str
     fetches: int = 0
@@ -45,6 +47,7 @@ class AuthStats:
     last_success: datetime | None = None
     last_error: str | None = None
     expires_at: datetime | None = None
+    auth_failures: Mapping[str, int] = field(default_factory=dict)
 
 
 class TokenProvider:
@@ -64,12 +67,15 @@ class TokenProvider:
         mandatory_window: float = DEFAULT_MANDATORY_WINDOW,
         clock: Clock | None = None,
         is_eks: bool = False,
+        region: str | None = None,
     ) -> None:
         if mandatory_window < 0 or advisory_window < mandatory_window:
             raise ValueError("need 0 <= mandatory_window <= advisory_window")
         self.source = source
         self.name = name
         self.is_eks = is_eks
+        #: the AWS region of an EKS cluster, carried in every log record's ``extra``
+        self.region = region
         self._advisory = advisory_window
         self._mandatory = mandatory_window
         self._clock: Clock = clock or system_clock
@@ -129,6 +135,23 @@ class TokenProvider:
     def note_unauthorized_recovery(self) -> None:
         """Count a request that succeeded on retry after a 401."""
         self._stats = replace(self._stats, unauthorized_recoveries=self._stats.unauthorized_recoveries + 1)
+
+    def note_auth_failure(self, kind: str) -> None:
+        """Count an authentication failure a request ended with (nothing recovered it)."""
+        failures = dict(self._stats.auth_failures)
+        failures[kind] = failures.get(kind, 0) + 1
+        self._stats = replace(self._stats, auth_failures=failures)
+        log.warning(
+            "request to %s failed authentication (%s)",
+            self.name or "<unnamed>",
+            kind,
+            extra=self.log_extra,
+        )
+
+    @property
+    def log_extra(self) -> dict[str, str | None]:
+        """What every auth log record about this provider carries: cluster, source, region."""
+        return {"cluster": self.name, "source": self.source.kind, "region": self.region}
 
     # -- slow paths ------------------------------------------------------------------------
     async def _slow_get(self, token: Token | None) -> Token:
@@ -220,7 +243,7 @@ class TokenProvider:
                 logging.WARNING if background else logging.DEBUG,
                 "token fetch failed: %s",
                 exc,
-                extra={"cluster": self.name, "source": self.source.kind},
+                extra=self.log_extra,
             )
             raise
         except Exception as exc:  # a source's bug: its callers see it, nothing hangs
@@ -248,7 +271,7 @@ class TokenProvider:
             self.source.kind,
             duration * 1000,
             token.expires_at.isoformat() if token.expires_at else "never (until a 401)",
-            extra={"cluster": self.name, "source": self.source.kind},
+            extra=self.log_extra,
         )
         return token
 

@@ -96,7 +96,7 @@ async def refresh_loop(
                 failures,
                 wait,
                 exc,
-                extra={"cluster": provider.name},
+                extra=provider.log_extra,
             )
             await clock.sleep(wait)
         else:

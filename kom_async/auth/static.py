@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from datetime import timedelta
 from pathlib import Path
 
+from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.token import Token
 from kom_async.errors import KubeconfigError
 
@@ -31,25 +34,39 @@ class StaticTokenSource:
 
 class FileTokenSource:
     """A ``tokenFile``: re-read on every fetch, i.e. at registration and after a 401,
-    so a rotated projected service-account token is picked up."""
+    so a rotated projected service-account token is picked up.
+
+    With ``recheck`` (seconds), each token is given that lifetime, so the provider's refresh
+    looks at the file again that often (client-go re-reads a service account token every
+    minute); the file is read again only when it changed (inode, size or mtime).
+    """
 
     kind = "token-file"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, recheck: float | None = None, clock: Clock | None = None) -> None:
         self.path = Path(path)
+        self._recheck = recheck
+        self._clock = clock or system_clock
+        self._seen: tuple[int, int, int] | None = None
+        self._value = ""
 
     def __repr__(self) -> str:
         return f"FileTokenSource({str(self.path)!r})"
 
     async def fetch(self) -> Token:
         try:
-            text = await asyncio.to_thread(self.path.read_text, "utf-8")
+            st = os.stat(self.path)
+            if self._recheck is None or (st.st_ino, st.st_size, st.st_mtime_ns) != self._seen:
+                text = await asyncio.to_thread(self.path.read_text, "utf-8")
+                self._value, self._seen = text.strip(), (st.st_ino, st.st_size, st.st_mtime_ns)
         except (OSError, UnicodeDecodeError) as exc:
             raise KubeconfigError(f"cannot read token file {str(self.path)!r}: {exc}") from None
-        value = text.strip()
-        if not value:
+        if not self._value:
+            self._seen = None
             raise KubeconfigError(f"token file {str(self.path)!r} is empty")
-        return Token(value)
+        if self._recheck is None:
+            return Token(self._value)
+        return Token(self._value, self._clock.now() + timedelta(seconds=self._recheck))
 
     async def aclose(self) -> None:
         return None

@@ -1,18 +1,27 @@
 """``kom-async eks get-token``: a drop-in for ``aws eks get-token``, minted in-process.
 
-Prints the same ExecCredential JSON, so kubectl can use it as an exec plugin. Start-up
-is kept lean: only the native signer and aiobotocore are imported, never
-kubernetes_asyncio or the kubeconfig machinery.
+Prints the same ExecCredential JSON, so kubectl can use it as an exec plugin. kubectl runs
+it on every invocation, so it is built for start-up time: a cached token (see
+:mod:`kom_async.auth.eks.token_cache`; ``--no-cache`` skips it) costs a file read; a new
+one is signed with the standard library when the keys are in the environment, and
+otherwise after botocore resolves the credentials. Neither asyncio, aiobotocore, aiohttp
+nor kubernetes_asyncio is imported, and the usual command line is read without argparse
+(which, with ``re``, ``enum`` and ``typing``, would cost more than the cached call itself).
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
 import os
 import sys
-from typing import NoReturn
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    import argparse
+    from types import SimpleNamespace
+    from typing import NoReturn
+
+    from kom_async.auth.eks.keys import MintTarget
 
 __all__ = ["exec_credential", "main"]
 
@@ -26,14 +35,52 @@ class _UsageError(Exception):
     pass
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage mistakes as an exit-1 error, not exit 2 + SystemExit."""
+# option -> attribute, for the quick reader of the usual command line
+_VALUE_OPTIONS = {
+    "--cluster-name": "cluster_name",
+    "--cluster-id": "cluster_id",
+    "--region": "region",
+    "--role-arn": "role_arn",
+    "--profile": "profile",
+    "--output": "output",
+}
 
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(message)
+
+def _quick_args(argv: list[str]) -> SimpleNamespace | None:
+    """The arguments of ``get-token --opt value ...`` without argparse; None for anything
+    else (help, abbreviations, mistakes), which argparse then reads and reports."""
+    from types import SimpleNamespace
+
+    if argv[:1] != ["get-token"]:
+        return None
+    found: dict[str, str | bool | None] = dict.fromkeys(_VALUE_OPTIONS.values())
+    found.update(command="get-token", output="json", no_cache=False)
+    rest = iter(argv[1:])
+    for arg in rest:
+        if arg == "--no-cache":
+            found["no_cache"] = True
+            continue
+        name, eq, value = arg.partition("=")
+        dest = _VALUE_OPTIONS.get(name)
+        if dest is None:
+            return None
+        if not eq:
+            value = next(rest, "-")
+            if value.startswith("-"):
+                return None
+        found[dest] = value
+    return SimpleNamespace(**found) if found["output"] == "json" else None
 
 
-def _parser() -> _Parser:
+def _parser() -> argparse.ArgumentParser:
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        """argparse that reports usage mistakes as an exit-1 error, not exit 2 + SystemExit."""
+
+        def error(self, message: str) -> NoReturn:
+            raise _UsageError(message)
+
     parser = _Parser(
         prog="kom-async eks",
         description="EKS helpers. get-token prints an ExecCredential like `aws eks get-token`.",
@@ -45,6 +92,11 @@ def _parser() -> _Parser:
     get.add_argument("--region", help="AWS region (default: AWS_REGION / profile config)")
     get.add_argument("--role-arn", help="assume this IAM role to sign the token")
     get.add_argument("--profile", help="AWS profile to take credentials from")
+    get.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="always mint a new token; neither read nor write the on-disk token cache",
+    )
     get.add_argument("--output", default="json", choices=["json"], help=argparse.SUPPRESS)
     return parser
 
@@ -74,17 +126,63 @@ def exec_credential(token: str, expiration: str, api_version: str = V1BETA1) -> 
     }
 
 
-async def _mint(args: argparse.Namespace) -> tuple[str, str]:
-    from kom_async.eks import get_token
+def _mint(args: argparse.Namespace | SimpleNamespace) -> tuple[str, str]:
+    """A token and its expirationTimestamp: from the cache, else newly signed (and cached)."""
+    cluster = args.cluster_id or args.cluster_name
+    cache = key = None
+    if not args.no_cache:
+        from kom_async.auth.eks.token_cache import TokenCache, cache_key
 
-    token = await get_token(
-        cluster_name=args.cluster_id or args.cluster_name,
-        region=args.region,
-        role_arn=args.role_arn,
-        profile=args.profile,
+        cache = TokenCache()
+        key = cache_key(
+            cluster=cluster,
+            region=args.region,
+            profile=args.profile,
+            role_arn=args.role_arn,
+            cluster_id_flag=bool(args.cluster_id),
+        )
+        hit = cache.load(key)
+        if hit is not None:
+            return hit
+    from datetime import UTC, datetime
+
+    from kom_async.auth.eks.keys import quick_target
+    from kom_async.auth.eks.sign import TOKEN_LIFETIME, presign_eks_url, token_from_url
+
+    target = quick_target(os.environ, region=args.region, profile=args.profile, role_arn=args.role_arn)
+    if target is None:
+        target = _botocore_target(args)
+    when = datetime.now(UTC).replace(microsecond=0)
+    url = presign_eks_url(
+        sts_url=target.sts_url,
+        region=target.signing_region,
+        service=target.signing_name,
+        k8s_aws_id=cluster,
+        access_key=target.keys.access_key,
+        secret_key=target.keys.secret_key,
+        session_token=target.keys.token,
+        when=when,
     )
-    assert token.expires_at is not None
-    return token.value, token.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    token = token_from_url(url)
+    expires = when + TOKEN_LIFETIME
+    stamp = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if cache is not None and key is not None:
+        cache.store(key, token, expires.timestamp(), stamp)
+    return token, stamp
+
+
+def _botocore_target(args: argparse.Namespace | SimpleNamespace) -> MintTarget:
+    """``botocore_target`` with its failures turned into kom-async's ``EKSAuthError``."""
+    from kom_async.auth.eks.keys import botocore_target, env_region
+
+    try:
+        region = env_region(args.region, os.environ)
+        return botocore_target(region=region, profile=args.profile, role_arn=args.role_arn)
+    except Exception as exc:
+        from kom_async.auth.eks.aws_errors import map_aws_error, scrubbed
+
+        action = f"assume role {args.role_arn}" if args.role_arn else "load AWS credentials"
+        raise map_aws_error(exc, action=action) from scrubbed(exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     if args_list[:1] == ["eks"]:
         args_list = args_list[1:]
     try:
-        args = _parser().parse_args(args_list)
+        args = _quick_args(args_list) or _parser().parse_args(args_list)
         if args.cluster_name and args.cluster_id:
             raise _UsageError("pass --cluster-name or --cluster-id, not both")
         if not (args.cluster_name or args.cluster_id):
@@ -101,18 +199,20 @@ def main(argv: list[str] | None = None) -> int:
     except _UsageError as exc:
         print(f"kom-async eks: error: {exc}", file=sys.stderr)
         return 1
-    from kom_async.errors import KomError
-
     api_version, warning = exec_api_version()
     if warning:
         print(warning, file=sys.stderr)
     try:
-        token, expiration = asyncio.run(_mint(args))
-    except KomError as exc:
-        print(f"kom-async eks get-token: {exc}", file=sys.stderr)
-        return 1
+        token, expiration = _mint(args)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from kom_async.errors import KomError  # not imported on the way to a token
+
+        if not isinstance(exc, KomError):
+            raise
+        print(f"kom-async eks get-token: {exc}", file=sys.stderr)
+        return 1
     sys.stdout.write(json.dumps(exec_credential(token, expiration, api_version), indent=4) + "\n")
     sys.stdout.flush()
     return 0

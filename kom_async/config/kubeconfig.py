@@ -261,7 +261,7 @@ def _select(doc: Mapping[str, Any], context: str | None, base: Path) -> Kubeconf
             "does not hold a PEM certificate", field=f"{where_cl}.certificate-authority-data"
         )
     user = _named(doc, "users", user_name, "user") if user_name else {}
-    auth = _user_auth(user, f"users[{user_name}].user", base)
+    auth = _user_auth(user, user_name or "", base)
     return KubeconfigSelection(
         context_name=context,
         cluster_name=cluster_name,
@@ -277,10 +277,11 @@ def _select(doc: Mapping[str, Any], context: str | None, base: Path) -> Kubeconf
     )
 
 
-def _user_auth(user: Mapping[str, Any], where: str, base: Path) -> UserAuth:
+def _user_auth(user: Mapping[str, Any], user_name: str, base: Path) -> UserAuth:
+    where = f"users[{user_name}].user"
     exec_body = user.get("exec")
     if exec_body is not None:
-        exec_config = _exec_config(exec_body, f"{where}.exec")
+        exec_config = _exec_config(exec_body, user_name, base)
         kind: AuthKind = "eks-exec" if looks_like_eks(exec_config) else "exec"
         return UserAuth(kind=kind, exec=exec_config)
     if user.get("auth-provider") is not None:
@@ -312,7 +313,9 @@ def _user_auth(user: Mapping[str, Any], where: str, base: Path) -> UserAuth:
     return UserAuth(kind="none")
 
 
-def _exec_config(body: Any, where: str) -> ExecConfig:
+def _exec_config(body: Any, user_name: str, base: Path) -> ExecConfig:
+    """An exec block, validated as client-go validates it (see docs/exec.md)."""
+    where = f"users[{user_name}].user.exec"
     if not isinstance(body, Mapping):
         raise KubeconfigError("must be a mapping", field=where)
     command = _opt_str(body, "command", where)
@@ -320,7 +323,16 @@ def _exec_config(body: Any, where: str) -> ExecConfig:
         raise KubeconfigError("is missing: an exec plugin needs a command", field=f"{where}.command")
     if "\x00" in command:
         raise KubeconfigError("must not contain NUL characters", field=f"{where}.command")
-    api_version = _opt_str(body, "apiVersion", where) or "client.authentication.k8s.io/v1beta1"
+    if os.sep in command and not os.path.isabs(command) and str(base) != ".":
+        # client-go: a relative path (not a bare name) is relative to the kubeconfig's folder
+        command = os.path.normpath(os.path.join(base, command))
+    api_version = _opt_str(body, "apiVersion", where)
+    if api_version is None:
+        raise KubeconfigError(
+            f"apiVersion must be specified for user {user_name!r} to use an exec authentication "
+            f"plugin (one of {', '.join(EXEC_API_VERSIONS)})",
+            field=f"{where}.apiVersion",
+        )
     if api_version not in EXEC_API_VERSIONS:
         raise KubeconfigError(
             f"{api_version!r} is not supported; use one of {', '.join(EXEC_API_VERSIONS)}",
@@ -351,7 +363,15 @@ def _exec_config(body: Any, where: str) -> ExecConfig:
         if "\x00" in str(value):
             raise KubeconfigError("must not contain NUL characters", field=f"{where}.env[{i}].value")
         env[item["name"]] = str(value)
-    interactive = _opt_str(body, "interactiveMode", where) or "IfAvailable"
+    interactive = _opt_str(body, "interactiveMode", where)
+    if interactive is None:
+        if api_version == "client.authentication.k8s.io/v1":
+            raise KubeconfigError(
+                f"interactiveMode must be specified for user {user_name!r} to use an exec "
+                f"authentication plugin with {api_version} (Never, IfAvailable or Always)",
+                field=f"{where}.interactiveMode",
+            )
+        interactive = "IfAvailable"  # v1beta1's default, as in client-go
     if interactive not in ("Never", "IfAvailable", "Always"):
         raise KubeconfigError(
             f"{interactive!r} is not one of Never, IfAvailable, Always",

@@ -110,11 +110,14 @@ class KubeAPIServer:
         self._watch_tasks: set[asyncio.Task[Any]] = set()
         self._handlers: set[asyncio.Task[Any]] = set()  # requests being served, for stop()
         self.base_url = ""
+        #: (region, name) of the cluster also served at "/" (an in-cluster client's view)
+        self.root_cluster: tuple[str, str] | None = None
 
     async def start(self) -> None:
         """Listen on a free port."""
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_route("*", "/clusters/{region}/{name}{path:(/.*)?}", self._tracked)
+        app.router.add_route("*", "/{path:.*}", self._tracked)  # the root cluster, if one is set
         # handler_cancellation: a client that goes away ends what it started (follows, execs)
         runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=1.0, handler_cancellation=True
@@ -153,8 +156,14 @@ class KubeAPIServer:
 
     # -- request entry ----------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        region, name = request.match_info["region"], request.match_info["name"]
-        path = (request.match_info.get("path") or "/").rstrip("/") or "/"  # /version/ too
+        if "region" in request.match_info:
+            region, name = request.match_info["region"], request.match_info["name"]
+            path = request.match_info.get("path") or "/"
+        elif self.root_cluster is not None:  # served at "/", as a pod sees its own cluster
+            (region, name), path = self.root_cluster, "/" + request.match_info.get("path", "")
+        else:
+            return _json(ApiError(404, "no lab cluster is served at the root").body, 404)
+        path = path.rstrip("/") or "/"  # /version/ too
         state = self.clusters.get((region, name))
         if state is None:
             return _json(ApiError(404, f"no lab cluster {region}/{name}").body, 404)

@@ -16,9 +16,17 @@ from aiohttp import web
 from kom_async.lab.faults import Fault
 from kom_async.lab.listen import listen_loopback
 
-__all__ = ["AWSProxy"]
+__all__ = ["STS_REFUSALS", "AWSProxy", "access_key_of", "sts_refusal"]
 
 _SCOPE = re.compile(r"Credential=[^/\s,]+/\d{8}/[^/\s,]+/([a-z0-9-]+)/aws4_request")
+_KEY = re.compile(r"Credential=([A-Z0-9]{16,128})/")
+_QUERY_KEY = re.compile(r"X-Amz-Credential=([A-Z0-9]{16,128})%2F", re.I)
+# what real STS says for each refusal a test may ask for
+STS_REFUSALS = {
+    "InvalidClientTokenId": "The security token included in the request is invalid.",
+    "SignatureDoesNotMatch": "The request signature we calculated does not match the signature you provided.",
+    "ExpiredToken": "The security token included in the request is expired",
+}
 _QUERY_SCOPE = re.compile(r"X-Amz-Credential=[^&]*?%2F\d{8}%2F[^&%]+%2F([a-z0-9-]+)%2F", re.I)
 _HOP_HEADERS = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
@@ -33,12 +41,32 @@ def service_of(request: web.Request) -> str:
     return m.group(1).lower() if m else "unknown"
 
 
+def access_key_of(request: web.Request) -> str | None:
+    """The access key id a request is signed with (header or presigned query), if any."""
+    m = _KEY.search(request.headers.get("Authorization", "")) or _QUERY_KEY.search(request.query_string)
+    return m.group(1) if m else None
+
+
+def sts_refusal(code: str) -> web.Response:
+    """STS's 403 answer for refused credentials (``InvalidClientTokenId``, ``ExpiredToken``...)."""
+    return web.Response(
+        status=403,
+        content_type="text/xml",
+        text=(
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+            f"<Message>{STS_REFUSALS[code]}</Message></Error><RequestId>lab</RequestId></ErrorResponse>"
+        ),
+    )
+
+
 class AWSProxy:
     """Forwards to moto at ``upstream``; ``faults[service]`` perturbs that service's requests."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.faults: dict[str, Fault] = {}
+        #: access key id -> the STS error code every STS call signed with it gets
+        self.refused_keys: dict[str, str] = {}
         self.requests: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
         self.url = ""
@@ -68,6 +96,10 @@ class AWSProxy:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         service = service_of(request)
         self.requests[service] += 1
+        refusal = self.refused_keys.get(access_key_of(request) or "") if service == "sts" else None
+        if refusal is not None:
+            self.failed[service] += 1
+            return sts_refusal(refusal)
         fault = self.faults.get(service)
         if fault is not None and fault.take():
             if fault.delay:

@@ -22,7 +22,7 @@ from kom_async.lab import behaviour
 from kom_async.lab.apiserver import KubeAPIServer
 from kom_async.lab.authn import ADMIN_GROUPS, Authenticator, IdentityMap
 from kom_async.lab.aws import AWSCredential, MotoAWS
-from kom_async.lab.awsproxy import AWSProxy
+from kom_async.lab.awsproxy import STS_REFUSALS, AWSProxy
 from kom_async.lab.faults import Fault
 from kom_async.lab.kubeconfig import (
     build_kubeconfig,
@@ -343,6 +343,15 @@ class EKSLab:
         """An admin bearer token the cluster accepts without EKS (rotated by revoke_tokens)."""
         return self._state(name, region).default_static_token
 
+    def serve_at_root(self, name: str, region: str | None = None) -> dict[str, str]:
+        """Also serve cluster ``name`` at the server's root, as a pod reaches its own cluster;
+        returns the ``KUBERNETES_SERVICE_HOST`` / ``_PORT`` environment that points at it."""
+        server = self._require()
+        state = self._state(name, region)
+        server.root_cluster = next(key for key, value in server.clusters.items() if value is state)
+        port = server.base_url.rsplit(":", 1)[1]
+        return {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": port}
+
     def add_static_token(
         self,
         name: str,
@@ -469,6 +478,19 @@ class EKSLab:
     def sts_fault(self, **options: Any) -> Fault:
         """:meth:`aws_fault` for STS (AssumeRole, GetCallerIdentity...)."""
         return self.aws_fault("sts", **options)
+
+    def sts_refuse_key(self, access_key_id: str, code: str | None = "InvalidClientTokenId") -> None:
+        """Make STS refuse every call signed with ``access_key_id``, as AWS does for a wrong
+        secret (``SignatureDoesNotMatch``), an unknown key or an expired session (``ExpiredToken``).
+        ``sts_refuse_key(key, None)`` accepts it again."""
+        self._require()
+        assert self._proxy is not None
+        if code is None:
+            self._proxy.refused_keys.pop(access_key_id, None)
+        elif code not in STS_REFUSALS:
+            raise ValueError(f"code must be one of {', '.join(STS_REFUSALS)}")
+        else:
+            self._proxy.refused_keys[access_key_id] = code
 
     def clear_aws_faults(self) -> None:
         """Remove every AWS fault."""

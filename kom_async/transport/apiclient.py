@@ -26,7 +26,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from kom_async.auth.provider import TokenProvider
 from kom_async.auth.token import Token
-from kom_async.errors import ClusterUnreachable, EKSAuthError, EKSAuthErrorKind, KomError
+from kom_async.errors import ClusterUnreachable, EKSAuthError, EKSAuthErrorKind, ExecPluginError, KomError
 from kom_async.transport.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
 __all__ = ["KomApiClient", "TokenAuth"]
@@ -54,14 +54,34 @@ class TokenAuth:
         headers["Authorization"] = f"Bearer {token.value}"
         return token
 
-    def rejected_twice(self) -> EKSAuthError:
-        return EKSAuthError(
-            EKSAuthErrorKind.PermissionDenied,
-            "the API server answered 401 to a freshly minted token: the IAM identity is not "
-            "mapped to a Kubernetes user (check the cluster's access entries / aws-auth "
-            "ConfigMap), or the token was minted for another cluster name",
-            cluster_id=self.cluster_id or None,
-        )
+    async def rejected_twice(self) -> EKSAuthError:
+        """The error for an EKS token refused after the refresh: the source tells the cause
+        apart when it can (STS GetCallerIdentity with the same credentials)."""
+        diagnose = getattr(self.provider.source, "diagnose", None)
+        if diagnose is not None:
+            error: EKSAuthError = await diagnose()
+        else:
+            error = EKSAuthError(
+                EKSAuthErrorKind.PermissionDenied,
+                "the API server answered 401 to a freshly minted token: the IAM identity is not "
+                "mapped to a Kubernetes user (check the cluster's access entries / aws-auth "
+                "ConfigMap), or the token was minted for another cluster name",
+                cluster_id=self.cluster_id or None,
+            )
+        self.failed(error)
+        return error
+
+    def failed(self, exc: BaseException) -> None:
+        """Count an authentication failure that ends a request, by kind."""
+        if isinstance(exc, EKSAuthError):
+            kind = exc.kind.value
+        elif isinstance(exc, ApiException) and exc.status == 401:
+            kind = "Unauthorized"
+        elif isinstance(exc, ExecPluginError):
+            kind = "ExecFailed"
+        else:
+            kind = type(exc).__name__
+        self.provider.note_auth_failure(kind)
 
 
 class _RESTClient(rest.RESTClientObject):
@@ -216,7 +236,11 @@ class KomApiClient(ApiClient):
         auth = self.auth
         if auth is None:
             return await self._with_retries(method, url, send)
-        token = await auth.apply(headers)
+        try:
+            token = await auth.apply(headers)
+        except KomError as exc:
+            auth.failed(exc)
+            raise
         try:
             response = await self._with_retries(method, url, send)
         except ApiException as exc:
@@ -227,20 +251,32 @@ class KomApiClient(ApiClient):
                 return response
             response.release()
         # 401: refresh once (shared by every concurrent 401) and retry once
-        await auth.recover(headers, token)
+        try:
+            await auth.recover(headers, token)
+        except KomError as exc:
+            auth.failed(exc)
+            raise
         try:
             response = await self._with_retries(method, url, send)
         except ApiException as exc:
-            if exc.status == 401 and auth.is_eks:
-                raise auth.rejected_twice() from None
-            raise
-        if not _preload_content and response.status == 401:
-            if auth.is_eks:
-                response.release()
-                raise auth.rejected_twice()
+            if exc.status != 401:
+                raise
+            if not auth.is_eks:
+                auth.failed(exc)
+                raise
+            response = None
+        if response is not None and (_preload_content or response.status != 401):
+            auth.provider.note_unauthorized_recovery()
             return response
-        auth.provider.note_unauthorized_recovery()
-        return response
+        if not auth.is_eks:
+            auth.provider.note_auth_failure("Unauthorized")
+            return response  # a stream: the caller reads the 401 itself
+        if response is not None:
+            response.release()
+        error = await auth.rejected_twice()
+        if error.__cause__ is None:
+            raise error from None
+        raise error
 
     async def _with_retries(self, method: str, url: str, send: Callable[[], Awaitable[Any]]) -> Any:
         """``send()``, retried per ``retry_policy`` when it is an idempotent read that failed

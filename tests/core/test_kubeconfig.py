@@ -39,15 +39,15 @@ def test_eks_exec_users_are_classified_as_eks() -> None:
     user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
                      "args": ["--region", "us-east-1", "eks", "get-token", "--cluster-name", "c1"]}}
     assert load_kubeconfig(config(user)).auth.kind == "eks-exec"
-    user2 = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "/usr/local/bin/aws-iam-authenticator",
+    user2 = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "interactiveMode": "Never", "command": "/usr/local/bin/aws-iam-authenticator",
                       "args": ["token", "-i", "c1"]}}
     assert load_kubeconfig(config(user2)).auth.kind == "eks-exec"
-    other = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "gke-gcloud-auth-plugin"}}
+    other = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "interactiveMode": "Never", "command": "gke-gcloud-auth-plugin"}}
     assert load_kubeconfig(config(other)).auth.kind == "exec"
 
 
 def test_exec_env_is_parsed_but_never_shown_in_reprs() -> None:
-    user = {"exec": {"command": "aws", "args": ["eks", "get-token"],
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws", "args": ["eks", "get-token"],
                      "env": [{"name": "AWS_SECRET_ACCESS_KEY", "value": "wJalrXUtnFEMI/K7MDENG"}]}}
     sel = load_kubeconfig(config(user))
     assert sel.auth.exec is not None and sel.auth.exec.env["AWS_SECRET_ACCESS_KEY"].startswith("wJal")
@@ -101,7 +101,7 @@ def test_a_named_context_and_basic_auth() -> None:
         (yaml.safe_dump(config({"client-certificate-data": "QQ=="})), "client-key"),
         (yaml.safe_dump(config({"exec": {"args": ["x"]}})), "needs a command"),
         (yaml.safe_dump(config({"exec": {"command": "x", "apiVersion": "client.authentication.k8s.io/v1alpha1"}})), "not supported"),
-        (yaml.safe_dump(config({"exec": {"command": "x", "env": [{"value": "v"}]}})), "env[0]"),
+        (yaml.safe_dump(config({"exec": {"command": "x", "apiVersion": "client.authentication.k8s.io/v1beta1", "env": [{"value": "v"}]}})), "env[0]"),
         (yaml.safe_dump(config({"auth-provider": {"name": "gcp"}})), "auth-provider"),
     ],
 )

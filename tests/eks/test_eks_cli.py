@@ -123,3 +123,30 @@ def test_start_up_is_lean(static_env: dict[str, str]) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "0 []", done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["get-token", "--cluster-name", "c", "--region", "us-east-1"],
+        ["get-token", "--cluster-id=abc", "--region=eu-west-1", "--no-cache"],
+        ["get-token", "--cluster-name", "c", "--role-arn", "arn:aws:iam::1:role/r", "--profile", "p", "--output", "json"],
+        ["get-token", "--no-cache", "--cluster-name", "a", "--cluster-name", "b"],
+    ],
+)
+def test_the_quick_reader_reads_the_usual_command_line_as_argparse_does(argv: list[str]) -> None:
+    from kom_async.cli.eks import _parser, _quick_args
+
+    quick = _quick_args(argv)
+    assert quick is not None
+    assert vars(quick) == vars(_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["get-token", "--help"], ["get-token", "--cluster"], ["get-token", "--region"], ["get-token", "--output", "text"], ["other"]],
+)
+def test_anything_unusual_is_left_to_argparse(argv: list[str]) -> None:
+    from kom_async.cli.eks import _quick_args
+
+    assert _quick_args(argv) is None

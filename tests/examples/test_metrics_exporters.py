@@ -97,7 +97,8 @@ async def test_opentelemetry_observable_instruments_report_the_same_names(lab: E
                         points[metric.name] = {
                             dict(p.attributes)["cluster"]: p.value for p in metric.data.data_points
                         }
-            assert sorted(points) == sorted(NAMES)
+            # no failure has happened yet: the failure counter has no data point
+            assert sorted(points) == sorted(n for n in NAMES if n != "kom_async_auth_failures_total")
             assert points["kom_async_token_fetches_total"] == {"eks": 1, "plain": 1}
             assert set(points["kom_async_token_expiry_timestamp_seconds"]) == {"eks"}
     finally:
@@ -115,3 +116,44 @@ def test_a_missing_optional_dependency_says_which_extra_to_install(monkeypatch: 
         PrometheusCollector(Clusters())
     with pytest.raises(ImportError, match=r"kom-async\[otel\]"):
         instrument_opentelemetry(Clusters())
+
+
+async def test_final_authentication_failures_are_counted_by_kind_in_both_exporters(lab: EKSLab) -> None:
+    from prometheus_client import CollectorRegistry
+
+    sdk_metrics = pytest.importorskip("opentelemetry.sdk.metrics", reason="opentelemetry-sdk is not installed")
+    from kubernetes_asyncio.client import CoreV1Api
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from kom_async.errors import EKSAuthError
+    from kom_async.metrics import instrument_opentelemetry
+
+    registry = CollectorRegistry()
+    reader = InMemoryMetricReader()
+    provider = sdk_metrics.MeterProvider(metric_readers=[reader])
+    try:
+        async with Clusters() as clusters:
+            register_prometheus(clusters, registry)
+            instrument_opentelemetry(clusters, meter_provider=provider)
+            await two_clusters(lab, clusters)
+            name = "kom_async_auth_failures_total"
+            assert registry.get_sample_value(name, {"cluster": "eks", "kind": "PermissionDenied"}) is None
+            lab.unmap(lab.admin_arn)  # valid credentials, no mapping: every request ends refused
+            for _ in range(2):
+                with pytest.raises(EKSAuthError):
+                    await CoreV1Api(clusters.get("eks").api_client).list_namespace()
+            assert registry.get_sample_value(name, {"cluster": "eks", "kind": "PermissionDenied"}) == 2
+            assert snapshot(clusters)[name] == {"eks": 2.0, "plain": 0.0}
+            data = reader.get_metrics_data()
+            assert data is not None
+            points = [
+                (dict(p.attributes), p.value)
+                for rm in data.resource_metrics
+                for sm in rm.scope_metrics
+                for m in sm.metrics
+                if m.name == name
+                for p in m.data.data_points
+            ]
+            assert points == [({"cluster": "eks", "kind": "PermissionDenied"}, 2)]
+    finally:
+        provider.shutdown()

@@ -41,6 +41,7 @@ from botocore.configprovider import (
     SectionConfigProvider,
 )
 
+from kom_async.auth.eks.aws_errors import map_aws_error, scrubbed
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 
 __all__ = [
@@ -107,86 +108,6 @@ def quiet_aws_logs() -> Iterator[None]:
     finally:
         _QUIET.reset(reset)
         _install_filter()
-
-
-# --------------------------------------------------------------------------- errors
-
-_INVALID_CREDENTIAL_CODES = frozenset(
-    {
-        "InvalidClientTokenId",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "UnrecognizedClientException",
-        "InvalidAccessKeyId",
-        "InvalidToken",
-        "AuthFailure",
-        "IncompleteSignature",
-        "MissingAuthenticationToken",
-    }
-)
-_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Forbidden"})
-_SECRETISH = re.compile(r"[A-Za-z0-9/+=]{40,}")
-
-
-def _scrub(text: str) -> str:
-    """Remove anything shaped like a secret key or session token from a message."""
-    return _SECRETISH.sub("<redacted>", text)
-
-
-def map_aws_error(exc: BaseException, *, action: str, cluster_id: str | None = None) -> EKSAuthError:
-    """Translate a botocore/aiohttp failure into an ``EKSAuthError`` of the right kind."""
-    kind: EKSAuthErrorKind
-    if isinstance(exc, EKSAuthError):
-        return exc
-    if isinstance(exc, bexc.ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", "Unknown"))
-        text = str(error.get("Message", "")) or code
-        if code in _INVALID_CREDENTIAL_CODES:
-            kind = EKSAuthErrorKind.InvalidCredentials
-        elif code in _DENIED_CODES or "AccessDenied" in code:
-            kind = EKSAuthErrorKind.PermissionDenied
-        elif code in ("ResourceNotFoundException", "NotFoundException"):
-            kind = EKSAuthErrorKind.ClusterNotFound
-        else:
-            kind = EKSAuthErrorKind.NetworkError
-        message = f"{action}: AWS answered {code}: {text}"
-    elif isinstance(exc, (bexc.NoCredentialsError, bexc.PartialCredentialsError)):
-        kind = EKSAuthErrorKind.AWSConfigMissing
-        message = (
-            f"{action}: no AWS credentials found ({exc}); configure a profile "
-            "(AWS_PROFILE / --profile), keys, SSO or an instance role"
-        )
-    elif isinstance(exc, bexc.ProfileNotFound):
-        kind = EKSAuthErrorKind.AWSConfigMissing
-        message = f"{action}: {exc}; check AWS_CONFIG_FILE / ~/.aws/config"
-    elif isinstance(exc, bexc.NoRegionError):
-        kind = EKSAuthErrorKind.AWSConfigMissing
-        message = f"{action}: no AWS region; pass region=... or set AWS_REGION"
-    elif isinstance(
-        exc,
-        (
-            bexc.SSOError,
-            bexc.TokenRetrievalError,
-            bexc.CredentialRetrievalError,
-            bexc.UnknownCredentialError,
-        ),
-    ):
-        kind = EKSAuthErrorKind.InvalidCredentials
-        message = f"{action}: AWS credentials could not be loaded: {exc}"
-    elif isinstance(exc, (bexc.ConnectionError, bexc.HTTPClientError, OSError, asyncio.TimeoutError)) or type(
-        exc
-    ).__module__.startswith("aiohttp"):
-        kind = EKSAuthErrorKind.NetworkError
-        message = f"{action}: AWS endpoint unreachable: {exc or type(exc).__name__}"
-    elif isinstance(exc, (bexc.ConfigParseError, bexc.InvalidConfigError, bexc.BotoCoreError)):
-        kind = EKSAuthErrorKind.AWSConfigMissing
-        message = f"{action}: AWS configuration problem: {exc}"
-    else:
-        kind = EKSAuthErrorKind.NetworkError
-        message = f"{action}: unexpected {type(exc).__name__}: {exc}"
-    return EKSAuthError(kind, _scrub(message), cluster_id=cluster_id)
 
 
 # --------------------------------------------------------------------------- env layering
@@ -362,16 +283,21 @@ class AWSContext:
         self._eks: Any = None
         self._eks_lock = asyncio.Lock()
         self._eks_session: AioSession | None = None
+        self._sts: Any = None
+        #: how botocore found the keys: "env", "shared-credentials-file", "assume-role", "sso", ...
+        self.credential_method = "unknown"
 
     async def _start(self, key: _Key, base: AWSContext | None) -> None:
         if base is None:
             sts = await self._stack.enter_async_context(
                 self.session.create_client("sts", region_name=self.region, config=CLIENT_CONFIG)
             )
+            self._sts = sts
             creds = await self.session.get_credentials()
             if creds is None:
                 raise bexc.NoCredentialsError()
             self.credentials = creds
+            self.credential_method = str(getattr(creds, "method", None) or "unknown")
             probe = await sts.generate_presigned_url("get_caller_identity", ExpiresIn=60, HttpMethod="GET")
             parts = urlsplit(probe)
             self.sts_url = f"{parts.scheme}://{parts.netloc}{parts.path or '/'}"
@@ -401,6 +327,7 @@ class AWSContext:
             refresh_using=fetcher.fetch_credentials, method="assume-role"
         )
         await self.credentials.get_frozen_credentials()  # fail early: AccessDenied etc.
+        self.credential_method = "assume-role"
         self.sts_url, self.signing_region = base.sts_url, base.signing_region
         self.signing_name = base.signing_name
         self.session.register_component("credential_provider", _FixedCredentialResolver(self.credentials))
@@ -410,6 +337,19 @@ class AWSContext:
         """Current (access_key, secret_key, token), refreshing assumed-role keys if due."""
         with quiet_aws_logs():
             return await self.credentials.get_frozen_credentials()
+
+    async def caller_identity(self) -> dict[str, Any]:
+        """STS GetCallerIdentity with this identity's credentials (``Arn``, ``Account``, ``UserId``)."""
+        async with self._eks_lock:
+            if self._sts is None:
+                assert self._eks_session is not None
+                with quiet_aws_logs():
+                    self._sts = await self._stack.enter_async_context(
+                        self._eks_session.create_client("sts", region_name=self.region, config=CLIENT_CONFIG)
+                    )
+        with quiet_aws_logs():
+            answer: dict[str, Any] = await self._sts.get_caller_identity()
+        return answer
 
     async def eks_client(self) -> Any:
         """The shared EKS client of this identity, created on first use."""
@@ -449,6 +389,11 @@ class AWSClientPool:
 
     def __len__(self) -> int:
         return len(self._contexts)
+
+    @property
+    def closed(self) -> bool:
+        """True once ``aclose()`` ran; a closed pool creates no more clients."""
+        return self._closed
 
     async def context(
         self,
@@ -493,7 +438,7 @@ class AWSClientPool:
             except BaseException as exc:
                 await ctx.aclose()
                 if isinstance(exc, Exception):
-                    raise map_aws_error(exc, action=action, cluster_id=cluster_id) from None
+                    raise map_aws_error(exc, action=action, cluster_id=cluster_id) from scrubbed(exc)
                 raise
             self._contexts[key] = ctx
             return ctx
@@ -550,7 +495,7 @@ async def describe_cluster(
                 f"no EKS cluster named {cluster_name!r} in {where} for this AWS account",
                 cluster_id=cluster_id,
             )
-        raise error from None
+        raise error from scrubbed(exc)
     cluster = response.get("cluster") or {}
     status = str(cluster.get("status") or "UNKNOWN")
     if status != "ACTIVE":

@@ -1,27 +1,24 @@
-"""Mint EKS tokens in-process: a SigV4-presigned STS GetCallerIdentity URL.
+"""Mint EKS tokens in-process from the credentials of a shared aiobotocore pool.
 
-The token is ``k8s-aws-v1.`` + unpadded base64url of the URL, presigned for 60 s with
-``x-k8s-aws-id`` among the signed headers; the cluster accepts it for 15 minutes, we
-report 14. Signing is done here (a few HMACs) rather than through botocore's presigner,
-so the token never passes a logging call and the signing time can be injected.
+The signing itself lives in :mod:`kom_async.auth.eks.sign` (stdlib only); this module
+adds where the keys and the STS target come from.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 from botocore.exceptions import NoCredentialsError
 
 from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.eks.aws import AWSClientPool, AWSContext, map_aws_error, unsupported_env_names
+from kom_async.auth.eks.aws_errors import scrubbed
 from kom_async.auth.eks.config import EKSAuthConfig
+from kom_async.auth.eks.diagnose import CredentialCheck, describe_source, permission_denied
+from kom_async.auth.eks.sign import TOKEN_LIFETIME, TOKEN_PREFIX, presign_eks_url, token_from_url
 from kom_async.auth.token import Token
+from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 
 __all__ = [
     "TOKEN_LIFETIME",
@@ -32,104 +29,6 @@ __all__ = [
     "presign_eks_url",
     "token_from_url",
 ]
-
-TOKEN_PREFIX = "k8s-aws-v1."
-TOKEN_LIFETIME = timedelta(minutes=14)
-URL_EXPIRES_SECONDS = 60
-K8S_AWS_ID_HEADER = "x-k8s-aws-id"
-_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-_OPERATION = (("Action", "GetCallerIdentity"), ("Version", "2011-06-15"))
-
-
-@dataclass(frozen=True, slots=True)
-class _Keys:
-    access_key: str
-    secret_key: str
-    token: str | None
-
-    def __repr__(self) -> str:
-        return f"_Keys(access_key={self.access_key[:4]}..., secret_key=<redacted>)"
-
-
-def _enc(value: str) -> str:
-    return quote(value, safe="-_.~")
-
-
-_OPERATION_ENCODED = tuple((_enc(k), _enc(v)) for k, v in _OPERATION)
-
-
-def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
-
-
-def presign_eks_url(
-    *,
-    sts_url: str,
-    region: str,
-    k8s_aws_id: str,
-    access_key: str,
-    secret_key: str,
-    session_token: str | None,
-    when: datetime,
-    service: str = "sts",
-) -> str:
-    """SigV4 query-presign GET ``sts_url?Action=GetCallerIdentity`` for ``k8s_aws_id`` at ``when``.
-
-    Produces byte-for-byte the URL botocore's presigner (and so ``aws eks get-token``)
-    produces for the same inputs.
-    """
-    stamp = when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    day = stamp[:8]
-    scope = f"{day}/{region}/{service}/aws4_request"
-    parts = urlsplit(sts_url)
-    host = parts.netloc
-    if parts.port is not None and (
-        (parts.scheme == "https" and parts.port == 443) or (parts.scheme == "http" and parts.port == 80)
-    ):
-        host = parts.hostname or host
-    path = parts.path or "/"
-    auth: list[tuple[str, str]] = [
-        ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
-        ("X-Amz-Credential", f"{access_key}/{scope}"),
-        ("X-Amz-Date", stamp),
-        ("X-Amz-Expires", str(URL_EXPIRES_SECONDS)),
-        ("X-Amz-SignedHeaders", f"host;{K8S_AWS_ID_HEADER}"),
-    ]
-    if session_token is not None:
-        auth.append(("X-Amz-Security-Token", session_token))
-    encoded_auth = [(_enc(k), _enc(v)) for k, v in auth]
-    canonical_query = "&".join(f"{k}={v}" for k, v in sorted([*_OPERATION_ENCODED, *encoded_auth]))
-    canonical_request = "\n".join(
-        (
-            "GET",
-            quote(path, safe="/~"),
-            canonical_query,
-            f"host:{host}\n{K8S_AWS_ID_HEADER}:{' '.join(k8s_aws_id.split())}\n",
-            f"host;{K8S_AWS_ID_HEADER}",
-            _EMPTY_SHA256,
-        )
-    )
-    string_to_sign = "\n".join(
-        (
-            "AWS4-HMAC-SHA256",
-            stamp,
-            scope,
-            hashlib.sha256(canonical_request.encode("utf-8")).hexdigest(),
-        )
-    )
-    key = _hmac(f"AWS4{secret_key}".encode(), day)
-    for part in (region, service, "aws4_request"):
-        key = _hmac(key, part)
-    signature = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-    operation = "&".join(f"{k}={v}" for k, v in _OPERATION_ENCODED)
-    auth_query = "&".join(f"{k}={v}" for k, v in encoded_auth)
-    return f"{parts.scheme}://{parts.netloc}{path}?{operation}&{auth_query}&X-Amz-Signature={signature}"
-
-
-def token_from_url(url: str) -> str:
-    """``k8s-aws-v1.`` + the URL in unpadded base64url."""
-    return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode("utf-8")).decode("ascii").rstrip("=")
-
 
 def native_unsupported_reason(config: EKSAuthConfig) -> str | None:
     """None if the native source reproduces what the exec plugin would do; else why not."""
@@ -165,6 +64,9 @@ class NativeEKSTokenSource:
         self._clock = clock or system_clock
         self._cluster_id = cluster_id
         self._context: AWSContext | None = None
+        self._check = CredentialCheck(
+            cluster_id=cluster_id, describe=self._source_words, time=lambda: self._clock.now().timestamp()
+        )
 
     def __repr__(self) -> str:
         c = self.config
@@ -193,7 +95,8 @@ class NativeEKSTokenSource:
         try:
             frozen: Any = await ctx.frozen_credentials()
         except Exception as exc:
-            raise map_aws_error(exc, action="refresh AWS credentials", cluster_id=self._cluster_id) from None
+            error = map_aws_error(exc, action="refresh AWS credentials", cluster_id=self._cluster_id)
+            raise error from scrubbed(exc)
         if frozen is None or not frozen.access_key or not frozen.secret_key:
             raise map_aws_error(NoCredentialsError(), action="sign an EKS token", cluster_id=self._cluster_id)
         when = (at or self._clock.now()).astimezone(UTC).replace(microsecond=0)
@@ -209,6 +112,43 @@ class NativeEKSTokenSource:
         )
         return Token(token_from_url(url), expires_at=when + TOKEN_LIFETIME)
 
+    @property
+    def region(self) -> str | None:
+        """The AWS region tokens are signed for (None until known when the profile decides)."""
+        if self._context is not None:
+            return self._context.region or self._context.signing_region or None
+        return self.config.region
+
+    def _source_words(self, method: str) -> str:
+        c = self.config
+        return describe_source(
+            method, profile=c.profile, role_arn=c.role_arn, env_keys="AWS_ACCESS_KEY_ID" in c.env
+        )
+
+    async def verify_credentials(self) -> str:
+        """The IAM identity (ARN) AWS sees for these credentials, or ``InvalidCredentials``."""
+        return await self._check.identity(await self._ctx())
+
+    async def diagnose(self) -> EKSAuthError:
+        """The error for a token the cluster refused twice: invalid credentials, or an identity
+        the cluster does not map (with its ARN)."""
+        try:
+            arn = await self.verify_credentials()
+        except EKSAuthError as exc:
+            if exc.kind is EKSAuthErrorKind.InvalidCredentials:
+                return exc
+            error = EKSAuthError(
+                EKSAuthErrorKind.PermissionDenied,
+                "the API server refused a fresh token; its IAM identity may lack an access entry or "
+                "aws-auth mapping, or the credentials may be invalid: checking them with STS failed "
+                f"({exc})",
+                cluster_id=self._cluster_id,
+            )
+            error.__cause__ = exc
+            error.__suppress_context__ = True
+            return error
+        return permission_denied(arn, cluster_name=self.config.cluster_name, cluster_id=self._cluster_id)
+
     async def aclose(self) -> None:
         """Forget the pooled context; the pool owns and closes the clients."""
         self._context = None
@@ -222,10 +162,13 @@ async def get_token(
     profile: str | None = None,
     external_id: str | None = None,
 ) -> Token:
-    """Mint one EKS token natively (no subprocess), with a throwaway AWS client pool.
+    """Mint one EKS token natively (no subprocess).
 
-    Long-lived callers should keep an ``AWSClientPool`` and a ``NativeEKSTokenSource``.
+    AWS sessions and credentials are kept in a pool per event loop (closed when the loop
+    shuts down), so repeated calls cost microseconds, not a new AWS client each time.
     """
+    from kom_async.auth.eks.default_pool import default_pool
+
     config = EKSAuthConfig(
         cluster_name=cluster_name,
         region=region,
@@ -233,9 +176,4 @@ async def get_token(
         role_arn=role_arn,
         external_id=external_id,
     )
-    async with AWSClientPool() as pool:
-        source = NativeEKSTokenSource(config, pool=pool)
-        try:
-            return await source.fetch()
-        finally:
-            await source.aclose()
+    return await NativeEKSTokenSource(config, pool=await default_pool()).fetch()

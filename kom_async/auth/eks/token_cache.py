@@ -1,0 +1,186 @@
+"""The on-disk EKS token cache of ``kom-async eks get-token``, one file per cluster and identity.
+
+kubectl runs its exec plugin once per invocation, so without a cache every ``kubectl get``
+pays for a new token. Like kubelogin and aws-iam-authenticator, tokens are kept per user in
+``$XDG_CACHE_HOME/kom-async`` (default ``~/.cache/kom-async``): the directory is 0700, each
+file 0600 and written atomically. A file is named by a hash of everything that decides the
+token (cluster, region, profile, role, the access key id, the AWS settings in the
+environment, the AWS config files' identity), so another profile or key never reads it;
+no AWS secret is stored. A token is served until the SDK's advisory window before its
+expiry. Any problem with the cache (permissions, a foreign owner, a corrupt file) makes
+it a miss, never an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Mapping
+
+__all__ = ["EXPIRY_MARGIN", "TokenCache", "cache_dir", "cache_key"]
+
+_VERSION = 1
+#: seconds before expiry at which a cached token is no longer served: the token provider's
+#: advisory window (``DEFAULT_ADVISORY_WINDOW``), repeated here to keep dataclasses out of the
+#: start-up path; a test keeps the two equal
+EXPIRY_MARGIN = 180.0
+# environment settings that change the identity or the STS target a token is signed for
+_IDENTITY_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_STS_REGIONAL_ENDPOINTS",
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+)
+# secrets: never stored or hashed on their own, only folded into the key with everything else
+_SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> str:
+    """``$XDG_CACHE_HOME/kom-async``, else ``~/.cache/kom-async``."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "kom-async")
+
+
+def _file_identity(path: str) -> list[int]:
+    try:
+        st = os.stat(os.path.expanduser(path))
+    except (OSError, ValueError):
+        return []
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def cache_key(
+    *,
+    cluster: str,
+    region: str | None,
+    profile: str | None,
+    role_arn: str | None,
+    cluster_id_flag: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """A hex digest naming the cache entry of one token request and one AWS identity.
+
+    Changing any identity setting (a key in the environment, a profile, an edited
+    credentials file) changes the key, so a stale identity's token is never served.
+    """
+    env = os.environ if environ is None else environ
+    home = os.path.join(os.path.expanduser("~"), ".aws")
+    files = (
+        env.get("AWS_CONFIG_FILE") or os.path.join(home, "config"),
+        env.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, "credentials"),
+    )
+    secret = hashlib.sha256("\0".join(env.get(n, "") for n in _SECRET_ENV).encode()).hexdigest()
+    material = {
+        "v": _VERSION,
+        "cluster": cluster,
+        "cluster_id_flag": cluster_id_flag,
+        "region": region,
+        "profile": profile,
+        "role_arn": role_arn,
+        "env": {n: env[n] for n in _IDENTITY_ENV if n in env},
+        "files": [_file_identity(f) for f in files],
+        "secret": secret,
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+class TokenCache:
+    """Read and write cached tokens in ``directory`` (see the module docstring)."""
+
+    def __init__(self, directory: str | None = None, *, margin: float = EXPIRY_MARGIN) -> None:
+        self.directory = directory or cache_dir()
+        self.margin = margin
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.directory, f"eks-token-{key}.json")
+
+    def _private_dir(self, create: bool) -> bool:
+        """True if the directory exists, is ours and is 0700 (made so when ``create``)."""
+        try:
+            if create:
+                os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            st = os.lstat(self.directory)
+        except OSError:
+            return False
+        if not os.path.isdir(self.directory) or os.path.islink(self.directory):
+            return False
+        if st.st_uid != os.getuid():
+            return False
+        if st.st_mode & 0o077:
+            try:
+                os.chmod(self.directory, 0o700)
+            except OSError:
+                return False
+        return True
+
+    def load(self, key: str, *, now: float | None = None) -> tuple[str, str] | None:
+        """``(token, expirationTimestamp)`` if a token is cached and outside the margin, else None."""
+        if not self._private_dir(create=False):
+            return None
+        try:
+            fd = os.open(self._path(key), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            if st.st_uid != os.getuid() or st.st_mode & 0o077 or st.st_size > 65536:
+                return None
+            doc = json.loads(os.read(fd, 65536))
+        except (OSError, ValueError):
+            return None
+        finally:
+            os.close(fd)
+        if not isinstance(doc, dict) or doc.get("version") != _VERSION:
+            return None
+        token, expires, stamp = doc.get("token"), doc.get("expires_at"), doc.get("expirationTimestamp")
+        if not isinstance(token, str) or not isinstance(expires, (int, float)) or not isinstance(stamp, str):
+            return None
+        if (time.time() if now is None else now) >= expires - self.margin:
+            return None
+        return token, stamp
+
+    def store(self, key: str, token: str, expires_at: float, stamp: str) -> bool:
+        """Write the entry atomically with mode 0600; False (and nothing written) on any problem."""
+        if not self._private_dir(create=True):
+            return False
+        path = self._path(key)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            os.unlink(tmp)  # left behind by a crashed run with our pid
+        except OSError:
+            pass
+        body = json.dumps(
+            {"version": _VERSION, "token": token, "expires_at": expires_at, "expirationTimestamp": stamp}
+        ).encode()
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError:
+            return False
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(body)
+            os.replace(tmp, path)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            return False
+        return True
