@@ -8,7 +8,6 @@ points (``kom-async eks get-token``) do not pay for importing kubernetes_asyncio
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from kom_async.errors import (
     AlreadyExists,
@@ -31,7 +30,10 @@ from kom_async.errors import (
     Unauthorized,
 )
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (CLI start-up time)
 if TYPE_CHECKING:
+    from typing import Any
+
     from kom_async.auth.provider import TokenProvider
     from kom_async.auth.refresh import RefreshPolicy
     from kom_async.auth.token import Token, TokenSource

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (CLI start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "AlreadyExists",

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from kom_async.auth.exec import ExecTokenSource
-from kom_async.errors import ExecPluginError, KubeconfigError
 from kom_async.config.kubeconfig import load_kubeconfig
+from kom_async.errors import ExecPluginError, KubeconfigError
 
 V1B1 = "client.authentication.k8s.io/v1beta1"
 V1 = "client.authentication.k8s.io/v1"
