@@ -7,8 +7,6 @@ prefix the paths are those of a real API server (``/api/v1/...``, ``/apis/...``)
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import copy
 import json
@@ -19,13 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import yaml
 from aiohttp import web
 
-from kom_async.lab import behaviour, podexec, podlogs, portforward, tables
+from kom_async.lab import podexec, podlogs, portforward, tables, writes
 from kom_async.lab.authn import Authenticator, authorize
 from kom_async.lab.listen import listen_loopback
-from kom_async.lab.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from kom_async.lab.patch import PatchError
 from kom_async.lab.podparams import query_int
 from kom_async.lab.resources import ResourceType
 from kom_async.lab.selectors import SelectorError, parse_field_selector, parse_label_selector
@@ -69,20 +66,6 @@ class Target:
     namespace: str
     name: str
     sub: str
-
-
-def _encode_continue(rv: int, after: tuple[str, str]) -> str:
-    raw = json.dumps({"rv": rv, "ns": after[0], "name": after[1]}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_continue(token: str) -> tuple[str, str]:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-        return str(data["ns"]), str(data["name"])
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise ApiError(400, "continue key is not valid", reason="BadRequest") from None
 
 
 def _replicas_of(scale: Any) -> Any:
@@ -191,9 +174,12 @@ class KubeAPIServer:
             elif exc.code == 403:
                 state.stats.forbidden += 1
             return _json(exc.body, exc.code, exc.headers)
-        except (SelectorError, PatchError) as exc:
+        except SelectorError as exc:
             err = ApiError(400, str(exc), reason="BadRequest")
             return _json(err.body, 400)
+        except PatchError as exc:
+            err = ApiError(exc.code, str(exc), reason="BadRequest" if exc.code == 400 else "Invalid")
+            return _json(err.body, exc.code)
         except (ConnectionResetError, asyncio.CancelledError):
             raise
         except Exception:
@@ -317,6 +303,8 @@ class KubeAPIServer:
             if target.sub not in rt.subresources:
                 raise ApiError(404, "the server could not find the requested resource")
             return await self._subresource(state, request, target, verb)
+        if rt.namespaced and not target.namespace and verb in ("create", "deletecollection"):
+            raise ApiError(405, f"the server does not allow this method ({request.method}) on the resource")
         if rt.namespaced and target.namespace and verb in ("create", "update", "patch"):
             ns_rt = state.types.find("", "v1", "namespaces")
             assert ns_rt is not None
@@ -329,214 +317,60 @@ class KubeAPIServer:
             return self._list(state, request, target)
         if verb == "watch":
             return await self._watch(state, request, target)
+        ctx = writes.WriteContext.of(request, self._now())
         if verb == "create":
-            body = await self._body(request)
-            obj = self._create(state, rt, target.namespace, body)
-            return _json(obj, 201)
+            body = await writes.read_body(request)
+            return _json(writes.create(state, rt, target.namespace, body, ctx), 201)
         if verb == "update":
-            body = await self._body(request)
-            return _json(self._update(state, rt, target, body))
+            body = await writes.read_body(request)
+            return _json(writes.update(state, rt, target.namespace, target.name, body, ctx))
         if verb == "patch":
-            return _json(await self._patch(state, request, target))
+            obj, created = await writes.patch(state, request, rt, target.namespace, target.name, ctx)
+            return _json(obj, 201 if created else 200)
         if verb == "delete":
-            obj = self._delete(state, rt, target.namespace, target.name)
-            return _json(obj)
-        # deletecollection
-        labels = parse_label_selector(request.query.get("labelSelector"))
-        fields = parse_field_selector(request.query.get("fieldSelector"))
-        deleted = []
-        for obj in list(state.store.iter(rt, target.namespace or None)):
-            if labels(obj["metadata"].get("labels") or {}) and fields(obj):
-                meta = obj["metadata"]
-                deleted.append(self._delete(state, rt, meta.get("namespace", ""), meta["name"]))
-        return _json(self._list_body(state, rt, deleted, None))
-
-    async def _body(self, request: web.Request) -> Obj:
-        raw = await request.read()
-        ctype = request.content_type
-        try:
-            if "yaml" in ctype:
-                body = yaml.safe_load(raw)
-            else:
-                body = json.loads(raw)
-        except (ValueError, yaml.YAMLError):
-            raise ApiError(400, "the request body is not valid JSON/YAML", reason="BadRequest") from None
-        if not isinstance(body, (dict, list)):
-            raise ApiError(400, "the request body must be an object", reason="BadRequest")
-        return body  # type: ignore[return-value]
-
-    def _check_identity(self, rt: ResourceType, namespace: str, body: Obj) -> None:
-        if not isinstance(body, dict):
-            raise ApiError(400, "the request body must be an object", reason="BadRequest")
-        kind, api_version = body.get("kind"), body.get("apiVersion")
-        if kind is not None and kind != rt.kind:
-            raise ApiError(
-                400, f"the kind {kind!r} does not match the resource {rt.plural!r}", reason="BadRequest"
-            )
-        if api_version is not None and api_version != rt.group_version:
-            raise ApiError(
-                400,
-                f"the API version {api_version!r} does not match {rt.group_version!r}",
-                reason="BadRequest",
-            )
-        meta = body.get("metadata")
-        if isinstance(meta, dict) and rt.namespaced:
-            ns = meta.get("namespace")
-            if ns and namespace and ns != namespace:
-                raise ApiError(
-                    400,
-                    "the namespace of the provided object does not match the namespace sent on the request",
-                    reason="BadRequest",
-                )
-
-    def _create(self, state: ClusterState, rt: ResourceType, namespace: str, body: Obj) -> Obj:
-        self._check_identity(rt, namespace, body)
-        obj = copy.deepcopy(body)
-        obj.setdefault("metadata", {})
-        if isinstance(obj["metadata"], dict):
-            for drop in ("resourceVersion", "uid", "creationTimestamp", "generation"):
-                obj["metadata"].pop(drop, None)
-        behaviour.validate(rt, obj)
-        behaviour.complete(rt, obj)
-        is_crd = rt.key == ("apiextensions.k8s.io", "customresourcedefinitions")
-        new_types = behaviour.crd_types(obj) if is_crd else []
-        stored = state.store.create(rt, namespace, obj)
-        for t in new_types:
-            state.types.add(t)
-        return self._after_write(state, rt, stored)
-
-    def _after_write(self, state: ClusterState, rt: ResourceType, stored: Obj) -> Obj:
-        if rt.key == ("apps", "deployments"):
-            status = stored.get("status") or {}
-            gen = stored["metadata"].get("generation")
-            if status.get("observedGeneration") != gen:
-                fixed = copy.deepcopy(stored)
-                fixed.setdefault("status", {})["observedGeneration"] = gen
-                meta = fixed["metadata"]
-                return state.store.update(rt, meta.get("namespace", ""), meta["name"], fixed)
-        return stored
-
-    def _update(self, state: ClusterState, rt: ResourceType, target: Target, body: Obj) -> Obj:
-        self._check_identity(rt, target.namespace, body)
-        obj = copy.deepcopy(body)
-        meta = obj.setdefault("metadata", {})
-        if isinstance(meta, dict) and meta.get("name") not in (None, target.name):
-            raise ApiError(
-                400, "the name of the object does not match the name on the URL", reason="BadRequest"
-            )
-        if isinstance(meta, dict):
-            meta["name"] = target.name
-        behaviour.validate(rt, obj)
-        old = state.store.get(rt, target.namespace, target.name)
-        if rt.key == ("", "pods") or "status" in rt.subresources:
-            if "status" in old:
-                obj["status"] = old["status"]  # status changes only via the status subresource
-        behaviour.complete(rt, obj)
-        stored = state.store.update(rt, target.namespace, target.name, obj)
-        if rt.key == ("apiextensions.k8s.io", "customresourcedefinitions"):
-            for t in behaviour.crd_types(stored):
-                state.types.add(t)
-        return self._after_write(state, rt, stored)
-
-    async def _patched(self, request: web.Request, current: Obj | None) -> Obj:
-        ctype = request.content_type
-        raw = await request.read()
-        try:
-            if ctype == "application/apply-patch+yaml":
-                patch = yaml.safe_load(raw)
-            else:
-                patch = json.loads(raw)
-        except (ValueError, yaml.YAMLError):
-            raise ApiError(400, "the patch is not valid JSON/YAML", reason="BadRequest") from None
-        base = copy.deepcopy(current) if current is not None else {}  # patches share subtrees
-        if ctype == "application/json-patch+json":
-            result = json_patch(base, patch)
-        elif ctype == "application/merge-patch+json" or ctype == "application/apply-patch+yaml":
-            if not isinstance(patch, dict):
-                raise ApiError(400, "a merge patch must be an object", reason="BadRequest")
-            result = merge_patch(base, patch)
-        elif ctype == "application/strategic-merge-patch+json":
-            if not isinstance(patch, dict):
-                raise ApiError(400, "a strategic merge patch must be an object", reason="BadRequest")
-            result = strategic_merge_patch(base, patch)
-        else:
-            raise ApiError(
-                415, f"the patch content type {ctype!r} is not supported", reason="UnsupportedMediaType"
-            )
-        if not isinstance(result, dict):
-            raise ApiError(422, "the patched object is not an object", reason="Invalid")
-        return result
-
-    async def _patch(self, state: ClusterState, request: web.Request, target: Target) -> Obj:
-        rt = target.rt
-        is_apply = request.content_type == "application/apply-patch+yaml"
-        if is_apply and not request.query.get("fieldManager"):
-            raise ApiError.invalid(
-                "PatchOptions.meta.k8s.io", "", "fieldManager: Required value: is required for apply patch"
-            )
-        exists = state.store.exists(rt, target.namespace, target.name)
-        if not exists and not is_apply:
-            raise ApiError.not_found(rt.plural, target.name, rt.group)
-        current = state.store.get(rt, target.namespace, target.name) if exists else None
-        result = await self._patched(request, current)
-        if current is None:
-            meta = result.setdefault("metadata", {})
-            if isinstance(meta, dict):
-                meta.setdefault("name", target.name)
-            return self._create(state, rt, target.namespace, result)
-        meta = result.get("metadata")
-        if isinstance(meta, dict) and is_apply:
-            meta.pop("resourceVersion", None)
-        if isinstance(meta, dict) and meta.get("resourceVersion") is None:
-            meta["resourceVersion"] = current["metadata"]["resourceVersion"]
-        return self._update(state, rt, target, result)
-
-    def _delete(self, state: ClusterState, rt: ResourceType, namespace: str, name: str) -> Obj:
-        obj = state.store.delete(rt, namespace, name)
-        if rt.key == ("", "namespaces"):
-            state.store.delete_namespace_contents(name, list(state.types.types.values()))
-        if rt.key == ("apiextensions.k8s.io", "customresourcedefinitions"):
-            for t in behaviour.crd_types(obj):
-                state.types.remove_group_plural(t.group, t.plural)
-                state.store.drop_type(t)
-        return obj
+            return _json(writes.delete(state, rt, target.namespace, target.name, ctx))
+        # deletecollection: every match, one by one, as the real server does
+        match = self._matcher(request)
+        deleted = [
+            writes.delete(state, rt, o["metadata"].get("namespace", ""), o["metadata"]["name"], ctx)
+            for o in list(state.store.iter(rt, target.namespace or None))
+            if match(o)
+        ]
+        return _json(self._list_body(rt, deleted, state.store.resource_version))
 
     # -- lists, tables, watches ----------------------------------------------------
+    @staticmethod
     def _list_body(
-        self, state: ClusterState, rt: ResourceType, items: list[Obj], cont: str | None, remaining: int = 0
+        rt: ResourceType, items: list[Obj], rv: int, token: str | None = None, remaining: int = 0
     ) -> Obj:
-        meta: Obj = {"resourceVersion": str(state.store.resource_version)}
-        if cont:
-            meta["continue"] = cont
-            meta["remainingItemCount"] = remaining
+        meta: Obj = {"resourceVersion": str(rv)}
+        if token:
+            meta["continue"] = token
+            if remaining:
+                meta["remainingItemCount"] = remaining
         return {"kind": f"{rt.kind}List", "apiVersion": rt.group_version, "metadata": meta, "items": items}
+
+    @staticmethod
+    def _matcher(request: web.Request) -> Callable[[Obj], bool]:
+        labels = parse_label_selector(request.query.get("labelSelector"))
+        fields = parse_field_selector(request.query.get("fieldSelector"))
+        return lambda o: labels(o["metadata"].get("labels") or {}) and fields(o)
 
     def _list(self, state: ClusterState, request: web.Request, target: Target) -> web.StreamResponse:
         rt = target.rt
-        labels = parse_label_selector(request.query.get("labelSelector"))
-        fields = parse_field_selector(request.query.get("fieldSelector"))
-        limit = query_int(request, "limit")
-        after = _decode_continue(request.query["continue"]) if request.query.get("continue") else None
-        matched = [
-            o
-            for o in state.store.iter(rt, target.namespace or None)
-            if labels(o["metadata"].get("labels") or {}) and fields(o)
-        ]
-        if after is not None:
-            matched = [
-                o for o in matched if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after
-            ]
-        cont = None
-        remaining = 0
-        if limit is not None and limit > 0 and len(matched) > limit:
-            remaining = len(matched) - limit
-            matched = matched[:limit]
-            last = matched[-1]["metadata"]
-            cont = _encode_continue(state.store.resource_version, (last.get("namespace", ""), last["name"]))
-        items = [copy.deepcopy(o) for o in matched]
+        page = state.pager.page(
+            state.store,
+            rt,
+            target.namespace or None,
+            self._matcher(request),
+            query_int(request, "limit"),
+            request.query.get("continue") or None,
+        )
         if tables.wants_table(request):
-            return _json(tables.table(rt, items, str(state.store.resource_version), self._now()))
-        return _json(self._list_body(state, rt, items, cont, remaining))
+            return _json(tables.table(rt, page.items, str(page.rv), self._now()))
+        selective = request.query.get("labelSelector") or request.query.get("fieldSelector")
+        remaining = 0 if selective else page.remaining  # unknown with selectors, as in a real server
+        return _json(self._list_body(rt, page.items, page.rv, page.token, remaining))
 
     def _respond_object(self, request: web.Request, rt: ResourceType, obj: Obj) -> web.Response:
         if tables.wants_table(request):
@@ -635,32 +469,30 @@ class KubeAPIServer:
         if sub == "scale":
             if verb == "get":
                 return _json(self._scale(obj))
+            ctx = writes.WriteContext.of(request, self._now())
             if verb == "update":
-                body = await self._body(request)
-                replicas = _replicas_of(body)
+                replicas = _replicas_of(await writes.read_body(request))
             elif verb == "patch":
-                patched = await self._patched(request, self._scale(obj))
-                replicas = _replicas_of(patched)
+                replicas = _replicas_of(await writes.patched(request, rt, self._scale(obj)))
             else:
                 raise ApiError(405, "scale supports get, update and patch")
             if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
                 raise ApiError.invalid("Scale", target.name, "spec.replicas: must be >= 0")
             obj["spec"]["replicas"] = replicas
             obj["metadata"].pop("resourceVersion", None)
-            stored = self._update(state, rt, target, obj)
+            stored = writes.update(state, rt, target.namespace, target.name, obj, ctx)
             return _json(self._scale(stored))
         # status
         if verb == "get":
             return _json(obj)
+        ctx = writes.WriteContext.of(request, self._now())
         if verb == "update":
-            body = await self._body(request)
-            new_status = body.get("status") if isinstance(body, dict) else None
+            new_status = (await writes.read_body(request)).get("status")
         elif verb == "patch":
-            new_status = (await self._patched(request, obj)).get("status")
+            new_status = (await writes.patched(request, rt, obj)).get("status")
         else:
             raise ApiError(405, "status supports get, update and patch")
-        obj["status"] = new_status if isinstance(new_status, dict) else {}
-        return _json(state.store.update(rt, target.namespace, target.name, obj))
+        return _json(writes.update_status(state, rt, target.namespace, target.name, new_status, ctx))
 
     @staticmethod
     def _scale(obj: Obj) -> Obj:

@@ -507,6 +507,12 @@ class EKSLab:
         """Cut every open watch connection of a cluster; return how many were cut."""
         return self._state(name, region).store.drop_watches()
 
+    def compact(self, name: str, region: str | None = None) -> None:
+        """Forget a cluster's history up to now (etcd compaction): old watches and list tokens get 410."""
+        state = self._state(name, region)
+        state.store.compact()
+        state.pager.clear()
+
     def stats(self, name: str, region: str | None = None) -> ClusterStats:
         """A snapshot of one cluster's counters (requests, verbs, tokens, 401s...)."""
         return self._state(name, region).stats.copy()

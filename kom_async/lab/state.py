@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from kom_async.lab.faults import Fault
+from kom_async.lab.paging import Pager
 from kom_async.lab.podlogs import LogBook
 from kom_async.lab.resources import TypeRegistry
 from kom_async.lab.store import ObjectStore
@@ -75,6 +76,7 @@ class ClusterState:
         self.seen_hashes: dict[str, datetime] = {}
         self.fault: Fault | None = None
         self.stats = ClusterStats()
+        self.pager = Pager()
         self.logs = LogBook()
         self.port_targets: dict[tuple[str, str, int], tuple[str, int]] = {}
         self.rotate_default_static_token()

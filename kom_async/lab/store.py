@@ -15,7 +15,7 @@ from typing import Any
 from kom_async.lab.resources import ResourceType
 from kom_async.lab.status import ApiError
 
-__all__ = ["DROP", "ObjectStore", "WatchEvent", "Watcher"]
+__all__ = ["DROP", "ObjectStore", "WatchEvent", "Watcher", "sort_key"]
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (group, plural)
@@ -51,6 +51,13 @@ class Watcher:
         return self.match(event.obj)
 
 
+def sort_key(obj: Obj) -> str:
+    """Where an object sorts in a list: ``namespace/name`` (or ``name``), as etcd orders its keys."""
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    return f"{ns}/{meta.get('name', '')}" if ns else str(meta.get("name", ""))
+
+
 def _timestamp(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -70,6 +77,16 @@ class ObjectStore:
     def resource_version(self) -> int:
         """The latest resourceVersion handed out."""
         return self._rv
+
+    @property
+    def compacted_rv(self) -> int:
+        """History before this resourceVersion is gone (watches and continue tokens get 410)."""
+        return self._compacted_rv
+
+    def compact(self) -> None:
+        """Forget all history up to now, as etcd compaction does."""
+        self._events.clear()
+        self._compacted_rv = self._rv
 
     def _bucket(self, rt: ResourceType) -> dict[tuple[str, str], Obj]:
         return self._objects.setdefault(rt.key, {})
@@ -105,9 +122,9 @@ class ObjectStore:
         return (namespace if rt.namespaced else "", name) in self._bucket(rt)
 
     def iter(self, rt: ResourceType, namespace: str | None = None) -> Iterator[Obj]:
-        """Objects of ``rt`` (in one namespace or all), sorted by namespace and name, uncopied."""
+        """Objects of ``rt`` (in one namespace or all) in etcd key order, uncopied."""
         bucket = self._bucket(rt)
-        for ns, name in sorted(bucket):
+        for ns, name in sorted(bucket, key=lambda slot: f"{slot[0]}/{slot[1]}" if slot[0] else slot[1]):
             if namespace and rt.namespaced and ns != namespace:
                 continue
             yield bucket[(ns, name)]
@@ -123,8 +140,11 @@ class ObjectStore:
         return [e for e in self._events if e.rv > rv and e.key == key]
 
     # -- writes -------------------------------------------------------------------
-    def create(self, rt: ResourceType, namespace: str, obj: Obj) -> Obj:
-        """Store a new object (name from metadata.name or generateName); 409 if it exists."""
+    def create(self, rt: ResourceType, namespace: str, obj: Obj, *, dry_run: bool = False) -> Obj:
+        """Store a new object (name from metadata.name or generateName); 409 if it exists.
+
+        ``dry_run``: every check and every field the server sets, but nothing stored.
+        """
         meta = obj.setdefault("metadata", {})
         if not meta.get("name"):
             prefix = meta.get("generateName")
@@ -146,13 +166,15 @@ class ObjectStore:
         meta["creationTimestamp"] = _timestamp(self._now())
         meta["generation"] = 1
         meta.pop("deletionTimestamp", None)
+        if dry_run:
+            return copy.deepcopy(obj)
         self._bump(obj)
         bucket[slot] = obj
         self._emit(rt, "ADDED", obj)
         return copy.deepcopy(obj)
 
-    def update(self, rt: ResourceType, namespace: str, name: str, obj: Obj) -> Obj:
-        """Replace an object; a stale metadata.resourceVersion answers 409 Conflict."""
+    def update(self, rt: ResourceType, namespace: str, name: str, obj: Obj, *, dry_run: bool = False) -> Obj:
+        """Replace an object; a stale resourceVersion answers 409 Conflict (``dry_run``: not stored)."""
         slot = (namespace if rt.namespaced else "", name)
         bucket = self._bucket(rt)
         old = bucket.get(slot)
@@ -179,17 +201,23 @@ class ObjectStore:
             meta["namespace"] = namespace
         if obj.get("spec") != old.get("spec"):
             meta["generation"] = int(old_meta.get("generation", 1)) + 1
+        if dry_run:
+            meta["resourceVersion"] = old_meta["resourceVersion"]
+            return copy.deepcopy(obj)
         self._bump(obj)
         bucket[slot] = obj
         self._emit(rt, "MODIFIED", obj)
         return copy.deepcopy(obj)
 
-    def delete(self, rt: ResourceType, namespace: str, name: str) -> Obj:
-        """Remove an object and return it as it was last stored."""
+    def delete(self, rt: ResourceType, namespace: str, name: str, *, dry_run: bool = False) -> Obj:
+        """Remove an object and return it as it was last stored (``dry_run``: keep it)."""
         slot = (namespace if rt.namespaced else "", name)
-        obj = self._bucket(rt).pop(slot, None)
-        if obj is None:
+        bucket = self._bucket(rt)
+        if slot not in bucket:
             raise ApiError.not_found(rt.plural, name, rt.group)
+        if dry_run:
+            return copy.deepcopy(bucket[slot])
+        obj = copy.deepcopy(bucket.pop(slot))  # a list snapshot may still hold the stored one
         self._bump(obj)
         self._emit(rt, "DELETED", obj)
         return copy.deepcopy(obj)
