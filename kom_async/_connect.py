@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -115,6 +116,19 @@ class Connector:
             return FileTokenSource(auth.token_file)
         return None
 
+    def _diagnosis(
+        self, eks_config: EKSAuthConfig | None, cid: str
+    ) -> Callable[[], Awaitable[EKSAuthError]] | None:
+        """For an EKS user served by its exec plugin (``token_source="exec"``), the credential
+        diagnosis of the native source with the same settings; None otherwise."""
+        if eks_config is None:
+            return None
+        from kom_async.auth.eks.native import NativeEKSTokenSource, native_unsupported_reason
+
+        if native_unsupported_reason(eks_config) is not None:
+            return None  # the plugin does something the native source cannot: it would check other keys
+        return NativeEKSTokenSource(eks_config, pool=self.pool(), clock=self._clock, cluster_id=cid).diagnose
+
     def token_file_source(self, selection: KubeconfigSelection, *, recheck: float) -> FileTokenSource:
         """The selection's token file, looked at again every ``recheck`` seconds (in-cluster)."""
         if selection.auth.token_file is None:
@@ -161,7 +175,12 @@ class Connector:
             api_client = KomApiClient(
                 configuration,
                 ssl_context=ssl_context,
-                auth=TokenAuth(provider, cluster_id=cid, is_eks=eks_config is not None)
+                auth=TokenAuth(
+                    provider,
+                    cluster_id=cid,
+                    is_eks=eks_config is not None,
+                    diagnose=self._diagnosis(eks_config, cid),
+                )
                 if provider is not None
                 else None,
                 basic_auth=(auth.username or "", auth.password or "") if auth.kind == "basic" else None,

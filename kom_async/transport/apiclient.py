@@ -39,10 +39,19 @@ log = logging.getLogger("kom_async.http")
 class TokenAuth:
     """Bearer-token auth flow: ``apply`` before a request, ``recover`` after a 401."""
 
-    def __init__(self, provider: TokenProvider, *, cluster_id: str = "", is_eks: bool = False) -> None:
+    def __init__(
+        self,
+        provider: TokenProvider,
+        *,
+        cluster_id: str = "",
+        is_eks: bool = False,
+        diagnose: Callable[[], Awaitable[EKSAuthError]] | None = None,
+    ) -> None:
         self.provider = provider
         self.cluster_id = cluster_id
         self.is_eks = is_eks
+        #: tells why an EKS token was refused twice (default: the token source's own ``diagnose``)
+        self.diagnose = diagnose or getattr(provider.source, "diagnose", None)
 
     async def apply(self, headers: dict[str, str]) -> Token:
         token = await self.provider.get_token()
@@ -57,9 +66,8 @@ class TokenAuth:
     async def rejected_twice(self) -> EKSAuthError:
         """The error for an EKS token refused after the refresh: the source tells the cause
         apart when it can (STS GetCallerIdentity with the same credentials)."""
-        diagnose = getattr(self.provider.source, "diagnose", None)
-        if diagnose is not None:
-            error: EKSAuthError = await diagnose()
+        if self.diagnose is not None:
+            error: EKSAuthError = await self.diagnose()
         else:
             error = EKSAuthError(
                 EKSAuthErrorKind.PermissionDenied,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from dataclasses import replace
 from typing import Any
 
@@ -134,3 +135,18 @@ async def test_verify_passes_for_a_mapped_identity_and_logs_carry_the_region(
     records = [r for r in caplog.records if r.name.startswith("kom_async.auth")]
     assert records and all(getattr(r, "region", None) == "us-east-1" for r in records)
     assert replace(stats).auth_failures == {}
+
+
+@pytest.mark.skipif(shutil.which("aws") is None, reason="needs the aws CLI as the exec plugin")
+async def test_an_exec_plugin_user_gets_the_same_diagnosis(eks_lab: Any) -> None:
+    cred = eks_lab.create_user("exec-stranger")  # valid keys, not mapped
+    env = eks_lab.env_for(cred)
+    text = eks_lab.kubeconfig("lab", env=env)  # aws eks get-token with these keys
+    async with Clusters() as clusters:
+        k = await clusters.register_by_string(text, cluster_id="via-aws", token_source="exec")
+        assert clusters.get("via-aws").auth_stats.source == "exec"  # type: ignore[union-attr]
+        with pytest.raises(EKSAuthError) as caught:
+            await CoreV1Api(k.api_client).list_namespace()
+    assert caught.value.kind is EKSAuthErrorKind.PermissionDenied
+    assert cred.arn in str(caught.value) and "access entry" in str(caught.value)
+    _no_secret_in(caught.value, env)
