@@ -150,3 +150,14 @@ async def test_an_exec_plugin_user_gets_the_same_diagnosis(eks_lab: Any) -> None
     assert caught.value.kind is EKSAuthErrorKind.PermissionDenied
     assert cred.arn in str(caught.value) and "access entry" in str(caught.value)
     _no_secret_in(caught.value, env)
+
+
+async def test_verify_also_catches_a_bad_static_token_before_returning(eks_lab: Any) -> None:
+    from kom_async.errors import Unauthorized
+
+    text = eks_lab.kubeconfig("lab", static_token="not-a-valid-token")
+    async with Clusters() as clusters:
+        with pytest.raises(Unauthorized):
+            await clusters.register_by_string(text, cluster_id="static", verify=True)
+        assert "static" not in clusters
+        await clusters.register_by_string(text, cluster_id="static")  # unverified: accepted as before
