@@ -13,11 +13,15 @@ it a miss, never an error.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
 from collections.abc import Mapping
+
+try:  # CPython's small SHA-256 module: hashlib would load OpenSSL on the start-up path
+    from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - other interpreters, Python >= 3.12 (_sha2)
+    from hashlib import sha256
 
 __all__ = ["EXPIRY_MARGIN", "TokenCache", "cache_dir", "cache_key"]
 
@@ -86,7 +90,7 @@ def cache_key(
         env.get("AWS_CONFIG_FILE") or os.path.join(home, "config"),
         env.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, "credentials"),
     )
-    secret = hashlib.sha256("\0".join(env.get(n, "") for n in _SECRET_ENV).encode()).hexdigest()
+    secret = sha256("\0".join(env.get(n, "") for n in _SECRET_ENV).encode()).hexdigest()
     material = {
         "v": _VERSION,
         "cluster": cluster,
@@ -98,7 +102,7 @@ def cache_key(
         "files": [_file_identity(f) for f in files],
         "secret": secret,
     }
-    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+    return str(sha256(json.dumps(material, sort_keys=True).encode()).hexdigest())
 
 
 class TokenCache:
