@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -159,7 +160,8 @@ class ExecSession:
             raise  # the client went away mid-write; nobody is left to tell
         except execsim.ExecNotFound as exc:
             return channels.internal_error_status(
-                "error executing command in container: failed to exec in container: failed to start exec: "
+                "error executing command in container: failed to exec in container: "
+                f'failed to start exec "{secrets.token_hex(32)}": '
                 "OCI runtime exec failed: exec failed: unable to start container process: "
                 f'exec: "{exc}": executable file not found in $PATH: unknown'
             )
