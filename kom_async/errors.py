@@ -25,6 +25,7 @@ __all__ = [
     "Forbidden",
     "Invalid",
     "InvalidArgument",
+    "InvalidName",
     "KomError",
     "KubeconfigError",
     "KubernetesError",
@@ -134,6 +135,15 @@ class ExecPluginError(KomError):
 
 class QueryError(KomError):
     """A fluent query is not ready to run (e.g. ``get()`` without a name, an unknown kind)."""
+
+
+class InvalidName(QueryError, InvalidArgument):
+    """An object name or namespace the Kubernetes API would refuse (``..``, ``a/b``, ``%2e``);
+    raised before any URL is built. Also a ``QueryError`` and a ``ValueError``."""
+
+    def __init__(self, message: str, *, value: str | None) -> None:
+        self.value = value
+        super().__init__(message)
 
 
 class KubernetesError(KomError):

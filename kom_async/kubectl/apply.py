@@ -11,8 +11,10 @@ from typing import Any
 
 import yaml
 
+from kom_async.config.yamlload import YAMLBoundError, load_all
 from kom_async.errors import AlreadyExists, QueryError
 from kom_async.kubectl._constants import Obj
+from kom_async.kubectl.names import check_name, check_namespace
 from kom_async.kubectl.query import Query
 
 __all__ = ["apply_documents", "load_documents"]
@@ -24,9 +26,13 @@ def load_documents(yaml_text: str) -> list[Obj]:
     Every object must have ``apiVersion``, ``kind`` and ``metadata.name``.
     """
     try:
-        documents = [d for d in yaml.safe_load_all(yaml_text) if d is not None]
+        documents = [d for d in load_all(yaml_text) if d is not None]
+    except YAMLBoundError as exc:
+        raise QueryError(f"apply(): the YAML is refused: {exc}") from None
     except yaml.YAMLError as exc:
         raise QueryError(f"apply(): the YAML does not parse: {exc}") from None
+    except (ValueError, TypeError, RecursionError):
+        raise QueryError("apply(): the YAML does not parse") from None
     objects: list[Obj] = []
     for index, doc in enumerate(documents, start=1):
         if not isinstance(doc, dict):
@@ -51,6 +57,11 @@ def _check(obj: Any, index: int) -> None:
     if missing:
         what = obj.get("kind") or "object"
         raise QueryError(f"apply(): document {index} ({what}) needs {', '.join(missing)}")
+    # every name is checked before the first document is sent, so a bad one applies nothing
+    assert isinstance(meta, dict)
+    check_name(meta["name"], what=f"apply(): document {index} metadata.name")
+    if meta.get("namespace") is not None:
+        check_namespace(meta["namespace"], what=f"apply(): document {index} metadata.namespace")
 
 
 _SERVER_OWNED = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink")
@@ -77,6 +88,8 @@ async def apply_documents(
 
     ``select(group, version, kind)`` builds the query for one document (``Kubectl.gvk``).
     """
+    if namespace is not None:
+        check_namespace(namespace, what="apply(namespace=...)")
     stored: list[Obj] = []
     for obj in objects:
         api_version = str(obj["apiVersion"])

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from kom_async.errors import KubernetesError, QueryError
+from kom_async.kubectl.names import check_name, check_namespace, is_group, is_path_segment, is_version
 from kom_async.transport.rest import RestClient, Target
 
 __all__ = ["DEFAULT_TTL", "Discovery", "ResourceInfo", "model_identity"]
@@ -80,10 +81,10 @@ class ResourceInfo:
         base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
         parts = [base]
         if self.namespaced and namespace is not None:
-            parts.append(f"namespaces/{_quote(namespace)}")
+            parts.append(f"namespaces/{_quote(check_namespace(namespace))}")
         parts.append(self.plural)
         if name is not None:
-            parts.append(_quote(name))
+            parts.append(_quote(check_name(name)))
         return "/".join(parts)
 
 
@@ -265,7 +266,8 @@ class Discovery:
             resources.extend(_parse_aggregated(core))
         else:
             for index, version in enumerate((core or {}).get("versions") or ["v1"]):
-                plan.append(("", version, index == 0))
+                if is_version(str(version)):
+                    plan.append(("", str(version), index == 0))
         if _is_aggregated(groups):
             resources.extend(_parse_aggregated(groups))
             groups = None
@@ -275,9 +277,10 @@ class Discovery:
             if preferred is None and versions:
                 preferred = versions[0]
             ordered = [preferred, *(v for v in versions if v != preferred)]
+            name = str(group.get("name") or "")
             for version in ordered:
-                if version:
-                    plan.append((group["name"], version, version == preferred))
+                if version and is_version(str(version)) and is_group(name) and name:
+                    plan.append((name, str(version), version == preferred))
         lists = await asyncio.gather(*(self._group_version(g, v) for g, v, _ in plan))
         legacy: list[ResourceInfo] = []
         for (group, version, preferred), listing in zip(plan, lists, strict=True):
@@ -308,12 +311,12 @@ def _parse_aggregated(doc: dict[str, Any]) -> list[ResourceInfo]:
         group = str((item.get("metadata") or {}).get("name") or "")
         for index, entry in enumerate(item.get("versions") or []):
             version = str(entry.get("version") or "")
-            if not version:
+            if not is_version(version) or not is_group(group):
                 continue
             for res in entry.get("resources") or []:
                 plural = str(res.get("resource") or "")
                 kind = str((res.get("responseKind") or {}).get("kind") or "")
-                if not plural or not kind:
+                if not kind or not is_path_segment(plural):
                     continue
                 shorts = tuple(str(n) for n in res.get("shortNames") or ())
                 out.append(
@@ -353,7 +356,7 @@ def _parse_resource_list(
     out: list[ResourceInfo] = []
     for entry in entries:
         plural = str(entry.get("name", ""))
-        if not plural or "/" in plural:
+        if not is_path_segment(plural):  # "pods/log" is a subresource; ".." a hostile server
             continue
         shorts = tuple(str(s) for s in entry.get("shortNames") or ())
         if not shorts:

@@ -15,7 +15,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import aiohttp
 
-from kom_async.errors import QueryError
+from kom_async.errors import InvalidName, QueryError
 from kom_async.kubectl._constants import (
     ALL_NAMESPACES,
     DEFAULT_FIELD_MANAGER,
@@ -27,6 +27,7 @@ from kom_async.kubectl._constants import (
 )
 from kom_async.kubectl.context import QueryContext
 from kom_async.kubectl.discovery import ResourceInfo
+from kom_async.kubectl.names import check_name, check_namespace, escape_field_value
 from kom_async.kubectl.selectors import Selector, combine, to_selector
 from kom_async.kubectl.watch import Watch, WatchFeed
 from kom_async.transport.rest import RestClient, Target, encode_query
@@ -91,8 +92,11 @@ class Query(Generic[T]):
     def namespace(self, namespace: str) -> Query[T]:
         """Narrow to one namespace; ``"*"`` means all namespaces (list, watch, count)."""
         if not isinstance(namespace, str) or not namespace.strip():
-            raise QueryError("namespace() needs a name, or '*' for all namespaces")
-        return replace(self, _namespace=namespace.strip())
+            raise InvalidName("namespace() needs a name, or '*' for all namespaces", value=None)
+        namespace = namespace.strip()
+        if namespace != ALL_NAMESPACES:
+            check_namespace(namespace)
+        return replace(self, _namespace=namespace)
 
     def all_namespaces(self) -> Query[T]:
         """Same as ``.namespace("*")``."""
@@ -101,8 +105,8 @@ class Query(Generic[T]):
     def name(self, name: str) -> Query[T]:
         """Narrow to one object by name."""
         if not isinstance(name, str) or not name.strip():
-            raise QueryError("name() needs a non-empty object name")
-        return replace(self, _name=name.strip())
+            raise InvalidName("name() needs a non-empty object name", value=None)
+        return replace(self, _name=check_name(name.strip()))
 
     def labels(self, selector: Selector) -> Query[T]:
         """Add a label selector (``"app=web,tier!=db"`` or ``{"app": "web"}``); ANDed."""
@@ -430,7 +434,7 @@ class Query(Generic[T]):
     def _selectors(self) -> tuple[str | None, str | None]:
         fields = list(self._fields)
         if self._name is not None:
-            fields.append(f"metadata.name={self._name}")
+            fields.append(f"metadata.name={escape_field_value(self._name)}")
         return combine(self._labels), combine(fields)
 
     def _body(self, info: ResourceInfo, obj: Any, verb: str) -> Obj:
@@ -447,6 +451,8 @@ class Query(Generic[T]):
             meta = body["metadata"] = {}
         if not isinstance(meta, dict):
             raise QueryError(f"{verb}(): metadata must be a mapping")
+        if meta.get("name"):  # create() POSTs to the collection: the URL never checks it
+            check_name(meta["name"], what=f"{verb}(): metadata.name")
         if self._name is not None:
             if meta.get("name") and meta["name"] != self._name:
                 raise QueryError(

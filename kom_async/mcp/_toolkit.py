@@ -28,6 +28,7 @@ from kom_async.errors import (
 )
 from kom_async.kubectl import Kubectl, Query
 from kom_async.kubectl.discovery import ResourceInfo
+from kom_async.kubectl.names import check_namespace
 from kom_async.mcp.output import (
     MAX_LIST_LIMIT,
     iso,
@@ -238,6 +239,8 @@ class ToolBase:
         continue_token: str | None = None,
     ) -> Obj:
         """One page of a list, with the ``continue`` token and a hint on how to get the next."""
+        if namespace not in (None, "", "*"):
+            check_namespace(namespace)  # before discovery: a bad name sends nothing
         info = await self._resolve(kubectl, kind, group, version)
         ns = namespace if info.namespaced and namespace not in (None, "", "*") else None
         limit = max(1, min(int(limit), MAX_LIST_LIMIT))

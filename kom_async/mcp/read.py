@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from kom_async.errors import KomError
+from kom_async.kubectl.names import escape_field_value
 from kom_async.mcp._toolkit import (
     READ,
     ClusterArg,
@@ -121,9 +122,9 @@ class ReadTools(ToolBase):
         kubectl = self._kubectl(cluster)
         obj = await self._one(kubectl, kind, name, namespace, group, version).get()
         meta = obj.get("metadata") or {}
-        selector = f"involvedObject.name={name}"
+        selector = f"involvedObject.name={escape_field_value(name)}"
         if meta.get("namespace"):
-            selector += f",involvedObject.namespace={meta['namespace']}"
+            selector += f",involvedObject.namespace={escape_field_value(str(meta['namespace']))}"
         result: Obj = {"object": slim(obj)}
         try:
             events = await self._list(
@@ -181,9 +182,9 @@ class ReadTools(ToolBase):
         """List events (type, reason, object, message, count, last seen)."""
         fields = []
         if involved_object_name:
-            fields.append(f"involvedObject.name={involved_object_name}")
+            fields.append(f"involvedObject.name={escape_field_value(involved_object_name)}")
         if involved_object_kind:
-            fields.append(f"involvedObject.kind={involved_object_kind}")
+            fields.append(f"involvedObject.kind={escape_field_value(involved_object_kind)}")
         page = await self._list(
             self._kubectl(cluster),
             "events",
