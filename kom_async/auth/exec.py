@@ -21,7 +21,7 @@ from typing import Any
 from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.token import Token
 from kom_async.config.kubeconfig import ExecConfig
-from kom_async.errors import EKSAuthError, EKSAuthErrorKind, ExecPluginError, KomError
+from kom_async.errors import EKSAuthError, EKSAuthErrorKind, ExecPluginError, KomError, KubeconfigError
 
 __all__ = ["ExecTokenSource", "exec_info", "parse_exec_credential"]
 
@@ -29,6 +29,7 @@ log = logging.getLogger("kom_async.auth")
 
 MAX_STDOUT = 1024 * 1024  # an ExecCredential is a few KB; more is a broken plugin
 STDERR_TAIL = 16 * 1024  # keep only the end of stderr for error messages
+MAX_EXEC_INFO_BYTES = 64 * 1024  # KUBERNETES_EXEC_INFO: cluster info is a few KB
 _EXCERPT = 400
 _TOKENISH = re.compile(r"(k8s-aws-v1\.[A-Za-z0-9_\-]+|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_.\-]+)")
 
@@ -158,6 +159,13 @@ class ExecTokenSource:
         self.cluster_id = cluster_id
         self._clock = clock or system_clock
         self._info = json.dumps(exec_info(config, cluster_info))
+        if len(self._info) > MAX_EXEC_INFO_BYTES:  # the OS refuses one env value over 128 KiB anyway
+            raise KubeconfigError(
+                f"the exec plugin's input (KUBERNETES_EXEC_INFO, with provideClusterInfo) would be "
+                f"{len(self._info)} bytes, more than {MAX_EXEC_INFO_BYTES}; shorten the cluster's "
+                "extensions or set provideClusterInfo: false",
+                field="clusters[].cluster.extensions",
+            )
         self._procs: set[asyncio.subprocess.Process] = set()
 
     def __repr__(self) -> str:

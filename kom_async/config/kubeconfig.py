@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 
 from kom_async.config.eks import looks_like_eks
+from kom_async.config.yamlload import YAMLBoundError, bound_problem, load_one
 from kom_async.errors import KubeconfigError
 
 __all__ = [
@@ -36,7 +37,6 @@ EXEC_API_VERSIONS = (
     "client.authentication.k8s.io/v1beta1",
 )
 _MAX_KUBECONFIG_BYTES = 16 * 1024 * 1024
-_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,9 @@ def load_kubeconfig(
         base = Path(base_dir) if base_dir is not None else path.resolve().parent
         doc = _parse_yaml(text)
     elif isinstance(source, Mapping):
+        problem = bound_problem(dict(source))
+        if problem is not None:
+            raise KubeconfigError(f"refused: {problem}")
         doc, base = dict(source), Path(base_dir or ".")
     elif isinstance(source, (str, bytes)):
         doc, base = _parse_yaml(source), Path(base_dir or ".")
@@ -154,8 +157,11 @@ def _parse_yaml(text: str | bytes) -> dict[str, Any]:
         raise KubeconfigError("kubeconfig is empty")
     try:
         # libyaml when available: a few KB of nested brackets take the pure-Python parser
-        # about a second to reject (and hit the recursion limit); libyaml refuses them at once
-        doc = yaml.load(text, Loader=_SafeLoader)  # a safe loader (C or Python)
+        # about a second to reject (and hit the recursion limit); libyaml refuses them at once.
+        # Alias bombs, cycles and deep nesting are refused before anything walks the tree.
+        doc = load_one(text)
+    except YAMLBoundError as exc:
+        raise KubeconfigError(f"refused: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
