@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.provider import AuthStats, TokenProvider
 from kom_async.auth.refresh import RefreshPolicy
 from kom_async.config.kubeconfig import AuthKind, KubeconfigSelection, UserAuth, load_kubeconfig
+from kom_async.config.urls import redact_url
 from kom_async.errors import (
     ClusterExistsError,
     ClusterNotFound,
@@ -127,6 +129,7 @@ class Clusters:
         EKS exec users (``aws eks get-token``, ``aws-iam-authenticator``) are detected and
         served by the native token source unless ``token_source="exec"``.
         """
+        _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
         selection = load_kubeconfig(kubeconfig, context=context)
         return await self._register_selection(
             selection,
@@ -152,6 +155,7 @@ class Clusters:
         verify: bool = False,
     ) -> Kubectl:
         """Like ``register_by_string`` for a kubeconfig file (relative paths resolve beside it)."""
+        _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
         selection = load_kubeconfig(Path(path), context=context)
         return await self._register_selection(
             selection,
@@ -177,6 +181,7 @@ class Clusters:
         verify: bool = False,
     ) -> Kubectl:
         """Register an EKS kubeconfig; anything else is refused (``InvalidKubeconfig``)."""
+        _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
         selection = load_kubeconfig(kubeconfig, context=context)
         return await self._register_selection(
             selection,
@@ -202,6 +207,7 @@ class Clusters:
         verify: bool = False,
     ) -> Kubectl:
         """Like ``register_eks_by_string`` for a kubeconfig file."""
+        _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
         selection = load_kubeconfig(Path(path), context=context)
         return await self._register_selection(
             selection,
@@ -237,6 +243,13 @@ class Clusters:
         from kom_async.auth.eks.aws import describe_cluster
         from kom_async.auth.eks.config import EKSAuthConfig
 
+        _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id)
+        for what, value in (("profile", profile), ("role_arn", role_arn)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidArgument(f"{what} must be a string or None, not {type(value).__name__}")
+        pairs = env.items() if isinstance(env, Mapping) else [(None, None)]
+        if env is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in pairs):
+            raise InvalidArgument("env must map variable names to string values")
         if token_source == "exec":
             raise EKSAuthError(
                 EKSAuthErrorKind.InvalidKubeconfig,
@@ -414,10 +427,6 @@ class Clusters:
         require_eks: bool,
         verify: bool = False,
     ) -> Kubectl:
-        if token_source not in ("auto", "native", "exec"):
-            raise InvalidArgument(f"token_source must be 'auto', 'native' or 'exec', not {token_source!r}")
-        if not exec_timeout > 0:
-            raise InvalidArgument("exec_timeout must be a positive number of seconds")
         policy = exec_policy or self._exec_policy
         if policy is not None:
             policy.check_kubeconfig(selection)  # before anything else looks at what it runs
@@ -467,7 +476,7 @@ class Clusters:
         )  # fmt: skip
         cluster = Cluster(
             id=cid,
-            server=selection.server,
+            server=redact_url(selection.server),
             auth_kind=selection.auth.kind,
             kubectl=conn.kubectl,
             api_client=conn.api_client,
@@ -484,7 +493,7 @@ class Clusters:
         log.info(
             "cluster %s registered (server %s, auth %s%s)",
             cid,
-            selection.server,
+            redact_url(selection.server),
             selection.auth.kind,
             f", token source {conn.source_kind}" if conn.source_kind is not None else "",
             extra={"cluster": cid},
@@ -493,13 +502,49 @@ class Clusters:
 
 
 def _check_name(value: object, what: str) -> None:
+    """Ids and names end up in log lines and task names: printable, one line, bounded."""
     if not isinstance(value, str) or not value.strip() or len(value) > 253:
         raise InvalidArgument(f"{what} must be a non-empty string of at most 253 characters")
+    if not value.isprintable():
+        raise InvalidArgument(
+            f"{what} {value[:60]!r} contains a newline or another control character; "
+            "use letters, digits and punctuation (pass cluster_id=... to choose the id)"
+        )
+
+
+def _check_options(
+    replace: object,
+    exec_timeout: object,
+    token_source: object,
+    *,
+    cluster_id: object = None,
+    context: object = None,
+) -> None:
+    """Wrong types and values of the register_* options fail here, typed, before any work."""
+    if not isinstance(replace, bool):
+        raise InvalidArgument(f"replace must be True or False, not {replace!r:.40}")
+    if (
+        isinstance(exec_timeout, bool)
+        or not isinstance(exec_timeout, (int, float))
+        or not math.isfinite(exec_timeout)
+        or exec_timeout <= 0
+    ):
+        raise InvalidArgument(
+            f"exec_timeout must be a positive number of seconds such as 30.0, not {exec_timeout!r:.40}"
+        )
+    if not isinstance(token_source, str) or token_source not in ("auto", "native", "exec"):
+        raise InvalidArgument(f"token_source must be 'auto', 'native' or 'exec', not {token_source!r:.40}")
+    for what, value in (("cluster_id", cluster_id), ("context", context)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidArgument(f"{what} must be a string or None, not {type(value).__name__}")
 
 
 @dataclass(eq=False, repr=False)
 class Cluster:
-    """A cluster in the registry. Built by ``Clusters.register_*``; closed by ``unregister``."""
+    """A cluster in the registry. Built by ``Clusters.register_*``; closed by ``unregister``.
+
+    ``server`` is the API server URL as shown to people: without ``user:password@``.
+    """
 
     id: str
     server: str
@@ -515,7 +560,8 @@ class Cluster:
 
     def __repr__(self) -> str:
         return (
-            f"Cluster(id={self.id!r}, server={self.server!r}, auth={self.auth_kind!r}, is_eks={self.is_eks})"
+            f"Cluster(id={self.id!r}, server={redact_url(self.server)!r}, auth={self.auth_kind!r}, "
+            f"is_eks={self.is_eks})"
         )
 
     @property

@@ -64,6 +64,9 @@ class FileTokenSource:
         if not self._value:
             self._seen = None
             raise KubeconfigError(f"token file {str(self.path)!r} is empty")
+        if not self._value.isprintable():  # it becomes an HTTP header: no line breaks inside
+            self._seen = None
+            raise KubeconfigError(f"token file {str(self.path)!r} holds control characters inside the token")
         if self._recheck is None:
             return Token(self._value)
         return Token(self._value, self._clock.now() + timedelta(seconds=self._recheck))

@@ -142,7 +142,9 @@ async def _check_one(clusters: Clusters, cluster_id: str, path: Path, timeout: f
     result = CheckResult(id=cluster_id, kubeconfig=str(path))
     try:
         selection = load_kubeconfig(path)
-        result.server = selection.server
+        from kom_async.config.urls import redact_url
+
+        result.server = redact_url(selection.server)
         result.auth_kind = selection.auth.kind
         result.eks = selection.auth.kind == "eks-exec"
         async with asyncio.timeout(timeout):

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 
 from kom_async.config.eks import looks_like_eks
+from kom_async.config.urls import redact_url, server_url_problem, split_userinfo
 from kom_async.config.yamlload import YAMLBoundError, bound_problem, load_one
 from kom_async.errors import KubeconfigError
 
@@ -259,8 +260,13 @@ def _select(doc: Mapping[str, Any], context: str | None, base: Path) -> Kubeconf
     server = _opt_str(cluster, "server", where_cl)
     if server is None:
         raise KubeconfigError("is missing: the API server URL is required", field=f"{where_cl}.server")
-    if not server.startswith(("https://", "http://")):
-        raise KubeconfigError(f"must be an http(s) URL, got {server!r:.80}", field=f"{where_cl}.server")
+    problem = server_url_problem(server)
+    if problem is not None:
+        raise KubeconfigError(
+            f"{redact_url(server)!r:.100} is not an API server URL: {problem}; "
+            "expected https://host[:port][/path]",
+            field=f"{where_cl}.server",
+        )
     ca = _data_or_file(cluster, "certificate-authority-data", "certificate-authority", where_cl, base)
     if ca is not None and b"-----BEGIN CERTIFICATE-----" not in ca:
         raise KubeconfigError(
@@ -268,6 +274,9 @@ def _select(doc: Mapping[str, Any], context: str | None, base: Path) -> Kubeconf
         )
     user = _named(doc, "users", user_name, "user") if user_name else {}
     auth = _user_auth(user, user_name or "", base)
+    server, url_user, url_password = split_userinfo(server)
+    if url_user is not None and auth.kind == "none":  # credentials only in the URL: kubectl uses them
+        auth = UserAuth(kind="basic", username=url_user, password=url_password or "")
     return KubeconfigSelection(
         context_name=context,
         cluster_name=cluster_name,
@@ -297,6 +306,10 @@ def _user_auth(user: Mapping[str, Any], user_name: str, base: Path) -> UserAuth:
         )
     token = _opt_str(user, "token", where)
     if token is not None:
+        if not token.strip().isprintable():  # it becomes an HTTP header: no line breaks
+            raise KubeconfigError(
+                "contains a line break or another control character", field=f"{where}.token"
+            )
         return UserAuth(kind="token", token=token.strip())
     token_file = _opt_str(user, "tokenFile", where)
     if token_file is not None:

@@ -37,7 +37,7 @@ def ssl_context_for(selection: KubeconfigSelection, *, insecure: bool = False) -
             _load_client_cert(ctx, auth.client_cert_data, auth.client_key_data, selection.user_name)
             return ctx
         return _shared_context(selection.ca_data, off)
-    except ssl.SSLError:
+    except (ssl.SSLError, ValueError, TypeError):  # TypeError: a PEM with non-ASCII bytes
         raise KubeconfigError(
             "holds no usable PEM certificate",
             field=f"clusters[{selection.cluster_name}].cluster.certificate-authority-data",

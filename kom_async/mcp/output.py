@@ -6,6 +6,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from kom_async.config.urls import redact_url
+
 __all__ = [
     "MAX_LIST_LIMIT",
     "MAX_RESULT_CHARS",
@@ -58,11 +60,7 @@ def slim(obj: Any) -> Any:
 
 def strip_userinfo(url: str) -> str:
     """``url`` without ``user:password@`` (a server URL may carry basic-auth credentials)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    authority, slash, path = rest.partition("/")
-    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
+    return redact_url(url)
 
 
 def dumps(value: Any) -> str:

@@ -26,7 +26,9 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from kom_async.auth.provider import TokenProvider
 from kom_async.auth.token import Token
+from kom_async.config.urls import redact_url
 from kom_async.errors import ClusterUnreachable, EKSAuthError, EKSAuthErrorKind, ExecPluginError, KomError
+from kom_async.transport import restlog
 from kom_async.transport.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
 __all__ = ["KomApiClient", "TokenAuth"]
@@ -34,6 +36,7 @@ __all__ = ["KomApiClient", "TokenAuth"]
 _READ_BUFSIZE = 2**21  # watch events can be large (etcd allows ~1.5 MiB objects)
 
 log = logging.getLogger("kom_async.http")
+restlog.install()  # kubernetes_asyncio logs whole response bodies (Secrets too) at DEBUG
 
 
 class TokenAuth:
@@ -191,8 +194,9 @@ class KomApiClient(ApiClient):
                 ) from None
             if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
                 raise ClusterUnreachable(
-                    f"cannot reach the API server of {self._who()} at {self.configuration.host}: "
-                    f"{type(exc).__name__}: {exc}"
+                    f"cannot reach the API server of {self._who()} at "
+                    f"{redact_url(self.configuration.host or '')}: {type(exc).__name__}: "
+                    f"{redact_url(str(exc))}"
                 ) from exc
             raise
         if isinstance(response, aiohttp.ClientResponse):

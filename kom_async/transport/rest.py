@@ -25,6 +25,7 @@ from kom_async.errors import (
     NotFound,
     Unauthorized,
 )
+from kom_async.transport.restlog import redact_text
 
 __all__ = ["RestClient", "Target", "error_from_status"]
 
@@ -58,7 +59,8 @@ def error_from_status(code: int, body: bytes | str | None, target: Target) -> Ku
         parsed = None
     if isinstance(parsed, dict) and parsed.get("kind") == "Status":
         status = parsed
-    message = str(status.get("message") or text.strip() or f"HTTP {code}")
+    # a proxy or a broken server may echo our request headers: never quote a credential
+    message = redact_text(str(status.get("message") or text.strip() or f"HTTP {code}"))
     reason = status.get("reason") or None
     cls = _BY_CODE.get(code, KubernetesError)
     if cls is Conflict and reason == "AlreadyExists":
