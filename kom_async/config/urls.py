@@ -18,14 +18,14 @@ _MAX_URL = 2048
 
 
 def redact_url(url: str) -> str:
-    """``url`` with anything between ``scheme://`` and the last ``@`` replaced by ``***``.
+    """``url`` without anything between ``scheme://`` and the last ``@`` (``user:password@``).
 
     Works on malformed URLs too (``https://u:p/x@h`` hides ``u:p/x``): it never parses.
     """
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
         return url
-    return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    return f"{scheme}://{rest.rpartition('@')[2]}"
 
 
 def split_userinfo(server: str) -> tuple[str, str | None, str | None]:
@@ -47,7 +47,7 @@ def server_url_problem(server: str) -> str | None:
     if len(server) > _MAX_URL:
         return f"it is longer than {_MAX_URL} characters"
     if not server.startswith(("https://", "http://")):
-        return "it must start with https:// (or http://)"
+        return "it must be an http(s) URL, starting with https:// (or http://)"
     if any(ch.isspace() or not ch.isprintable() for ch in server):
         return "it contains spaces or control characters"
     try:
