@@ -311,6 +311,7 @@ class Clusters:
         its files) or ``~/.kube/config``, at ``context`` or the current context."""
         from kom_async.config.defaults import default_kubeconfig_paths, merge_kubeconfigs
 
+        _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
         paths = default_kubeconfig_paths()
         selection = load_kubeconfig(merge_kubeconfigs(paths), context=context, base_dir=paths[0].parent)
         return await self._register_selection(
@@ -427,6 +428,7 @@ class Clusters:
         require_eks: bool,
         verify: bool = False,
     ) -> Kubectl:
+        _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id)  # every path in
         policy = exec_policy or self._exec_policy
         if policy is not None:
             policy.check_kubeconfig(selection)  # before anything else looks at what it runs
