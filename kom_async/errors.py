@@ -169,7 +169,9 @@ class KubernetesError(KomError):
         self.namespace = namespace
         self.name = name
         self.status = status or {}
-        self.message = message
+        from kom_async.scrub import scrub  # here, not at import: keeps `eks get-token` start-up lean
+
+        self.message = message = scrub(message)  # the server's text: foreign, may echo a secret
         target = "/".join(p for p in (kind, namespace, name) if p)
         prefix = f"{self.status_code} {reason or ''}".strip()
         super().__init__(f"{prefix}: {message}" + (f" [{target}]" if target else ""))

@@ -22,6 +22,7 @@ from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.token import Token
 from kom_async.config.kubeconfig import ExecConfig
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, ExecPluginError, KomError, KubeconfigError
+from kom_async.scrub import REDACTED, scrub
 
 __all__ = ["ExecTokenSource", "exec_info", "parse_exec_credential"]
 
@@ -31,14 +32,6 @@ MAX_STDOUT = 1024 * 1024  # an ExecCredential is a few KB; more is a broken plug
 STDERR_TAIL = 16 * 1024  # keep only the end of stderr for error messages
 MAX_EXEC_INFO_BYTES = 64 * 1024  # KUBERNETES_EXEC_INFO: cluster info is a few KB
 _EXCERPT = 400
-_TOKENISH = re.compile(r"(k8s-aws-v1\.[A-Za-z0-9_\-]+|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_.\-]+)")
-
-
-def redact(text: str) -> str:
-    """Remove anything shaped like a bearer token from text meant for humans."""
-    return _TOKENISH.sub("<redacted>", text)
-
-
 _SECRET_ENV_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE", re.IGNORECASE)
 
 
@@ -46,7 +39,7 @@ def _redact_env(text: str, env: Mapping[str, str]) -> str:
     """Remove the values of the plugin's secret-looking env vars (a plugin may echo them)."""
     for name, value in env.items():
         if len(value) >= 8 and _SECRET_ENV_NAME.search(name) and value in text:
-            text = text.replace(value, "<redacted>")
+            text = text.replace(value, REDACTED)
     return text
 
 
@@ -200,14 +193,13 @@ class ExecTokenSource:
         try:
             try:
                 async with asyncio.timeout(self.timeout):
-                    stdout, stderr_tail, overflow = await self._communicate(proc)
-                    code = await proc.wait()
+                    stdout, stderr_tail, overflow, code = await self._communicate(proc)
             except TimeoutError:
                 raise self._fail(f"it did not finish within {self.timeout:g} s and was killed") from None
         finally:
-            await _kill_and_reap(proc)
+            await _kill_and_reap(proc)  # also on success: children it left behind go with it
             self._procs.discard(proc)
-        stderr_text = _redact_env(redact(stderr_tail.decode("utf-8", "replace")), env)
+        stderr_text = scrub(_redact_env(stderr_tail.decode("utf-8", "replace"), env))
         if code != 0:
             raise self._fail(f"it exited with code {code}", code=code, stderr=stderr_text)
         if overflow:
@@ -217,7 +209,12 @@ class ExecTokenSource:
             raise self._fail(f"it returned an unusable credential: {reason}", stderr=stderr_text)
         return token
 
-    async def _communicate(self, proc: asyncio.subprocess.Process) -> tuple[bytes, bytes, bool]:
+    async def _communicate(self, proc: asyncio.subprocess.Process) -> tuple[bytes, bytes, bool, int]:
+        """Read stdout and stderr to their end and wait for the exit code.
+
+        When the plugin exits, whatever it left in its process group is killed at once: a
+        lingering child holding the pipes would otherwise keep them open (and us waiting).
+        """
         assert proc.stdout is not None and proc.stderr is not None
         out = bytearray()
         err = bytearray()
@@ -239,8 +236,12 @@ class ExecTokenSource:
                 if len(err) > STDERR_TAIL:
                     del err[: len(err) - STDERR_TAIL]
 
-        await asyncio.gather(read_stdout(), read_stderr())
-        return bytes(out), bytes(err), overflow
+        async def kill_group_on_exit() -> None:
+            await _exited(proc)
+            _kill_group(proc.pid)  # what it wrote stays in the pipes; leftover writers go
+
+        await asyncio.gather(read_stdout(), read_stderr(), kill_group_on_exit())
+        return bytes(out), bytes(err), overflow, await proc.wait()
 
     def _fail(
         self, what: str, *, code: int | None = None, stderr: str | None = None, hint: bool = False
@@ -265,7 +266,7 @@ class ExecTokenSource:
         hint: bool = False,
     ) -> KomError:
         install = f". {config.install_hint.strip()}" if hint and config.install_hint else ""
-        message = f"exec plugin {os.path.basename(config.command)!r} failed: {what}{install}"
+        message = scrub(f"exec plugin {os.path.basename(config.command)!r} failed: {what}{install}")
         if eks:
             return EKSAuthError(EKSAuthErrorKind.ExecFailed, message, cluster_id=cluster_id or None)
         where = f"cluster {cluster_id!r}: " if cluster_id else ""
@@ -277,12 +278,53 @@ class ExecTokenSource:
         self._procs.clear()
 
 
+async def _exited(proc: asyncio.subprocess.Process) -> None:
+    """Return once the plugin process itself has exited.
+
+    ``Process.wait()`` (Python 3.11) also waits for the pipes to close, which a lingering child
+    can hold forever; a pidfd becomes readable at the exit itself.
+    """
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except ProcessLookupError:  # exited and reaped already
+        return
+    except (AttributeError, OSError):  # no pidfd here: the timeout ends a lingering child
+        await proc.wait()
+        return
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def on_exit() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(pidfd, on_exit)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL every process left in the plugin's process group (its own session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
 async def _kill_and_reap(proc: asyncio.subprocess.Process) -> None:
-    """Kill the plugin's process group if it is still running, then wait for it."""
+    """Kill the plugin's whole process group, wait for the plugin, close its pipes.
+
+    The group is killed even when the plugin itself has exited: children it started may
+    still run and hold the pipes open.
+    """
+    _kill_group(proc.pid)
     if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
     # wait() must not be abandoned half-way, or the child would stay a zombie
     await asyncio.shield(proc.wait())
+    # the pipes' file descriptors: closed now, not whenever the last writer's EOF arrives
+    transport = getattr(proc, "_transport", None)
+    if transport is not None:
+        transport.close()

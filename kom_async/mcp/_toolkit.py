@@ -35,6 +35,7 @@ from kom_async.mcp.output import (
     slim,
     strip_userinfo,
 )
+from kom_async.scrub import scrub
 from kom_async.transport.rest import RestClient, Target, encode_query
 
 log = logging.getLogger("kom_async.mcp")
@@ -141,7 +142,8 @@ def tool(
                     "(is the cluster reachable?)"
                 ) from None
             except (aiohttp.ClientError, OSError) as exc:
-                raise ToolError(f"could not reach the cluster: {type(exc).__name__}: {exc}") from None
+                reason = scrub(f"{type(exc).__name__}: {exc}")
+                raise ToolError(f"could not reach the cluster: {reason}") from None
             except Exception as exc:
                 log.exception("tool %s failed unexpectedly", name)
                 raise ToolError(

@@ -6,11 +6,11 @@ Imports botocore's exceptions only: usable from the CLI path without aiobotocore
 from __future__ import annotations
 
 import asyncio
-import re
 
 from botocore import exceptions as bexc
 
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
+from kom_async.scrub import scrub  # the one scrubber for foreign text
 
 __all__ = ["INVALID_CREDENTIAL_CODES", "map_aws_error", "scrub", "scrubbed"]
 
@@ -29,14 +29,6 @@ INVALID_CREDENTIAL_CODES = frozenset(
     }
 )
 _DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Forbidden"})
-_SECRETISH = re.compile(r"[A-Za-z0-9/+=]{40,}")
-
-
-def scrub(text: str) -> str:
-    """Remove anything shaped like a secret key or session token from a message."""
-    return _SECRETISH.sub("<redacted>", text)
-
-
 def map_aws_error(exc: BaseException, *, action: str, cluster_id: str | None = None) -> EKSAuthError:
     """Translate a botocore/aiohttp failure into an ``EKSAuthError`` of the right kind."""
     kind: EKSAuthErrorKind
