@@ -7,8 +7,11 @@ keeps names and lifetimes. Everything made for a cluster is closed again if any 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -21,14 +24,15 @@ from kom_async.auth.refresh import RefreshPolicy, start_refresh_task
 from kom_async.auth.static import FileTokenSource, StaticTokenSource
 from kom_async.auth.token import TokenSource
 from kom_async.config.kubeconfig import KubeconfigSelection
+from kom_async.config.policy import TRUSTED, TrustPolicy, normalize_server
 from kom_async.config.tls import ssl_context_for
-from kom_async.errors import EKSAuthError, EKSAuthErrorKind
+from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KubeconfigRefused
 from kom_async.kubectl import Kubectl
 from kom_async.transport.apiclient import KomApiClient, TokenAuth
 from kom_async.transport.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from kom_async.auth.eks.aws import AWSClientPool
+    from kom_async.auth.eks.aws import AWSClientPool, ClusterEndpoint
     from kom_async.auth.eks.config import EKSAuthConfig
 
 log = logging.getLogger("kom_async")
@@ -57,6 +61,8 @@ class Connector:
         self._refresh_policy = refresh_policy
         self._retry_policy = retry_policy
         self._aws_pool: AWSClientPool | None = None
+        #: DescribeCluster answers per (identity, cluster name): untrusted servers checked once
+        self._endpoints: dict[Hashable, ClusterEndpoint] = {}
 
     def pool(self) -> AWSClientPool:
         """The AWS client pool shared by this registry's EKS clusters (made on first use)."""
@@ -69,8 +75,48 @@ class Connector:
     async def aclose(self) -> None:
         """Close the shared AWS clients; a later connection makes new ones."""
         pool, self._aws_pool = self._aws_pool, None
+        self._endpoints.clear()
         if pool is not None:
             await pool.aclose()
+
+    @contextlib.asynccontextmanager
+    async def described(self, config: EKSAuthConfig, cid: str) -> AsyncIterator[ClusterEndpoint]:
+        """DescribeCluster for ``config`` (cached per identity and name), holding the AWS
+        identity meanwhile, so the token source made inside reuses it instead of rebuilding it;
+        if nothing else takes it, it is closed on exit."""
+        from kom_async.auth.eks.aws import describe_cluster
+
+        pool = self.pool()
+        c = config
+        ctx = await pool.context(
+            profile=c.profile,
+            region=c.region,
+            role_arn=c.role_arn,
+            external_id=c.external_id,
+            env=c.env,
+            profile_from_env=c.profile_from_env,
+            cluster_id=cid,
+            lease=True,
+        )
+        try:
+            env = tuple(sorted(c.env.items()))
+            key = (c.cluster_name, c.region, c.profile, c.profile_from_env, c.role_arn, c.external_id, env)
+            endpoint = self._endpoints.get(key)
+            if endpoint is None:
+                endpoint = await describe_cluster(
+                    pool,
+                    cluster_name=c.cluster_name,
+                    region=c.region,
+                    profile=c.profile,
+                    role_arn=c.role_arn,
+                    env=c.env,
+                    external_id=c.external_id,
+                    profile_from_env=c.profile_from_env,
+                )
+                self._endpoints[key] = endpoint
+            yield endpoint
+        finally:
+            await pool.release(ctx)
 
     def token_source(
         self,
@@ -104,7 +150,7 @@ class Connector:
         if auth.exec is not None:
             return ExecTokenSource(
                 auth.exec,
-                cluster_info=selection.cluster_info,
+                cluster_info=_cluster_info(selection),
                 timeout=exec_timeout,
                 eks=eks_config is not None,
                 cluster_id=cid,
@@ -145,6 +191,45 @@ class Connector:
         exec_timeout: float,
         verify: bool = False,
         source: TokenSource | None = None,
+        trust: TrustPolicy = TRUSTED,
+    ) -> Connection:
+        """Connect; an untrusted EKS kubeconfig's server is first confirmed by DescribeCluster
+        (unless the operator allowed it), before any token is minted, let alone sent."""
+        async with contextlib.AsyncExitStack() as stack:
+            if eks_config is not None and trust.needs_eks_check(selection.server):
+                try:
+                    endpoint = await stack.enter_async_context(self.described(eks_config, cid))
+                except EKSAuthError as exc:
+                    why = f"DescribeCluster failed: {exc}"
+                    raise _unconfirmed(selection.server, eks_config, why) from None
+                if normalize_server(endpoint.endpoint) != normalize_server(selection.server):
+                    raise _unconfirmed(
+                        selection.server,
+                        eks_config,
+                        f"EKS reports its endpoint as {endpoint.endpoint!r}",
+                    )
+                # talk to it as EKS says: its CA, no other TLS name
+                selection = dataclasses.replace(selection, ca_data=endpoint.ca_data, tls_server_name=None)
+            return await self._connect(
+                selection,
+                cid,
+                eks_config,
+                token_source=token_source,
+                exec_timeout=exec_timeout,
+                verify=verify,
+                source=source,
+            )
+
+    async def _connect(
+        self,
+        selection: KubeconfigSelection,
+        cid: str,
+        eks_config: EKSAuthConfig | None,
+        *,
+        token_source: TokenSourceChoice,
+        exec_timeout: float,
+        verify: bool,
+        source: TokenSource | None,
     ) -> Connection:
         """Create source, provider, first token, API client and refresh task — or nothing.
 
@@ -223,3 +308,25 @@ async def _verify(api_client: KomApiClient, source: TokenSource | None) -> None:
         if exc.status == 403:
             return  # authenticated; what RBAC allows is another question
         raise error_from_status(exc.status or 0, exc.body, Target()) from None
+
+
+def _unconfirmed(server: str, config: EKSAuthConfig, why: str) -> KubeconfigRefused:
+    """The refusal of an untrusted EKS server that DescribeCluster did not confirm."""
+    host = server.split("://", 1)[-1].rsplit("@", 1)[-1]
+    return KubeconfigRefused(
+        f"server {host!r} is not confirmed as the endpoint of EKS cluster {config.cluster_name!r}, "
+        f"so no token is sent to it ({why}). An untrusted kubeconfig's EKS server must be the "
+        "endpoint eks:DescribeCluster reports for its cluster name: grant this AWS identity "
+        "eks:DescribeCluster on the cluster, or have the operator allow the server "
+        "(TrustPolicy(allowed_servers=...), kom-async mcp --allow-server URL)"
+    )
+
+
+def _cluster_info(selection: KubeconfigSelection) -> dict[str, object]:
+    """The cluster entry an exec plugin sees (provideClusterInfo), with the CA the loader already
+    read (and checked) as data: the plugin's input never makes us open another file."""
+    info = dict(selection.cluster_info)
+    if selection.ca_data is not None:
+        info.pop("certificate-authority", None)
+        info["certificate-authority-data"] = base64.b64encode(selection.ca_data).decode()
+    return info

@@ -11,8 +11,8 @@ import contextlib
 import logging
 import math
 import os
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,6 +21,7 @@ from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.provider import AuthStats, TokenProvider
 from kom_async.auth.refresh import RefreshPolicy
 from kom_async.config.kubeconfig import AuthKind, KubeconfigSelection, UserAuth, load_kubeconfig
+from kom_async.config.policy import TRUSTED, ExecPolicy, TrustChoice, TrustPolicy, trust_policy
 from kom_async.config.urls import redact_url
 from kom_async.errors import (
     ClusterExistsError,
@@ -28,6 +29,7 @@ from kom_async.errors import (
     EKSAuthError,
     EKSAuthErrorKind,
     InvalidArgument,
+    RegistryClosed,
 )
 from kom_async.kubectl import Kubectl
 from kom_async.transport.apiclient import KomApiClient
@@ -36,7 +38,6 @@ from kom_async.transport.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 if TYPE_CHECKING:
     from kom_async.auth.eks.config import EKSAuthConfig
     from kom_async.auth.token import TokenSource
-    from kom_async.config.policy import ExecPolicy
 
 __all__ = ["Cluster", "Clusters", "TokenSourceChoice"]
 
@@ -50,7 +51,10 @@ _EKS_NATIVE_AUTH = UserAuth(kind="eks-exec")
 class Clusters:
     """A registry of clusters, each reachable through a ``Kubectl``; use ``async with``.
 
-    ``exec_policy`` restricts what kubeconfigs may run (for untrusted input);
+    ``trust`` says whose kubeconfigs these are (default ``"trusted"``: the operator's own,
+    kubectl behaviour; ``"untrusted"`` or a ``TrustPolicy``: users' kubeconfigs, see
+    ``TrustPolicy``); every ``register_*`` can override it. ``exec_policy`` restricts which
+    exec plugins kubeconfigs may run (untrusted ones get the default ``ExecPolicy()``);
     ``retry_policy`` bounds the retries of idempotent reads (``None``: no retries);
     ``clock`` and ``refresh_policy`` are injectable for tests and simulations.
     """
@@ -62,10 +66,14 @@ class Clusters:
         refresh_policy: RefreshPolicy | None = None,
         exec_policy: ExecPolicy | None = None,
         retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
+        trust: TrustChoice | None = None,
     ) -> None:
         self._clusters: dict[str, Cluster] = {}
         self._pending: set[str] = set()
         self._exec_policy = exec_policy
+        self._trust = trust_policy(trust, TRUSTED)
+        self._closed = False
+        self._in_flight: dict[asyncio.Task[Any], _Flight] = {}
         self._connector = Connector(
             clock=clock or system_clock,
             refresh_policy=refresh_policy or RefreshPolicy(),
@@ -123,14 +131,17 @@ class Clusters:
         token_source: TokenSourceChoice = "auto",
         exec_policy: ExecPolicy | None = None,
         verify: bool = False,
+        trust: TrustChoice | None = None,
     ) -> Kubectl:
         """Register the cluster of ``context`` (default: current-context) in a kubeconfig text.
 
         EKS exec users (``aws eks get-token``, ``aws-iam-authenticator``) are detected and
-        served by the native token source unless ``token_source="exec"``.
+        served by the native token source unless ``token_source="exec"``. ``trust``
+        overrides the registry's trust level for this kubeconfig.
         """
         _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
-        selection = load_kubeconfig(kubeconfig, context=context)
+        policy = trust_policy(trust, self._trust)
+        selection = load_kubeconfig(kubeconfig, context=context, allowed_dirs=policy.file_dirs)
         return await self._register_selection(
             selection,
             cluster_id,
@@ -138,6 +149,7 @@ class Clusters:
             exec_timeout=exec_timeout,
             token_source=token_source,
             exec_policy=exec_policy,
+            trust=policy,
             require_eks=False,
             verify=verify,
         )
@@ -153,10 +165,12 @@ class Clusters:
         token_source: TokenSourceChoice = "auto",
         exec_policy: ExecPolicy | None = None,
         verify: bool = False,
+        trust: TrustChoice | None = None,
     ) -> Kubectl:
         """Like ``register_by_string`` for a kubeconfig file (relative paths resolve beside it)."""
         _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
-        selection = load_kubeconfig(Path(path), context=context)
+        policy = trust_policy(trust, self._trust)
+        selection = load_kubeconfig(Path(path), context=context, allowed_dirs=policy.file_dirs)
         return await self._register_selection(
             selection,
             cluster_id,
@@ -164,6 +178,7 @@ class Clusters:
             exec_timeout=exec_timeout,
             token_source=token_source,
             exec_policy=exec_policy,
+            trust=policy,
             require_eks=False,
             verify=verify,
         )
@@ -179,10 +194,12 @@ class Clusters:
         token_source: TokenSourceChoice = "auto",
         exec_policy: ExecPolicy | None = None,
         verify: bool = False,
+        trust: TrustChoice | None = None,
     ) -> Kubectl:
         """Register an EKS kubeconfig; anything else is refused (``InvalidKubeconfig``)."""
         _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
-        selection = load_kubeconfig(kubeconfig, context=context)
+        policy = trust_policy(trust, self._trust)
+        selection = load_kubeconfig(kubeconfig, context=context, allowed_dirs=policy.file_dirs)
         return await self._register_selection(
             selection,
             cluster_id,
@@ -190,6 +207,7 @@ class Clusters:
             exec_timeout=exec_timeout,
             token_source=token_source,
             exec_policy=exec_policy,
+            trust=policy,
             require_eks=True,
             verify=verify,
         )
@@ -205,10 +223,12 @@ class Clusters:
         token_source: TokenSourceChoice = "auto",
         exec_policy: ExecPolicy | None = None,
         verify: bool = False,
+        trust: TrustChoice | None = None,
     ) -> Kubectl:
         """Like ``register_eks_by_string`` for a kubeconfig file."""
         _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
-        selection = load_kubeconfig(Path(path), context=context)
+        policy = trust_policy(trust, self._trust)
+        selection = load_kubeconfig(Path(path), context=context, allowed_dirs=policy.file_dirs)
         return await self._register_selection(
             selection,
             cluster_id,
@@ -216,6 +236,7 @@ class Clusters:
             exec_timeout=exec_timeout,
             token_source=token_source,
             exec_policy=exec_policy,
+            trust=policy,
             require_eks=True,
             verify=verify,
         )
@@ -233,14 +254,15 @@ class Clusters:
         token_source: TokenSourceChoice = "auto",
         env: Mapping[str, str] | None = None,
         verify: bool = False,
+        trust: TrustChoice | None = None,
     ) -> Kubectl:
         """Register an EKS cluster by name: DescribeCluster gives endpoint and CA, tokens are
         minted natively. No kubeconfig needed. Default id: ``<region>-<cluster_name>``.
+        Untrusted (``trust``), ``env`` may only hold the policy's allowed names.
 
         ``verify=True`` (on every ``register_*``) checks before returning that AWS accepts
         the credentials (STS GetCallerIdentity) and the cluster accepts the token (one request).
         """
-        from kom_async.auth.eks.aws import describe_cluster
         from kom_async.auth.eks.config import EKSAuthConfig
 
         _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id)
@@ -258,6 +280,7 @@ class Clusters:
             )
         _check_name(cluster_name, "cluster_name")
         _check_name(region, "region")
+        trust_policy(trust, self._trust).check_env(env or {}, what="register_eks env")
         cid = cluster_id or f"{region}-{cluster_name}"
         config = EKSAuthConfig(
             cluster_name=cluster_name,
@@ -267,32 +290,39 @@ class Clusters:
             exec_config=None,
             env=dict(env or {}),
         )
+        return await self._in_flight_registration(
+            self._register_by_name(config, cid, exec_timeout, replace, verify)
+        )
+
+    async def _register_by_name(
+        self, config: EKSAuthConfig, cid: str, exec_timeout: float, replace: bool, verify: bool
+    ) -> Kubectl:
         self._reserve(cid, replace)
         try:
-            endpoint = await describe_cluster(
-                self._connector.pool(),
-                cluster_name=cluster_name,
-                region=region,
-                profile=profile,
-                role_arn=role_arn,
-                env=config.env,
-            )
-            selection = KubeconfigSelection(
-                context_name=cid,
-                cluster_name=cluster_name,
-                user_name="",
-                server=endpoint.endpoint.rstrip("/"),
-                namespace=None,
-                ca_data=endpoint.ca_data,
-                insecure_skip_tls_verify=False,
-                tls_server_name=None,
-                proxy_url=None,
-                auth=_EKS_NATIVE_AUTH,
-            )
-            return await self._build(
-                selection, cid, config, token_source="native", exec_timeout=exec_timeout, replace=replace,
-                verify=verify,
-            )  # fmt: skip
+            async with self._connector.described(config, cid) as endpoint:
+                selection = KubeconfigSelection(
+                    context_name=cid,
+                    cluster_name=config.cluster_name,
+                    user_name="",
+                    server=endpoint.endpoint.rstrip("/"),
+                    namespace=None,
+                    ca_data=endpoint.ca_data,
+                    insecure_skip_tls_verify=False,
+                    tls_server_name=None,
+                    proxy_url=None,
+                    auth=_EKS_NATIVE_AUTH,
+                )
+                # the endpoint is EKS's own answer: trusted as such, nothing more to confirm
+                return await self._build(
+                    selection,
+                    cid,
+                    config,
+                    token_source="native",
+                    exec_timeout=exec_timeout,
+                    replace=replace,
+                    trust=TRUSTED,
+                    verify=verify,
+                )
         finally:
             self._pending.discard(cid)
 
@@ -308,7 +338,8 @@ class Clusters:
         verify: bool = False,
     ) -> Kubectl:
         """Register the cluster kubectl would use: ``$KUBECONFIG`` (merged as kubectl merges
-        its files) or ``~/.kube/config``, at ``context`` or the current context."""
+        its files) or ``~/.kube/config``, at ``context`` or the current context (trusted: the
+        operator's own configuration)."""
         from kom_async.config.defaults import default_kubeconfig_paths, merge_kubeconfigs
 
         _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
@@ -321,6 +352,7 @@ class Clusters:
             exec_timeout=exec_timeout,
             token_source=token_source,
             exec_policy=exec_policy,
+            trust=TRUSTED,
             require_eks=False,
             verify=verify,
         )
@@ -348,14 +380,11 @@ class Clusters:
             cid, token_path=token_path, ca_path=ca_path, namespace_path=namespace_path
         )
         source = self._connector.token_file_source(selection, recheck=recheck)
-        self._reserve(cid, replace)
-        try:
-            return await self._build(
-                selection, cid, None, token_source="auto", exec_timeout=30.0, replace=replace, verify=verify,
-                source=source,
-            )  # fmt: skip
-        finally:
-            self._pending.discard(cid)
+        return await self._in_flight_registration(
+            self._reserved_build(
+                selection, cid, None, "auto", 30.0, replace, TRUSTED, verify=verify, source=source
+            )
+        )
 
     # -- removal -------------------------------------------------------------------------
     async def unregister(self, cluster_id: str) -> None:
@@ -367,7 +396,17 @@ class Clusters:
         log.info("cluster %s unregistered", cluster_id, extra={"cluster": cluster_id})
 
     async def aclose(self) -> None:
-        """Close every cluster and the shared AWS clients; the registry stays usable."""
+        """Close every cluster and the shared AWS clients. Registrations still in flight are
+        cancelled (they raise ``RegistryClosed`` and leave nothing behind); later ones are
+        refused with ``RegistryClosed``. Idempotent."""
+        self._closed = True
+        me = asyncio.current_task()
+        flights = [(t, f) for t, f in self._in_flight.items() if t is not me]
+        for task, flight in flights:
+            flight.cancelled = True
+            task.cancel()
+        for _, flight in flights:  # let each one clean up what it had made
+            await flight.done.wait()
         clusters = list(self._clusters.values())
         self._clusters.clear()
         errors = await asyncio.gather(*(c.aclose() for c in clusters), return_exceptions=True)
@@ -425,11 +464,12 @@ class Clusters:
         exec_timeout: float,
         token_source: TokenSourceChoice,
         exec_policy: ExecPolicy | None,
+        trust: TrustPolicy,
         require_eks: bool,
         verify: bool = False,
     ) -> Kubectl:
         _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id)  # every path in
-        policy = exec_policy or self._exec_policy
+        policy = exec_policy or self._exec_policy or (None if trust.trusted else ExecPolicy())
         if policy is not None:
             policy.check_kubeconfig(selection)  # before anything else looks at what it runs
         eks_config: EKSAuthConfig | None = None
@@ -443,8 +483,32 @@ class Clusters:
                 f"context {selection.context_name!r} does not authenticate with EKS (its user "
                 f"uses {selection.auth.kind!r} auth); register it with register_by_string",
             )
+        trust.check_selection(
+            selection,
+            eks=eks_config is not None,
+            eks_unsupported=eks_config.unsupported if eks_config is not None else (),
+        )
         cid = cluster_id or selection.context_name
         _check_name(cid, "cluster_id")
+        return await self._in_flight_registration(
+            self._reserved_build(
+                selection, cid, eks_config, token_source, exec_timeout, replace, trust, verify=verify
+            )
+        )
+
+    async def _reserved_build(
+        self,
+        selection: KubeconfigSelection,
+        cid: str,
+        eks_config: EKSAuthConfig | None,
+        token_source: TokenSourceChoice,
+        exec_timeout: float,
+        replace: bool,
+        trust: TrustPolicy,
+        *,
+        verify: bool = False,
+        source: TokenSource | None = None,
+    ) -> Kubectl:
         self._reserve(cid, replace)
         try:
             return await self._build(
@@ -454,10 +518,40 @@ class Clusters:
                 token_source=token_source,
                 exec_timeout=exec_timeout,
                 replace=replace,
+                trust=trust,
                 verify=verify,
+                source=source,
             )
         finally:
             self._pending.discard(cid)
+
+    async def _in_flight_registration(self, registration: Coroutine[Any, Any, Kubectl]) -> Kubectl:
+        """Run ``registration`` so that ``aclose()`` can cancel it; it then raises
+        ``RegistryClosed`` after its own cleanup, and nothing it made stays registered."""
+        task = asyncio.current_task()
+        if self._closed or task is None:
+            registration.close()
+            raise RegistryClosed(
+                "this Clusters registry is closed; register clusters in a new one"
+                if self._closed
+                else "register_* must run inside an asyncio task"
+            )
+        flight = self._in_flight[task] = _Flight()
+        try:
+            kubectl = await registration
+        except asyncio.CancelledError:
+            if not flight.cancelled or task.uncancel() > 0:
+                raise  # someone else's cancellation
+            raise RegistryClosed(
+                "the registration was cancelled because the registry was closed; nothing was registered"
+            ) from None
+        finally:
+            del self._in_flight[task]
+            flight.done.set()
+        if flight.cancelled:  # finished despite the cancel (a cleanup step absorbed it)
+            task.uncancel()
+            raise RegistryClosed("the registry was closed as this registration finished; it is closed too")
+        return kubectl
 
     async def _build(
         self,
@@ -468,14 +562,21 @@ class Clusters:
         token_source: TokenSourceChoice,
         exec_timeout: float,
         replace: bool,
+        trust: TrustPolicy,
         verify: bool = False,
         source: TokenSource | None = None,
     ) -> Kubectl:
         """Connect the cluster, then put it in the registry (replacing ``cid`` if asked)."""
         conn = await self._connector.connect(
-            selection, cid, eks_config, token_source=token_source, exec_timeout=exec_timeout,
-            verify=verify, source=source,
-        )  # fmt: skip
+            selection,
+            cid,
+            eks_config,
+            token_source=token_source,
+            exec_timeout=exec_timeout,
+            verify=verify,
+            source=source,
+            trust=trust,
+        )
         cluster = Cluster(
             id=cid,
             server=redact_url(selection.server),
@@ -501,6 +602,14 @@ class Clusters:
             extra={"cluster": cid},
         )
         return cluster.kubectl
+
+
+@dataclass
+class _Flight:
+    """A registration in flight: whether ``aclose()`` cancelled it, and when it has ended."""
+
+    cancelled: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _check_name(value: object, what: str) -> None:

@@ -28,9 +28,11 @@ __all__ = [
     "InvalidName",
     "KomError",
     "KubeconfigError",
+    "KubeconfigRefused",
     "KubernetesError",
     "NotFound",
     "QueryError",
+    "RegistryClosed",
     "Unauthorized",
 ]
 
@@ -43,8 +45,19 @@ class InvalidArgument(KomError, ValueError):
     """An argument has the wrong type or value (also a ``ValueError``)."""
 
 
-class ExecNotAllowed(KomError):
+class KubeconfigRefused(KomError):
+    """A kubeconfig is refused by the registration's trust policy: a file outside the allowed
+    directories, a server it may not send credentials to, an exec env it may not set...
+    The message says which rule was broken and which setting would allow it."""
+
+
+class ExecNotAllowed(KubeconfigRefused):
     """A kubeconfig's exec plugin is refused by the registration's exec policy."""
+
+
+class RegistryClosed(KomError):
+    """The ``Clusters`` registry was closed: no new registration, and those in flight when
+    ``aclose()`` ran were cancelled and left nothing behind."""
 
 
 class ClusterUnreachable(KomError, ConnectionError):

@@ -11,7 +11,7 @@ import binascii
 import errno
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,9 +19,10 @@ from typing import Any, Literal
 import yaml
 
 from kom_async.config.eks import looks_like_eks
+from kom_async.config.files import allowed_file, fd_is_under
 from kom_async.config.urls import redact_url, server_url_problem, split_userinfo
 from kom_async.config.yamlload import YAMLBoundError, bound_problem, load_one
-from kom_async.errors import KubeconfigError
+from kom_async.errors import KubeconfigError, KubeconfigRefused
 
 __all__ = [
     "AuthKind",
@@ -104,15 +105,20 @@ def load_kubeconfig(
     *,
     context: str | None = None,
     base_dir: str | os.PathLike[str] | None = None,
+    allowed_dirs: Sequence[str | os.PathLike[str]] | None = None,
 ) -> KubeconfigSelection:
     """Parse ``source`` (YAML text, a path, or an already-loaded mapping) and select a context.
 
     Relative file references resolve against ``base_dir`` (the kubeconfig's folder for paths).
+    With ``allowed_dirs`` (an untrusted kubeconfig), the path itself and every file it names
+    must lie under those directories, checked before anything is read (``KubeconfigRefused``).
     """
     if isinstance(source, os.PathLike):
         path = Path(source).expanduser()
+        if allowed_dirs is not None:
+            path = allowed_file(path, allowed_dirs, what="kubeconfig")
         try:
-            text = _read_file(path)
+            text = _read_file(path, allowed_dirs)
         except OSError as exc:
             raise KubeconfigError(f"cannot read kubeconfig file {str(path)!r}: {exc.strerror}") from None
         base = Path(base_dir) if base_dir is not None else path.resolve().parent
@@ -126,10 +132,32 @@ def load_kubeconfig(
         doc, base = _parse_yaml(source), Path(base_dir or ".")
     else:
         raise KubeconfigError(f"expected YAML text, a path or a mapping, got {type(source).__name__}")
-    return _select(doc, context, base)
+    return _select(doc, context, _Files(base, allowed_dirs))
 
 
-def _read_file(path: Path) -> bytes:
+@dataclass(frozen=True)
+class _Files:
+    """How this kubeconfig's file references resolve: against ``base``, and (untrusted) only
+    under ``allowed_dirs``."""
+
+    base: Path
+    allowed_dirs: Sequence[str | os.PathLike[str]] | None
+
+    def path(self, name: str, field: str) -> Path:
+        full = self.base / os.path.expanduser(name)
+        if self.allowed_dirs is None:
+            return full
+        return allowed_file(full, self.allowed_dirs, what=field)
+
+    def read(self, name: str, field: str) -> bytes:
+        full = self.path(name, field)
+        try:
+            return _read_file(full, self.allowed_dirs)
+        except OSError as exc:
+            raise KubeconfigError(f"cannot read {str(full)!r}: {exc.strerror}", field=field) from None
+
+
+def _read_file(path: Path, allowed_dirs: Sequence[str | os.PathLike[str]] | None = None) -> bytes:
     """Read a file a kubeconfig names, refusing what could hang or exhaust memory: devices,
     FIFOs and sockets (``/dev/zero``, ``/dev/stdin``) and files over the size cap."""
     try:
@@ -137,6 +165,8 @@ def _read_file(path: Path) -> bytes:
     except ValueError:  # an embedded NUL byte
         raise OSError(errno.EINVAL, "invalid file name") from None
     try:
+        if allowed_dirs is not None and not fd_is_under(fd, allowed_dirs):
+            raise KubeconfigRefused(f"{str(path)!r} changed to point outside the allowed directories")
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file")
         chunks: list[bytes] = []
@@ -218,7 +248,7 @@ def _opt_bool(body: Mapping[str, Any], key: str, where: str) -> bool:
 
 
 def _data_or_file(
-    body: Mapping[str, Any], data_key: str, file_key: str, where: str, base: Path
+    body: Mapping[str, Any], data_key: str, file_key: str, where: str, files: _Files
 ) -> bytes | None:
     data = _opt_str(body, data_key, where)
     if data is not None:
@@ -229,16 +259,10 @@ def _data_or_file(
     path = _opt_str(body, file_key, where)
     if path is None:
         return None
-    full = base / os.path.expanduser(path)
-    try:
-        return _read_file(full)
-    except OSError as exc:
-        raise KubeconfigError(
-            f"cannot read {str(full)!r}: {exc.strerror}", field=f"{where}.{file_key}"
-        ) from None
+    return files.read(path, f"{where}.{file_key}")
 
 
-def _select(doc: Mapping[str, Any], context: str | None, base: Path) -> KubeconfigSelection:
+def _select(doc: Mapping[str, Any], context: str | None, files: _Files) -> KubeconfigSelection:
     if context is None:
         context = _opt_str(doc, "current-context", "kubeconfig")
         if context is None:
@@ -267,13 +291,13 @@ def _select(doc: Mapping[str, Any], context: str | None, base: Path) -> Kubeconf
             "expected https://host[:port][/path]",
             field=f"{where_cl}.server",
         )
-    ca = _data_or_file(cluster, "certificate-authority-data", "certificate-authority", where_cl, base)
+    ca = _data_or_file(cluster, "certificate-authority-data", "certificate-authority", where_cl, files)
     if ca is not None and b"-----BEGIN CERTIFICATE-----" not in ca:
         raise KubeconfigError(
             "does not hold a PEM certificate", field=f"{where_cl}.certificate-authority-data"
         )
     user = _named(doc, "users", user_name, "user") if user_name else {}
-    auth = _user_auth(user, user_name or "", base)
+    auth = _user_auth(user, user_name or "", files)
     server, url_user, url_password = split_userinfo(server)
     if url_user is not None and auth.kind == "none":  # credentials only in the URL: kubectl uses them
         auth = UserAuth(kind="basic", username=url_user, password=url_password or "")
@@ -292,11 +316,11 @@ def _select(doc: Mapping[str, Any], context: str | None, base: Path) -> Kubeconf
     )
 
 
-def _user_auth(user: Mapping[str, Any], user_name: str, base: Path) -> UserAuth:
+def _user_auth(user: Mapping[str, Any], user_name: str, files: _Files) -> UserAuth:
     where = f"users[{user_name}].user"
     exec_body = user.get("exec")
     if exec_body is not None:
-        exec_config = _exec_config(exec_body, user_name, base)
+        exec_config = _exec_config(exec_body, user_name, files.base)
         kind: AuthKind = "eks-exec" if looks_like_eks(exec_config) else "exec"
         return UserAuth(kind=kind, exec=exec_config)
     if user.get("auth-provider") is not None:
@@ -313,12 +337,12 @@ def _user_auth(user: Mapping[str, Any], user_name: str, base: Path) -> UserAuth:
         return UserAuth(kind="token", token=token.strip())
     token_file = _opt_str(user, "tokenFile", where)
     if token_file is not None:
-        full = base / os.path.expanduser(token_file)
+        full = files.path(token_file, f"{where}.tokenFile")
         if not full.is_file():
             raise KubeconfigError(f"{str(full)!r} does not exist", field=f"{where}.tokenFile")
         return UserAuth(kind="token-file", token_file=str(full))
-    cert = _data_or_file(user, "client-certificate-data", "client-certificate", where, base)
-    key = _data_or_file(user, "client-key-data", "client-key", where, base)
+    cert = _data_or_file(user, "client-certificate-data", "client-certificate", where, files)
+    key = _data_or_file(user, "client-key-data", "client-key", where, files)
     if (cert is None) != (key is None):
         missing = "client-key" if key is None else "client-certificate"
         raise KubeconfigError(

@@ -1,17 +1,34 @@
-"""What a kubeconfig from an untrusted caller (an MCP tool, an API request) may make this
-process do: which exec plugins run, with what env, and whether it may read local files."""
+"""What a kubeconfig may make this process do. ``ExecPolicy``: which exec plugins run.
+``TrustPolicy``: whether the kubeconfig is the operator's own (trusted, kubectl behaviour) or
+someone else's (untrusted: allowlisted exec env, files only under allowed directories, https
+with verification, credentials of this host only to servers proven to be the right ones)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
 from kom_async.config.eks import looks_like_eks
+from kom_async.config.files import allowed_file
 from kom_async.config.kubeconfig import ExecConfig, KubeconfigSelection
-from kom_async.errors import ExecNotAllowed
+from kom_async.errors import ExecNotAllowed, InvalidArgument, KubeconfigRefused
 
-__all__ = ["DEFAULT_ALLOWED_COMMANDS", "ExecPolicy"]
+__all__ = [
+    "DEFAULT_ALLOWED_COMMANDS",
+    "SAFE_EXEC_ENV",
+    "TRUSTED",
+    "UNTRUSTED",
+    "ExecPolicy",
+    "TrustPolicy",
+    "allowed_file",
+    "normalize_server",
+    "trust_policy",
+]
 
 DEFAULT_ALLOWED_COMMANDS = frozenset({"aws", "aws-iam-authenticator", "kom-async"})
 
@@ -24,8 +41,7 @@ class ExecPolicy:
     """Allow exec plugins whose command (a bare name on PATH) is on a list.
 
     The default commands may only mint a token (``aws eks get-token``, not ``aws s3 cp``),
-    no plugin may set loader variables (PATH, LD_*, PYTHON*...) in its env, and a checked
-    kubeconfig may not read a ``tokenFile`` from this host.
+    and no plugin may set loader variables (PATH, LD_*, PYTHON*...) in its env.
     """
 
     def __init__(self, allowed: Iterable[str] = DEFAULT_ALLOWED_COMMANDS, *, deny_all: bool = False) -> None:
@@ -36,16 +52,12 @@ class ExecPolicy:
         return f"ExecPolicy(allowed={sorted(self.allowed)!r}, deny_all={self.deny_all})"
 
     def check_kubeconfig(self, selection: KubeconfigSelection) -> None:
-        """Raise ``ExecNotAllowed`` when the selected user would run or read too much."""
-        auth = selection.auth
-        if auth.token_file is not None:
-            raise ExecNotAllowed(
-                f"context {selection.context_name!r} refused: its user reads a token from a local "
-                "file (tokenFile), which an untrusted kubeconfig may not do; put the token in the "
-                "kubeconfig instead"
-            )
-        if auth.exec is not None:
-            self.check(auth.exec)
+        """Raise ``ExecNotAllowed`` when the selected user would run a plugin it may not.
+
+        (Which files a kubeconfig may read is the ``TrustPolicy``'s business.)
+        """
+        if selection.auth.exec is not None:
+            self.check(selection.auth.exec)
 
     def check(self, config: ExecConfig) -> None:
         """Raise ``ExecNotAllowed`` unless the exec plugin ``config`` may run."""
@@ -86,3 +98,196 @@ def _mints_token(config: ExecConfig) -> bool:
     if os.path.basename(config.command) == "kom-async":
         return list(config.args[:2]) == ["eks", "get-token"]
     return looks_like_eks(config)
+
+
+# Exec env an untrusted kubeconfig may set: which profile and region, its own static keys (they
+# only ever act as the kubeconfig's own identity), and switches that change no endpoint. Never
+# endpoints (AWS_ENDPOINT_URL*), credential or config files (AWS_SHARED_CREDENTIALS_FILE,
+# AWS_CONFIG_FILE, AWS_WEB_IDENTITY_TOKEN_FILE), container/web-identity credentials
+# (AWS_CONTAINER_CREDENTIALS_*, AWS_ROLE_ARN), CA bundles, proxies, KUBECONFIG...
+SAFE_EXEC_ENV = frozenset(
+    {
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_STS_REGIONAL_ENDPOINTS",
+        "AWS_EC2_METADATA_DISABLED",
+        "AWS_DEFAULT_OUTPUT",
+        "AWS_PAGER",
+    }
+)
+# values the AWS CLI replaces by a file's or a URL's content (``--cluster-name file:///etc/x``)
+_PARAM_FILE_PREFIXES = ("file://", "fileb://", "http://", "https://")
+
+
+def normalize_server(url: str) -> str:
+    """``scheme://host:port/path`` with the host lower-cased, the default port spelled out and
+    no userinfo or trailing slash: two spellings of one API server compare equal."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme.lower(), 0)
+    except ValueError:
+        raise KubeconfigRefused(f"server URL {url[:80]!r} is malformed") from None
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme.lower()}://{host}:{port}{parts.path.rstrip('/')}"
+
+
+@dataclass(frozen=True)
+class TrustPolicy:
+    """How far a registration trusts a kubeconfig.
+
+    ``TRUSTED`` (the SDK's default: the operator's own files) behaves like kubectl.
+    ``TrustPolicy.untrusted(...)`` (the MCP server's default, and the choice for services that
+    register their users' kubeconfigs) refuses, before anything is read, run or sent:
+    exec ``env`` outside ``allowed_env``; files outside ``allowed_dirs``; plain http, skipped
+    TLS verification and proxies; and credentials of this host (an exec plugin's token, a
+    tokenFile) for a server that is neither in ``allowed_servers`` nor, for EKS, the endpoint
+    DescribeCluster reports for the cluster name (checked by the registry before the first
+    token is minted).
+    """
+
+    trusted: bool = False
+    allowed_dirs: tuple[str, ...] = ()
+    allowed_servers: frozenset[str] = frozenset()
+    allowed_env: frozenset[str] = field(default=SAFE_EXEC_ENV)
+
+    def __post_init__(self) -> None:
+        for server in self.allowed_servers:
+            if normalize_server(server) != server:
+                raise InvalidArgument(
+                    f"allowed server {server!r} is not normalized; build the policy with "
+                    "TrustPolicy.untrusted(allowed_servers=...)"
+                )
+
+    @classmethod
+    def untrusted(
+        cls,
+        *,
+        allowed_dirs: Iterable[str | os.PathLike[str]] = (),
+        allowed_servers: Iterable[str] = (),
+        allowed_env: Iterable[str] = SAFE_EXEC_ENV,
+    ) -> TrustPolicy:
+        """An untrusted policy: files only under ``allowed_dirs``, credentials of this host only
+        to ``allowed_servers`` (or the DescribeCluster endpoint), exec env only ``allowed_env``."""
+        servers = set()
+        for server in allowed_servers:
+            if not server.lower().startswith("https://"):
+                raise InvalidArgument(f"allowed server {server!r} must be an https:// URL")
+            servers.add(normalize_server(server))
+        return cls(
+            trusted=False,
+            allowed_dirs=tuple(os.fspath(Path(d).expanduser()) for d in allowed_dirs),
+            allowed_servers=frozenset(servers),
+            allowed_env=frozenset(allowed_env),
+        )
+
+    @property
+    def file_dirs(self) -> tuple[str, ...] | None:
+        """Where file references may point: ``None`` (anywhere) when trusted."""
+        return None if self.trusted else self.allowed_dirs
+
+    def check_path(self, path: str | os.PathLike[str], *, what: str = "kubeconfig") -> Path:
+        """The path to read for ``path``: anywhere when trusted, else only under ``allowed_dirs``
+        (``~``, ``..`` and symlinks resolved first; ``KubeconfigRefused`` otherwise)."""
+        if self.trusted:
+            return Path(path).expanduser()
+        return allowed_file(path, self.allowed_dirs, what=what)
+
+    def server_allowed(self, server: str) -> bool:
+        """True when the operator listed ``server`` as one credentials of this host may go to."""
+        return normalize_server(server) in self.allowed_servers
+
+    def check_env(self, env: Mapping[str, str], *, what: str = "exec env") -> None:
+        """Refuse env names outside ``allowed_env`` (untrusted only)."""
+        refused = sorted(n for n in env if n not in self.allowed_env)
+        if refused and not self.trusted:
+            raise KubeconfigRefused(
+                f"{what} sets {', '.join(refused)}, which an untrusted kubeconfig may not set "
+                f"(allowed: {', '.join(sorted(self.allowed_env))}); endpoints, credential and "
+                "config files, container/web-identity credentials, CA bundles and proxies come "
+                "only from this host's own configuration"
+            )
+
+    def check_selection(
+        self, selection: KubeconfigSelection, *, eks: bool, eks_unsupported: Sequence[str] = ()
+    ) -> None:
+        """Refuse what an untrusted kubeconfig may not do; no-op when trusted.
+
+        The EKS endpoint check needs AWS and is the registry's (see ``needs_eks_check``).
+        """
+        if self.trusted:
+            return
+        where = f"context {selection.context_name!r}"
+        server = selection.server
+        if normalize_server(server).split(":", 1)[0] != "https":
+            raise KubeconfigRefused(
+                f"{where}: server {_no_userinfo(server)!r} is not https; an untrusted kubeconfig "
+                "must use https with certificate verification"
+            )
+        if selection.insecure_skip_tls_verify:
+            raise KubeconfigRefused(
+                f"{where}: insecure-skip-tls-verify is set; an untrusted kubeconfig must verify "
+                "the server's certificate"
+            )
+        if selection.proxy_url:
+            raise KubeconfigRefused(f"{where}: proxy-url is set; an untrusted kubeconfig may not use a proxy")
+        auth = selection.auth
+        if auth.exec is not None:
+            self.check_env(auth.exec.env, what=f"{where}: the exec plugin's env")
+            files = [a for a in auth.exec.args if a.lower().startswith(_PARAM_FILE_PREFIXES)]
+            if files:
+                raise KubeconfigRefused(
+                    f"{where}: exec argument {files[0][:60]!r} would make the plugin read a file or "
+                    "URL; an untrusted kubeconfig may not"
+                )
+        if eks and eks_unsupported:
+            raise KubeconfigRefused(
+                f"{where}: the EKS exec plugin uses {', '.join(eks_unsupported)}; an untrusted "
+                "kubeconfig may only use --region, --cluster-name/--cluster-id, --role-arn, --profile"
+            )
+        host_credential = (auth.exec is not None and not eks) or auth.kind == "token-file"
+        if host_credential and not self.server_allowed(server):
+            source = "a tokenFile" if auth.kind == "token-file" else "an exec plugin"
+            raise KubeconfigRefused(
+                f"{where}: its token comes from {source} on this host, and server "
+                f"{_no_userinfo(server)!r} is not one this host's credentials may go to; the "
+                "operator can list it (TrustPolicy(allowed_servers=...), kom-async mcp --allow-server)"
+            )
+
+    def needs_eks_check(self, server: str) -> bool:
+        """True when an EKS server must be confirmed by DescribeCluster before a token goes out."""
+        return not self.trusted and not self.server_allowed(server)
+
+
+def _no_userinfo(url: str) -> str:
+    """``url`` without ``user:password@``."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rsplit('@', 1)[-1]}" if sep else url
+
+
+TRUSTED = TrustPolicy(trusted=True)
+"""The operator's own kubeconfigs: kubectl behaviour (the SDK's default)."""
+
+UNTRUSTED = TrustPolicy()
+"""Someone else's kubeconfig, with no directory and no server allowed by the operator."""
+
+TrustChoice = TrustPolicy | Literal["trusted", "untrusted"]
+
+
+def trust_policy(value: TrustChoice | None, default: TrustPolicy) -> TrustPolicy:
+    """``value`` as a ``TrustPolicy`` ("trusted"/"untrusted" accepted; None: ``default``)."""
+    if value is None:
+        return default
+    if isinstance(value, TrustPolicy):
+        return value
+    if value == "trusted":
+        return TRUSTED
+    if value == "untrusted":
+        return UNTRUSTED
+    raise InvalidArgument(f"trust must be 'trusted', 'untrusted' or a TrustPolicy, not {value!r:.60}")

@@ -272,9 +272,12 @@ class AWSContext:
     presigning a probe request.
     """
 
-    def __init__(self, session: AioSession, region: str | None) -> None:
+    def __init__(self, session: AioSession, region: str | None, key: _Key | None = None) -> None:
         self.session = session
         self.region = region
+        self.key = key
+        #: the identity this one assumed a role from (the pool holds a lease on it for us)
+        self.base: AWSContext | None = None
         self.credentials: Any = None
         self.sts_url = ""
         self.signing_region = ""
@@ -370,11 +373,14 @@ class AWSClientPool:
     """aiobotocore sessions and clients shared per (profile, region, role, exec env).
 
     ``async with AWSClientPool() as pool:`` or call ``aclose()``; closing it closes every
-    client it created.
+    client it created. Users that hold an identity for long (a cluster's token source) take
+    a lease (``context(lease=True)``) and ``release()`` it: the identity's clients are closed
+    when its last lease goes, so the pool shrinks back as clusters are unregistered.
     """
 
     def __init__(self) -> None:
         self._contexts: dict[_Key, AWSContext] = {}
+        self._leases: dict[_Key, int] = {}
         self._locks: dict[_Key, asyncio.Lock] = {}
         self._closed = False
 
@@ -405,43 +411,77 @@ class AWSClientPool:
         env: Mapping[str, str] | None = None,
         profile_from_env: bool = False,
         cluster_id: str | None = None,
+        lease: bool = False,
     ) -> AWSContext:
-        """The shared context for this identity, creating it (once) on first use."""
+        """The shared context for this identity, creating it (once) on first use; with
+        ``lease=True`` the caller holds it until ``release(ctx)``."""
         env_items = tuple(sorted((env or {}).items()))
         key = _Key(profile, profile_from_env, region, role_arn, external_id, env_items)
         found = self._contexts.get(key)
-        if found is not None:
-            return found
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            found = self._contexts.get(key)
-            if found is not None:
-                return found
-            if self._closed:
-                raise RuntimeError("AWSClientPool is closed")
-            base = None
-            if role_arn is not None:
-                base = await self.context(
-                    profile=profile,
-                    region=region,
-                    env=env,
-                    profile_from_env=profile_from_env,
-                    cluster_id=cluster_id,
-                )
+        if found is None:
+            lock = self._locks.setdefault(key, asyncio.Lock())
+            async with lock:
+                found = self._contexts.get(key)
+                if found is None:
+                    found = await self._create(key, cluster_id)
+        if lease:
+            self._leases[key] = self._leases.get(key, 0) + 1
+        return found
+
+    async def _create(self, key: _Key, cluster_id: str | None) -> AWSContext:
+        if self._closed:
+            raise EKSAuthError(
+                EKSAuthErrorKind.AWSConfigMissing,
+                "the AWS client pool is closed (its registry was closed)",
+                cluster_id=cluster_id,
+            )
+        env = dict(key.env)
+        base = None
+        if key.role_arn is not None:  # the role is assumed from the base identity, held meanwhile
+            base = await self.context(
+                profile=key.profile,
+                region=key.region,
+                env=env,
+                profile_from_env=key.profile_from_env,
+                cluster_id=cluster_id,
+                lease=True,
+            )
+        ctx: AWSContext | None = None
+        try:
             with quiet_aws_logs():
-                session = self._new_session(env or {}, profile, profile_from_env)
-            ctx = AWSContext(session, region)
-            action = f"assume role {role_arn}" if role_arn else "load AWS credentials"
-            try:
-                with quiet_aws_logs():
-                    await ctx._start(key, base)
-            except BaseException as exc:
+                ctx = AWSContext(self._new_session(env, key.profile, key.profile_from_env), key.region, key)
+                ctx.base = base
+                await ctx._start(key, base)
+        except BaseException as exc:
+            if ctx is not None:
                 await ctx.aclose()
-                if isinstance(exc, Exception):
-                    raise map_aws_error(exc, action=action, cluster_id=cluster_id) from scrubbed(exc)
-                raise
-            self._contexts[key] = ctx
-            return ctx
+            if base is not None:
+                await self.release(base)
+            if isinstance(exc, Exception):
+                action = f"assume role {key.role_arn}" if key.role_arn else "load AWS credentials"
+                raise map_aws_error(exc, action=action, cluster_id=cluster_id) from scrubbed(exc)
+            raise
+        self._contexts[key] = ctx
+        return ctx
+
+    async def release(self, ctx: AWSContext) -> None:
+        """Give back a lease from ``context(lease=True)``; the last one closes the identity's
+        clients (and gives back its base identity's lease)."""
+        key = ctx.key
+        if key is None or self._contexts.get(key) is not ctx or key not in self._leases:
+            return
+        self._leases[key] -= 1
+        if self._leases[key] > 0:
+            return
+        del self._leases[key], self._contexts[key]
+        lock = self._locks.get(key)
+        if lock is not None and not lock.locked():
+            del self._locks[key]
+        try:
+            await ctx.aclose()
+        finally:
+            if ctx.base is not None:
+                await self.release(ctx.base)
 
     def _new_session(self, env: Mapping[str, str], profile: str | None, profile_from_env: bool) -> AioSession:
         # A profile named by AWS_PROFILE (env) behaves like the env var; one from
@@ -455,6 +495,8 @@ class AWSClientPool:
         """Close every client and session the pool created; idempotent."""
         self._closed = True
         contexts, self._contexts = list(self._contexts.values()), {}
+        self._leases.clear()
+        self._locks.clear()
         for ctx in reversed(contexts):
             try:
                 await ctx.aclose()
@@ -471,6 +513,7 @@ async def describe_cluster(
     role_arn: str | None = None,
     env: Mapping[str, str] | None = None,
     external_id: str | None = None,
+    profile_from_env: bool = False,
 ) -> ClusterEndpoint:
     """EKS DescribeCluster: the endpoint and CA of an ACTIVE cluster, or an ``EKSAuthError``."""
     cluster_id = f"{region}-{cluster_name}" if region else cluster_name
@@ -480,6 +523,7 @@ async def describe_cluster(
         role_arn=role_arn,
         env=env,
         external_id=external_id,
+        profile_from_env=profile_from_env,
         cluster_id=cluster_id,
     )
     try:

@@ -76,9 +76,10 @@ class NativeEKSTokenSource:
         )
 
     async def _ctx(self) -> AWSContext:
+        """This source's AWS identity, leased from the pool until ``aclose()``."""
         if self._context is None:
             c = self.config
-            self._context = await self._pool.context(
+            ctx = await self._pool.context(
                 profile=c.profile,
                 region=c.region,
                 role_arn=c.role_arn,
@@ -86,7 +87,12 @@ class NativeEKSTokenSource:
                 env=c.env,
                 profile_from_env=c.profile_from_env,
                 cluster_id=self._cluster_id,
+                lease=True,
             )
+            if self._context is not None:  # a concurrent first fetch won
+                await self._pool.release(ctx)
+            else:
+                self._context = ctx
         return self._context
 
     async def fetch(self, *, at: datetime | None = None) -> Token:
@@ -150,8 +156,10 @@ class NativeEKSTokenSource:
         return permission_denied(arn, cluster_name=self.config.cluster_name, cluster_id=self._cluster_id)
 
     async def aclose(self) -> None:
-        """Forget the pooled context; the pool owns and closes the clients."""
-        self._context = None
+        """Give the pooled identity back: the pool closes its clients once no source uses it."""
+        ctx, self._context = self._context, None
+        if ctx is not None:
+            await self._pool.release(ctx)
 
 
 async def get_token(
