@@ -24,9 +24,11 @@ from kom_async.errors import (
     InvalidArgument,
     KomError,
     KubeconfigError,
+    KubeconfigRefused,
     KubernetesError,
     NotFound,
     QueryError,
+    RegistryClosed,
     Unauthorized,
 )
 
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
     from kom_async.auth.refresh import RefreshPolicy
     from kom_async.auth.token import Token, TokenSource
     from kom_async.clusters import Cluster, Clusters
-    from kom_async.config.policy import ExecPolicy
+    from kom_async.config.policy import ExecPolicy, TrustPolicy
     from kom_async.kubectl import Kubectl, Query, Watch
     from kom_async.transport.retry import RetryPolicy
 
@@ -60,16 +62,19 @@ __all__ = [
     "InvalidArgument",
     "KomError",
     "KubeconfigError",
+    "KubeconfigRefused",
     "Kubectl",
     "KubernetesError",
     "NotFound",
     "Query",
     "QueryError",
     "RefreshPolicy",
+    "RegistryClosed",
     "RetryPolicy",
     "Token",
     "TokenProvider",
     "TokenSource",
+    "TrustPolicy",
     "Unauthorized",
     "Watch",
 ]
@@ -85,6 +90,7 @@ _HOMES = {
     "TokenProvider": "kom_async.auth.provider",
     "TokenSource": "kom_async.auth.token",
     "ExecPolicy": "kom_async.config.policy",
+    "TrustPolicy": "kom_async.config.policy",
     "RefreshPolicy": "kom_async.auth.refresh",
     "RetryPolicy": "kom_async.transport.retry",
 }

@@ -9,7 +9,6 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar, cast
 
 import aiohttp
@@ -19,11 +18,10 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from kom_async.clusters import Cluster, Clusters
-from kom_async.config.kubeconfig import load_kubeconfig
-from kom_async.config.policy import ExecPolicy
+from kom_async.config.policy import UNTRUSTED, ExecPolicy, TrustPolicy
 from kom_async.errors import (
-    ExecNotAllowed,
     KomError,
+    KubeconfigRefused,
     KubernetesError,
 )
 from kom_async.kubectl import Kubectl, Query
@@ -86,11 +84,14 @@ ContinueArg = Annotated[
 
 @dataclass(frozen=True)
 class ToolSettings:
-    """How the tools behave: exec policy for tool-supplied kubeconfigs, read-only, time limit."""
+    """How the tools behave: exec and trust policy for tool-supplied kubeconfigs (untrusted by
+    default), read-only (cluster writes; ``read_only_registry``: register/unregister too), time limit."""
 
     exec_policy: ExecPolicy
     read_only: bool = False
     request_timeout: float = 60.0
+    trust: TrustPolicy = UNTRUSTED
+    read_only_registry: bool = False
 
 
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=True)
@@ -105,14 +106,25 @@ class _Spec:
 
     annotations: ToolAnnotations
     writes: bool
+    registers: bool
+
+    def refused(self, settings: ToolSettings) -> str | None:
+        """Why a server with ``settings`` refuses this tool, or None."""
+        if self.writes and settings.read_only:
+            return "the server runs with --read-only, and {name} changes the cluster"
+        if self.registers and settings.read_only_registry:
+            return "the server runs with --read-only-registry, and {name} changes the registry"
+        return None
 
 
 def tool(
-    annotations: ToolAnnotations, *, writes: bool = False
+    annotations: ToolAnnotations, *, writes: bool = False, registers: bool = False
 ) -> Callable[
     [Callable[Concatenate[S, P], Awaitable[str]]], Callable[Concatenate[S, P], Awaitable[str]]
 ]:
     """Mark a tool-group method as a tool; turn its failures into clean MCP tool errors."""
+
+    spec = _Spec(annotations, writes, registers)
 
     def decorate(
         fn: Callable[Concatenate[S, P], Awaitable[str]],
@@ -123,14 +135,15 @@ def tool(
         async def run(self: S, *args: P.args, **kwargs: P.kwargs) -> str:
             """Run the tool; any failure leaves as a ToolError with a one-line reason."""
             name = fn.__name__
-            if writes and self.settings.read_only:
-                raise ToolError(f"refused: the server runs with --read-only, and {name} changes the cluster")
+            refusal = spec.refused(self.settings)
+            if refusal:
+                raise ToolError("refused: " + refusal.format(name=name))
             try:
                 async with asyncio.timeout(self.settings.request_timeout):
                     return await fn(self, *args, **kwargs)
             except ToolError:
                 raise
-            except ExecNotAllowed as exc:
+            except KubeconfigRefused as exc:
                 raise ToolError(f"refused: {exc}") from None
             except KubernetesError as exc:
                 raise ToolError(f"Kubernetes API error: {exc}") from None
@@ -150,7 +163,7 @@ def tool(
                     f"internal error in {name} ({type(exc).__name__}); see the server log"
                 ) from None
 
-        run.__kom_tool__ = _Spec(annotations, writes)  # type: ignore[attr-defined]
+        run.__kom_tool__ = spec  # type: ignore[attr-defined]
         return cast("Callable[Concatenate[S, P], Awaitable[str]]", run)
 
     return decorate
@@ -172,7 +185,7 @@ class ToolBase:
                 continue
             method = getattr(self, attr)
             doc = inspect.cleandoc(method.__doc__ or "")
-            if spec.writes and self.settings.read_only:
+            if spec.refused(self.settings):
                 doc += " (Disabled: this server runs read-only.)"
             server.add_tool(
                 method, name=attr, description=doc, annotations=spec.annotations, structured_output=False
@@ -278,20 +291,29 @@ class ToolBase:
             )
         return out
 
-    def _checked_selection_text(self, kubeconfig: str | None, path: str | None, context: str | None) -> str:
-        """The kubeconfig text from ``kubeconfig`` or ``path``, after the tool safety check."""
+    async def _register_kubeconfig(
+        self,
+        kubeconfig: str | None,
+        path: str | None,
+        cluster_id: str | None,
+        context: str | None,
+        *,
+        replace: bool,
+        eks: bool,
+    ) -> Kubectl:
+        """Register kubeconfig text or a file, under the server's exec and trust policies: a path
+        only under the allowed directories (``--kubeconfig-dir``), checked before it is read."""
         if bool(kubeconfig) == bool(path):
             raise ToolError("pass either kubeconfig (the YAML content) or kubeconfig_path, not both")
+        trust = self.settings.trust
+        options = {"replace": replace, "exec_policy": self.settings.exec_policy, "trust": trust}
         if path:
-            try:
-                text = Path(path).expanduser().read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ToolError(f"cannot read kubeconfig_path {path!r}: {type(exc).__name__}") from None
-        else:
-            assert kubeconfig is not None
-            text = kubeconfig
-        self.settings.exec_policy.check_kubeconfig(load_kubeconfig(text, context=context))
-        return text
+            real = trust.check_path(path, what="kubeconfig_path")
+            by_path = self.clusters.register_eks_by_path if eks else self.clusters.register_by_path
+            return await by_path(real, cluster_id, context, **options)  # type: ignore[arg-type]
+        assert kubeconfig is not None
+        by_text = self.clusters.register_eks_by_string if eks else self.clusters.register_by_string
+        return await by_text(kubeconfig, cluster_id, context, **options)  # type: ignore[arg-type]
 
     @staticmethod
     def _cluster_info(cluster: Cluster) -> Obj:

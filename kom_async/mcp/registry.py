@@ -20,7 +20,7 @@ class RegistryTools(ToolBase):
         """List registered clusters: id, server, EKS or not, auth kind, token expiry, last auth error."""
         return dumps({"clusters": [self._cluster_info(c) for c in self.clusters.values()]})
 
-    @tool(REGISTER)
+    @tool(REGISTER, registers=True)
     async def register_eks_cluster(
         self,
         kubeconfig: Annotated[
@@ -61,10 +61,9 @@ class RegistryTools(ToolBase):
                 raise ToolError(
                     "role_arn and profile go with cluster_name + region; a kubeconfig carries its own"
                 )
-            text = self._checked_selection_text(kubeconfig, kubeconfig_path, context)
             try:
-                kubectl = await self.clusters.register_eks_by_string(
-                    text, cluster_id, context, replace=replace, exec_policy=self.settings.exec_policy
+                kubectl = await self._register_kubeconfig(
+                    kubeconfig, kubeconfig_path, cluster_id, context, replace=replace, eks=True
                 )
             except EKSAuthError as exc:
                 if exc.kind is not EKSAuthErrorKind.InvalidKubeconfig:
@@ -72,7 +71,7 @@ class RegistryTools(ToolBase):
                 raise ToolError(str(exc).replace("register_by_string", "register_k8s_cluster")) from None
         return dumps({"registered": self._cluster_info(self.clusters.get(kubectl.cluster_id))})
 
-    @tool(REGISTER)
+    @tool(REGISTER, registers=True)
     async def register_k8s_cluster(
         self,
         kubeconfig: Annotated[str | None, Field(description="Kubeconfig YAML content")] = None,
@@ -85,16 +84,16 @@ class RegistryTools(ToolBase):
     ) -> str:
         """Register any Kubernetes cluster from a kubeconfig (EKS exec users are detected).
 
-        Exec credential plugins run only if allowed (default: aws, aws-iam-authenticator, kom-async
-        minting tokens); a refused kubeconfig returns an error saying why.
+        The kubeconfig is untrusted: exec plugins run only if allowed (default: aws,
+        aws-iam-authenticator, kom-async minting tokens) with a harmless env, files only under the
+        server's kubeconfig directories, https only; a refused kubeconfig returns an error saying why.
         """
-        text = self._checked_selection_text(kubeconfig, kubeconfig_path, context)
-        kubectl = await self.clusters.register_by_string(
-            text, cluster_id, context, replace=replace, exec_policy=self.settings.exec_policy
+        kubectl = await self._register_kubeconfig(
+            kubeconfig, kubeconfig_path, cluster_id, context, replace=replace, eks=False
         )
         return dumps({"registered": self._cluster_info(self.clusters.get(kubectl.cluster_id))})
 
-    @tool(REGISTER)
+    @tool(REGISTER, registers=True)
     async def unregister_k8s_cluster(self, cluster: Annotated[str, Field(description="Cluster id")]) -> str:
         """Unregister a cluster: stop its token refresh and close its connections."""
         await self.clusters.unregister(cluster)

@@ -1,7 +1,8 @@
 """``kom-async mcp``: serve the cluster registry as MCP tools over stdio or streamable HTTP.
 
 Clusters can be preloaded from local kubeconfigs (trusted: the operator chose them) and
-registered at run time through tools (checked: exec plugins must be on the allowlist).
+registered at run time through tools (untrusted: ``TrustPolicy.untrusted`` with the
+``--kubeconfig-dir`` directories and ``--allow-server`` servers, plus the exec allowlist).
 """
 
 from __future__ import annotations
@@ -18,18 +19,31 @@ from pathlib import Path
 from typing import Any
 
 from mcp.server import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
 
 from kom_async.clusters import Clusters
-from kom_async.config.policy import DEFAULT_ALLOWED_COMMANDS, ExecPolicy
+from kom_async.config.policy import DEFAULT_ALLOWED_COMMANDS, ExecPolicy, TrustPolicy
 from kom_async.errors import KomError
 from kom_async.mcp.tools import KomTools, ToolSettings
 
-__all__ = ["AUTH_KEY_ENV", "build_parser", "build_server", "main", "preload", "serve"]
+__all__ = [
+    "AUTH_KEY_ENV",
+    "DEFAULT_KUBECONFIG_DIR",
+    "build_parser",
+    "build_server",
+    "main",
+    "preload",
+    "rebinding_protection",
+    "serve",
+]
 
 log = logging.getLogger("kom_async.mcp")
 
 AUTH_KEY_ENV = "KOM_ASYNC_MCP_AUTH_KEY"
 """Environment variable holding the HTTP bearer key (preferred over --auth-key: not in ps)."""
+
+DEFAULT_KUBECONFIG_DIR = "~/.kube"
+"""Where tool-supplied kubeconfig paths may point when no --kubeconfig-dir is given."""
 
 _KUBECONFIG_SUFFIXES = {"", ".yaml", ".yml", ".conf", ".kubeconfig", ".config"}
 
@@ -67,7 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="DIR",
-        help="preload every kubeconfig in DIR (id = file name without extension)",
+        help="preload every kubeconfig in DIR (id = file name without extension); these directories are "
+        "also the only places tool-supplied kubeconfig_path values and kubeconfig file references may "
+        "point to (repeatable; default for that: ~/.kube, nothing preloaded)",
+    )
+    parser.add_argument(
+        "--allow-server",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="an https API server that tool-supplied kubeconfigs may send this host's credentials to "
+        "without further proof (repeatable; EKS servers are otherwise confirmed with DescribeCluster)",
     )
     parser.add_argument(
         "--allow-exec",
@@ -86,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--read-only",
         action="store_true",
         help="refuse tools that change clusters (delete, apply, patch, scale, restart, cordon, uncordon)",
+    )
+    parser.add_argument(
+        "--read-only-registry",
+        action="store_true",
+        help="also refuse register/unregister tools: agents use the preloaded clusters only",
     )
     parser.add_argument(
         "--request-timeout", type=float, default=60.0, help="seconds one tool call may take (default 60)"
@@ -146,6 +175,27 @@ async def preload(clusters: Clusters, kubeconfigs: Sequence[str], directories: S
     return errors
 
 
+def rebinding_protection(host: str) -> TransportSecuritySettings | None:
+    """DNS-rebinding protection for a loopback bind address: only Host (and Origin) headers that
+    name a loopback address are served, so a web page whose name resolves to 127.0.0.x cannot
+    drive the server from a browser. None (no Host check) for other addresses, which need a key."""
+    if not _is_loopback(host):
+        return None
+    names = {"127.0.0.1", "localhost", "[::1]"}
+    try:
+        address = ipaddress.ip_address(host)
+        names.add(f"[{address.compressed}]" if address.version == 6 else address.compressed)
+    except ValueError:
+        pass
+    if ":" not in host:
+        names.add(host.lower())
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=sorted(f"{n}:*" for n in names) + sorted(names),
+        allowed_origins=sorted(f"http://{n}:*" for n in names),
+    )
+
+
 def _is_loopback(host: str) -> bool:
     """True for addresses only this machine can reach."""
     if host == "localhost":
@@ -162,7 +212,11 @@ async def _serve_http(server: MCPServer[Any], options: argparse.Namespace, auth_
 
     from kom_async.mcp.httpauth import BearerKeyMiddleware
 
-    app: Any = server.streamable_http_app(streamable_http_path=options.path, host=options.host)
+    app: Any = server.streamable_http_app(
+        streamable_http_path=options.path,
+        host=options.host,
+        transport_security=rebinding_protection(options.host),
+    )
     if auth_key:
         app = BearerKeyMiddleware(app, auth_key)
     family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
@@ -190,8 +244,15 @@ async def serve(options: argparse.Namespace) -> int:
     """Preload clusters, then serve until the client goes away (stdio) or a signal (HTTP)."""
     auth_key = _auth_key(options)
     policy = ExecPolicy(DEFAULT_ALLOWED_COMMANDS | set(options.allow_exec), deny_all=options.deny_all_exec)
+    trust = TrustPolicy.untrusted(
+        allowed_dirs=options.kubeconfig_dir or [DEFAULT_KUBECONFIG_DIR], allowed_servers=options.allow_server
+    )
     settings = ToolSettings(
-        exec_policy=policy, read_only=options.read_only, request_timeout=options.request_timeout
+        exec_policy=policy,
+        read_only=options.read_only,
+        request_timeout=options.request_timeout,
+        trust=trust,
+        read_only_registry=options.read_only_registry,
     )
     async with Clusters() as clusters:
         for error in await preload(clusters, options.kubeconfig, options.kubeconfig_dir):
@@ -218,6 +279,9 @@ def _usage_error(options: argparse.Namespace) -> str | None:
             f"refusing to serve on {options.host} without a key: pass --auth-key or set {AUTH_KEY_ENV} "
             "(without a key only loopback addresses are allowed)"
         )
+    bad = [u for u in options.allow_server if not u.lower().startswith("https://")]
+    if bad:
+        return f"--allow-server {bad[0]}: only https:// servers can be allowed"
     if options.transport == "http" and not options.path.startswith("/"):
         return "--path must start with '/'"
     return None

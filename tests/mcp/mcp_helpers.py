@@ -87,8 +87,10 @@ class HTTPServer:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def run(cls, lab: EKSLab, *args: str, key: str | None = None) -> AsyncIterator[HTTPServer]:
-        """Start the server, wait for its 'listening' line, stop and reap it on exit."""
+    async def run(
+        cls, lab: EKSLab, *args: str, key: str | None = None, host: str = "127.0.0.1"
+    ) -> AsyncIterator[HTTPServer]:
+        """Start the server on ``host``, wait for its 'listening' line, stop and reap it on exit."""
         extra = {"KOM_ASYNC_MCP_AUTH_KEY": key} if key else {}
         with tempfile.TemporaryDirectory() as tmp:
             log = Path(tmp) / "server.log"
@@ -100,6 +102,8 @@ class HTTPServer:
                     "mcp",
                     "--transport",
                     "http",
+                    "--host",
+                    host,
                     "--port",
                     "0",
                     "--log-level",
@@ -112,7 +116,7 @@ class HTTPServer:
                     stderr=sink,
                 )
             try:
-                url = await cls._wait_for_url(log, process)
+                url = await cls._wait_for_url(log, process, host)
                 yield cls(url, process, log)
             finally:
                 if process.returncode is None:
@@ -124,9 +128,9 @@ class HTTPServer:
                         await process.wait()
 
     @staticmethod
-    async def _wait_for_url(log: Path, process: asyncio.subprocess.Process) -> str:
+    async def _wait_for_url(log: Path, process: asyncio.subprocess.Process, host: str) -> str:
         for _ in range(300):
-            match = re.search(r"http://127\.0\.0\.1:\d+/mcp", _read(log))
+            match = re.search(rf"http://{re.escape(host)}:\d+/mcp", _read(log))
             if match:
                 return match.group(0)
             if process.returncode is not None:

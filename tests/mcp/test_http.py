@@ -62,7 +62,7 @@ async def test_agent_registers_an_eks_kubeconfig_over_http(
     lab: EKSLab, cluster: LabCluster, client: Client
 ) -> None:
     c = cluster.name
-    registered = await call_ok(client, "register_eks_cluster", kubeconfig=lab.kubeconfig(c), cluster_id=c)
+    registered = await call_ok(client, "register_eks_cluster", kubeconfig=lab.kubeconfig(c, env=None), cluster_id=c)
     assert registered["registered"]["is_eks"] is True
     pods = await call_ok(client, "list_k8s_pod", namespace="demo", cluster=c)
     assert {p["name"] for p in pods["items"]} == {"web-0", "web-1", "api-0"}

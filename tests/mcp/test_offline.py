@@ -56,7 +56,6 @@ def test_token_minting_plugins_and_plain_tokens_pass() -> None:
         (exec_user("/tmp/aws", *EKS_ARGS), "allowlist"),  # a path is not the aws on PATH
         (exec_user("aws", "s3", "cp", "/etc/passwd", "s3://x"), "may only mint a token"),
         (exec_user("kom-async", "mcp"), "may only mint a token"),
-        ({"tokenFile": "/etc/passwd"}, "tokenFile"),
         (
             {"exec": dict(exec_user("aws", *EKS_ARGS)["exec"], env=[{"name": "PATH", "value": "/tmp"}])},
             "may not set PATH",

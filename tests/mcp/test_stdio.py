@@ -34,7 +34,9 @@ def assert_no_secrets(text: str, lab: EKSLab) -> None:
 async def test_agent_registers_an_eks_kubeconfig_and_lists_its_pods(
     lab: EKSLab, cluster: LabCluster, client: Client
 ) -> None:
-    kubeconfig = lab.kubeconfig(cluster.name)  # exec: aws eks get-token, env with the lab's AWS keys
+    # exec: aws eks get-token with no env: untrusted, the kubeconfig may not point AWS anywhere;
+    # the server's own environment has the lab's AWS settings
+    kubeconfig = lab.kubeconfig(cluster.name, env=None)
     registered = await call_ok(client, "register_eks_cluster", kubeconfig=kubeconfig, cluster_id=cluster.name)
     assert registered["registered"]["is_eks"] is True
 
@@ -87,7 +89,7 @@ spec:
 
 async def test_agent_applies_a_yaml_then_deletes_it(lab: EKSLab, cluster: LabCluster, client: Client) -> None:
     c = cluster.name
-    await call_ok(client, "register_eks_cluster", kubeconfig=lab.kubeconfig(c), cluster_id=c)
+    await call_ok(client, "register_eks_cluster", kubeconfig=lab.kubeconfig(c, env=None), cluster_id=c)
 
     applied = await call_ok(client, "apply_k8s_yaml", yaml_text=CONFIG, cluster=c)
     assert [(o["kind"], o["name"]) for o in applied["applied"]] == [
@@ -136,7 +138,8 @@ async def test_allow_exec_lets_the_operator_trust_another_plugin(lab: EKSLab, cl
     plugin = lab.kubeconfig(
         cluster.name, exec_command="sh", exec_args=["-c", f"echo '{credential}'"], env=None
     )
-    async with stdio_client(lab, "--allow-exec", "sh") as client:
+    # its token comes from this host, so the operator also allows the server it may go to
+    async with stdio_client(lab, "--allow-exec", "sh", "--allow-server", cluster.server) as client:
         registered = await call_ok(client, "register_k8s_cluster", kubeconfig=plugin, cluster_id="viash")
         assert registered["registered"]["auth"] == "exec"
         pods = await call_ok(client, "list_k8s_pod", namespace="demo", cluster="viash")

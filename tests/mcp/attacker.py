@@ -1,0 +1,85 @@
+"""A listener on 127.0.0.1 standing in for the attacker: it records every connection and every
+byte it receives, so a test can assert that nothing (no file, no token, no request) arrived."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import ssl
+from collections.abc import AsyncIterator
+
+import trustme
+
+
+class Attacker:
+    """``async with Attacker.listening(tls=True) as evil:`` then point a kubeconfig at ``evil.url``.
+
+    With ``tls`` it serves a certificate for 127.0.0.1 from its own CA (``ca_data``, what an
+    attacker would put in the kubeconfig), so a client that trusts that CA talks to it happily.
+    """
+
+    def __init__(self, tls: bool) -> None:
+        self.tls = tls
+        self.connections = 0
+        self.received = bytearray()
+        self._ca = trustme.CA(organization_name="attacker")
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.port = 0
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def listening(cls, *, tls: bool = False) -> AsyncIterator[Attacker]:
+        attacker = cls(tls)
+        server = await asyncio.start_server(attacker._accept, "127.0.0.1", 0)
+        attacker.port = server.sockets[0].getsockname()[1]
+        try:
+            yield attacker
+        finally:
+            server.close()
+            for task in list(attacker._tasks):
+                task.cancel()
+            await asyncio.gather(*attacker._tasks, return_exceptions=True)
+            await server.wait_closed()
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def ca_data(self) -> str:
+        """The attacker CA, base64 as in certificate-authority-data."""
+        return base64.b64encode(self._ca.cert_pem.bytes()).decode()
+
+    def assert_received_nothing(self, *secrets: str) -> None:
+        """No connection at all (and so none of ``secrets``)."""
+        text = self.received.decode("latin-1")
+        for secret in secrets:
+            assert secret not in text, "the attacker received a secret"
+        assert self.connections == 0 and not self.received, (
+            f"the attacker got {self.connections} connection(s): {text[:300]!r}"
+        )
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self.connections += 1
+        try:
+            if self.tls:
+                context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                self._ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+                await writer.start_tls(context)
+            while chunk := await asyncio.wait_for(reader.read(65536), 5):
+                self.received.extend(chunk)
+                if b"\r\n\r\n" in self.received:
+                    writer.write(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    await writer.drain()
+                    break
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            self._tasks.discard(task)
