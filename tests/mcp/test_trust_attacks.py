@@ -135,7 +135,6 @@ async def test_container_credentials_env_cannot_fetch_an_internal_url_with_a_hos
         env = {
             "AWS_ACCESS_KEY_ID": "",
             "AWS_SECRET_ACCESS_KEY": "",
-            "AWS_PROFILE": "",
             "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"{evil.url}/creds",
             "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(dirs.secret),
         }
