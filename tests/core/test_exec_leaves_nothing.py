@@ -154,3 +154,25 @@ async def test_secrets_a_plugin_prints_on_stderr_never_reach_the_error(
     for text in (str(info.value), repr(info.value), info.value.stderr or ""):
         assert secret not in text
     assert "code 4" in str(info.value) and "<redacted>" in str(info.value) and "(see docs)" in str(info.value)
+
+
+@pytest.mark.parametrize("unit", ["e", "ab:", "token", "x=", "a://b"])
+def test_scrubbing_grows_linearly_with_the_text_it_is_given(unit: str) -> None:
+    """A plugin's 16 KiB stderr tail of one repeated letter once took the scrubber ~80 s
+    (quadratic backtracking). Compare 8x more text against its time, measured in this run:
+    linear is ~8x, quadratic ~64x."""
+    import time
+
+    from kom_async.scrub import scrub
+
+    def cost(size: int) -> float:
+        text = unit * (size // len(unit))
+        best = float("inf")
+        for _ in range(5):
+            started = time.perf_counter()
+            scrub(text)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    small, large = cost(16384), cost(131072)
+    assert large / small < 24, (small, large)
