@@ -139,14 +139,16 @@ class TokenProvider:
     def note_auth_failure(self, kind: str) -> None:
         """Count an authentication failure a request ended with (nothing recovered it)."""
         failures = dict(self._stats.auth_failures)
-        failures[kind] = failures.get(kind, 0) + 1
+        count = failures[kind] = failures.get(kind, 0) + 1
         self._stats = replace(self._stats, auth_failures=failures)
-        log.warning(
-            "request to %s failed authentication (%s)",
-            self.name or "<unnamed>",
-            kind,
-            extra=self.log_extra,
-        )
+        if count & (count - 1) == 0:  # the 1st, 2nd, 4th, 8th...: a storm of failures logs a few lines
+            log.warning(
+                "request to %s failed authentication (%s), %d so far",
+                self.name or "<unnamed>",
+                kind,
+                count,
+                extra=self.log_extra,
+            )
 
     @property
     def log_extra(self) -> dict[str, str | None]:
