@@ -14,7 +14,7 @@ import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
 from kom_async._connect import Connector, TokenSourceChoice
 from kom_async.auth.clock import Clock, system_clock
@@ -38,11 +38,27 @@ if TYPE_CHECKING:
     from kom_async.auth.token import TokenSource
     from kom_async.config.policy import ExecPolicy
 
-__all__ = ["Cluster", "Clusters", "TokenSourceChoice"]
+__all__ = ["Cluster", "Clusters", "RegisterOptions", "TokenSourceChoice"]
 
 log = logging.getLogger("kom_async")
 
 T = TypeVar("T")
+
+
+class RegisterOptions(TypedDict, total=False):
+    """Keyword options every ``register_*by_*`` call takes."""
+
+    replace: bool
+    """Replace a cluster already registered under the id (default False: ClusterExistsError)."""
+    exec_timeout: float
+    """Seconds an exec plugin may run before it is killed (default 30)."""
+    token_source: TokenSourceChoice
+    """For EKS kubeconfigs: "auto" (default; native when possible), "native" or "exec"."""
+    exec_policy: ExecPolicy | None
+    """Restrict what this kubeconfig may run (untrusted input); default: the registry's."""
+    verify: bool
+    """Check before returning that AWS accepts the credentials and the cluster the token."""
+
 
 _EKS_NATIVE_AUTH = UserAuth(kind="eks-exec")
 
@@ -117,108 +133,53 @@ class Clusters:
         kubeconfig: str | bytes | Mapping[str, Any],
         cluster_id: str | None = None,
         context: str | None = None,
-        *,
-        replace: bool = False,
-        exec_timeout: float = 30.0,
-        token_source: TokenSourceChoice = "auto",
-        exec_policy: ExecPolicy | None = None,
-        verify: bool = False,
+        **options: Unpack[RegisterOptions],
     ) -> Kubectl:
         """Register the cluster of ``context`` (default: current-context) in a kubeconfig text.
 
         EKS exec users (``aws eks get-token``, ``aws-iam-authenticator``) are detected and
-        served by the native token source unless ``token_source="exec"``.
+        served by the native token source unless ``token_source="exec"``. Options: see
+        :class:`RegisterOptions`.
         """
         _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
         selection = load_kubeconfig(kubeconfig, context=context)
-        return await self._register_selection(
-            selection,
-            cluster_id,
-            replace=replace,
-            exec_timeout=exec_timeout,
-            token_source=token_source,
-            exec_policy=exec_policy,
-            require_eks=False,
-            verify=verify,
-        )
+        return await self._register_selection(selection, cluster_id, require_eks=False, **options)
 
     async def register_by_path(
         self,
         path: str | os.PathLike[str],
         cluster_id: str | None = None,
         context: str | None = None,
-        *,
-        replace: bool = False,
-        exec_timeout: float = 30.0,
-        token_source: TokenSourceChoice = "auto",
-        exec_policy: ExecPolicy | None = None,
-        verify: bool = False,
+        **options: Unpack[RegisterOptions],
     ) -> Kubectl:
         """Like ``register_by_string`` for a kubeconfig file (relative paths resolve beside it)."""
         _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
         selection = load_kubeconfig(Path(path), context=context)
-        return await self._register_selection(
-            selection,
-            cluster_id,
-            replace=replace,
-            exec_timeout=exec_timeout,
-            token_source=token_source,
-            exec_policy=exec_policy,
-            require_eks=False,
-            verify=verify,
-        )
+        return await self._register_selection(selection, cluster_id, require_eks=False, **options)
 
     async def register_eks_by_string(
         self,
         kubeconfig: str | bytes | Mapping[str, Any],
         cluster_id: str | None = None,
         context: str | None = None,
-        *,
-        replace: bool = False,
-        exec_timeout: float = 30.0,
-        token_source: TokenSourceChoice = "auto",
-        exec_policy: ExecPolicy | None = None,
-        verify: bool = False,
+        **options: Unpack[RegisterOptions],
     ) -> Kubectl:
         """Register an EKS kubeconfig; anything else is refused (``InvalidKubeconfig``)."""
         _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
         selection = load_kubeconfig(kubeconfig, context=context)
-        return await self._register_selection(
-            selection,
-            cluster_id,
-            replace=replace,
-            exec_timeout=exec_timeout,
-            token_source=token_source,
-            exec_policy=exec_policy,
-            require_eks=True,
-            verify=verify,
-        )
+        return await self._register_selection(selection, cluster_id, require_eks=True, **options)
 
     async def register_eks_by_path(
         self,
         path: str | os.PathLike[str],
         cluster_id: str | None = None,
         context: str | None = None,
-        *,
-        replace: bool = False,
-        exec_timeout: float = 30.0,
-        token_source: TokenSourceChoice = "auto",
-        exec_policy: ExecPolicy | None = None,
-        verify: bool = False,
+        **options: Unpack[RegisterOptions],
     ) -> Kubectl:
         """Like ``register_eks_by_string`` for a kubeconfig file."""
         _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
         selection = load_kubeconfig(Path(path), context=context)
-        return await self._register_selection(
-            selection,
-            cluster_id,
-            replace=replace,
-            exec_timeout=exec_timeout,
-            token_source=token_source,
-            exec_policy=exec_policy,
-            require_eks=True,
-            verify=verify,
-        )
+        return await self._register_selection(selection, cluster_id, require_eks=True, **options)
 
     async def register_eks(
         self,
@@ -421,11 +382,11 @@ class Clusters:
         selection: KubeconfigSelection,
         cluster_id: str | None,
         *,
-        replace: bool,
-        exec_timeout: float,
-        token_source: TokenSourceChoice,
-        exec_policy: ExecPolicy | None,
         require_eks: bool,
+        replace: bool = False,
+        exec_timeout: float = 30.0,
+        token_source: TokenSourceChoice = "auto",
+        exec_policy: ExecPolicy | None = None,
         verify: bool = False,
     ) -> Kubectl:
         _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id)  # every path in
