@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+import anyio
 from kubernetes_asyncio.client import Configuration
 
 from kom_async.auth.clock import Clock
@@ -196,15 +197,18 @@ class Connector:
                 source_kind=source.kind if source is not None else None,
             )
         except BaseException:
-            if refresh_task is not None:
-                refresh_task.cancel()
-                await asyncio.gather(refresh_task, return_exceptions=True)
-            if provider is not None:
-                await provider.aclose()
-            elif source is not None:
-                await source.aclose()
-            if api_client is not None:
-                await api_client.close()
+            # shielded: when a timeout or cancellation ends the registration, what was made
+            # for it is still closed completely before the error leaves
+            with anyio.CancelScope(shield=True):
+                if refresh_task is not None:
+                    refresh_task.cancel()
+                    await asyncio.gather(refresh_task, return_exceptions=True)
+                if provider is not None:
+                    await provider.aclose()
+                elif source is not None:
+                    await source.aclose()
+                if api_client is not None:
+                    await api_client.close()
             raise
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
+import anyio
+
 from kom_async._connect import Connector, TokenSourceChoice
 from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.provider import AuthStats, TokenProvider
@@ -354,22 +356,26 @@ class Clusters:
         if concurrency < 1:
             raise InvalidArgument("concurrency must be at least 1")
         targets = [self.get(i) for i in ids] if ids is not None else list(self._clusters.values())
-        gate = asyncio.Semaphore(concurrency)
+        limiter = anyio.CapacityLimiter(concurrency)
+        results: dict[str, T | BaseException] = {}
 
-        async def one(cluster: Cluster) -> T | BaseException:
-            async with gate:
+        async def one(cluster: Cluster) -> None:
+            async with limiter:
                 try:
-                    if timeout is None:
-                        return await fn(cluster.kubectl)
-                    async with asyncio.timeout(timeout):
-                        return await fn(cluster.kubectl)
+                    with anyio.fail_after(timeout):
+                        results[cluster.id] = await fn(cluster.kubectl)
                 except TimeoutError:
-                    return TimeoutError(f"cluster {cluster.id!r} did not answer within {timeout:g} s")
+                    results[cluster.id] = TimeoutError(
+                        f"cluster {cluster.id!r} did not answer within {timeout:g} s"
+                    )
                 except Exception as exc:
-                    return exc
+                    results[cluster.id] = exc
 
-        results = await asyncio.gather(*(one(c) for c in targets))
-        return {c.id: r for c, r in zip(targets, results, strict=True)}
+        # the task group owns every call: leaving gather (even by cancellation) ends them all
+        async with anyio.create_task_group() as group:
+            for cluster in targets:
+                group.start_soon(one, cluster, name=f"kom-async:gather:{cluster.id}")
+        return {c.id: results[c.id] for c in targets}
 
     # -- internals -----------------------------------------------------------------------
     def _reserve(self, cluster_id: str, replace: bool) -> None:
@@ -540,13 +546,16 @@ class Cluster:
     async def aclose(self) -> None:
         """Cancel and await the refresh task, then close the provider and the API client."""
         task, self.refresh_task = self.refresh_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        try:
-            if self.token_provider is not None:
-                await self.token_provider.aclose()
-        finally:
-            await self.api_client.close()
+        # shielded: a caller's cancel scope (a timeout around unregister) must not leave a
+        # task running or a session open half-way through closing
+        with anyio.CancelScope(shield=True):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            try:
+                if self.token_provider is not None:
+                    await self.token_provider.aclose()
+            finally:
+                await self.api_client.close()
         log.info("cluster %s closed", self.id, extra={"cluster": self.id})

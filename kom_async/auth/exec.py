@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
+
 from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.token import Token
 from kom_async.config.kubeconfig import ExecConfig
@@ -199,7 +201,7 @@ class ExecTokenSource:
         self._procs.add(proc)
         try:
             try:
-                async with asyncio.timeout(self.timeout):
+                with anyio.fail_after(self.timeout):
                     stdout, stderr_tail, overflow = await self._communicate(proc)
                     code = await proc.wait()
             except TimeoutError:
@@ -239,7 +241,11 @@ class ExecTokenSource:
                 if len(err) > STDERR_TAIL:
                     del err[: len(err) - STDERR_TAIL]
 
-        await asyncio.gather(read_stdout(), read_stderr())
+        # both pipes at once (a plugin blocked on a full stderr never finishes its stdout);
+        # if one read fails, the task group cancels the other
+        async with anyio.create_task_group() as group:
+            group.start_soon(read_stdout)
+            group.start_soon(read_stderr)
         return bytes(out), bytes(err), overflow
 
     def _fail(

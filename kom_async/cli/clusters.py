@@ -121,22 +121,29 @@ async def check(
 ) -> list[CheckResult]:
     """Register every ``(id, kubeconfig path)``, call ``/version`` on each; one result each,
     in the order given. One broken or slow cluster never holds up the others."""
+    import anyio
+
     from kom_async.clusters import Clusters
 
-    gate = asyncio.Semaphore(max(1, concurrency))
+    limiter = anyio.CapacityLimiter(max(1, concurrency))
+    results: list[CheckResult | None] = [None] * len(targets)
     async with Clusters() as clusters:
 
-        async def one(cluster_id: str, path: Path) -> CheckResult:
-            async with gate:
-                result = await _check_one(clusters, cluster_id, path, timeout)
+        async def one(index: int, cluster_id: str, path: Path) -> None:
+            async with limiter:
+                result = results[index] = await _check_one(clusters, cluster_id, path, timeout)
             if on_done is not None:
                 on_done(result)
-            return result
 
-        return list(await asyncio.gather(*(one(cid, path) for cid, path in targets)))
+        async with anyio.create_task_group() as group:
+            for index, (cid, path) in enumerate(targets):
+                group.start_soon(one, index, cid, path)
+    return [r for r in results if r is not None]
 
 
 async def _check_one(clusters: Clusters, cluster_id: str, path: Path, timeout: float) -> CheckResult:
+    import anyio
+
     from kom_async.config.kubeconfig import load_kubeconfig
 
     result = CheckResult(id=cluster_id, kubeconfig=str(path))
@@ -147,7 +154,7 @@ async def _check_one(clusters: Clusters, cluster_id: str, path: Path, timeout: f
         result.server = redact_url(selection.server)
         result.auth_kind = selection.auth.kind
         result.eks = selection.auth.kind == "eks-exec"
-        async with asyncio.timeout(timeout):
+        with anyio.fail_after(timeout):
             k = await clusters.register_by_path(path, cluster_id=cluster_id, exec_timeout=timeout)
             cluster = clusters.get(cluster_id)
             result.eks = cluster.is_eks
