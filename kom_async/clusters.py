@@ -203,6 +203,8 @@ class Clusters:
         ``verify=True`` (on every ``register_*``) checks before returning that AWS accepts
         the credentials (STS GetCallerIdentity) and the cluster accepts the token (one request).
         """
+        # long on purpose: argument checks, DescribeCluster and the connection share one
+        # reservation of the id, released in the one finally below
         from kom_async.auth.eks.aws import describe_cluster
         from kom_async.auth.eks.config import EKSAuthConfig
 

@@ -345,6 +345,8 @@ async def describe_cluster(
     external_id: str | None = None,
 ) -> ClusterEndpoint:
     """EKS DescribeCluster: the endpoint and CA of an ACTIVE cluster, or an ``EKSAuthError``."""
+    # long on purpose: one call and, in order, every way its answer can be unusable, each
+    # with its own fix-it message; split up it would read as a maze of tiny checks
     cluster_id = f"{region}-{cluster_name}" if region else cluster_name
     ctx = await pool.context(
         profile=profile,
