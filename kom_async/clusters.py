@@ -143,7 +143,7 @@ class Clusters:
         served by the native token source unless ``token_source="exec"``. Options: see
         :class:`RegisterOptions`.
         """
-        _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
+        _check_register_options(options, cluster_id, context)
         selection = load_kubeconfig(kubeconfig, context=context)
         return await self._register_selection(selection, cluster_id, require_eks=False, **options)
 
@@ -155,7 +155,7 @@ class Clusters:
         **options: Unpack[RegisterOptions],
     ) -> Kubectl:
         """Like ``register_by_string`` for a kubeconfig file (relative paths resolve beside it)."""
-        _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
+        _check_register_options(options, cluster_id, context)
         selection = load_kubeconfig(Path(path), context=context)
         return await self._register_selection(selection, cluster_id, require_eks=False, **options)
 
@@ -167,7 +167,7 @@ class Clusters:
         **options: Unpack[RegisterOptions],
     ) -> Kubectl:
         """Register an EKS kubeconfig; anything else is refused (``InvalidKubeconfig``)."""
-        _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
+        _check_register_options(options, cluster_id, context)
         selection = load_kubeconfig(kubeconfig, context=context)
         return await self._register_selection(selection, cluster_id, require_eks=True, **options)
 
@@ -179,7 +179,7 @@ class Clusters:
         **options: Unpack[RegisterOptions],
     ) -> Kubectl:
         """Like ``register_eks_by_string`` for a kubeconfig file."""
-        _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
+        _check_register_options(options, cluster_id, context)
         selection = load_kubeconfig(Path(path), context=context)
         return await self._register_selection(selection, cluster_id, require_eks=True, **options)
 
@@ -481,6 +481,17 @@ def _check_name(value: object, what: str) -> None:
             f"{what} {value[:60]!r} contains a newline or another control character; "
             "use letters, digits and punctuation (pass cluster_id=... to choose the id)"
         )
+
+
+def _check_register_options(options: RegisterOptions, cluster_id: object, context: object) -> None:
+    """``_check_options`` for the ``**options`` of a ``register_*_by_*`` call, defaults filled in."""
+    _check_options(
+        options.get("replace", False),
+        options.get("exec_timeout", 30.0),
+        options.get("token_source", "auto"),
+        cluster_id=cluster_id,
+        context=context,
+    )
 
 
 def _check_options(

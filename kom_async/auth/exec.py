@@ -25,8 +25,6 @@ from kom_async.auth.token import Token
 from kom_async.config.kubeconfig import ExecConfig
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, ExecPluginError, KomError, KubeconfigError
 
-__all__ = ["ExecTokenSource", "exec_info", "parse_exec_credential"]
-
 log = logging.getLogger("kom_async.auth")
 
 MAX_STDOUT = 1024 * 1024  # an ExecCredential is a few KB; more is a broken plugin

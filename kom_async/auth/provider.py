@@ -34,8 +34,6 @@ from kom_async.auth.clock import Clock, SystemClock, system_clock
 from kom_async.auth.token import Token, TokenSource
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KomError
 
-__all__ = ["AuthStats", "TokenProvider"]
-
 log = logging.getLogger("kom_async.auth")
 
 #: refresh this long before expiry at the latest (scaled down for short-lived tokens)

@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 
     from kom_async.clusters import Clusters
 
-__all__ = ["CheckResult", "amain", "check", "kubeconfig_files", "main"]
-
 
 @dataclass
 class CheckResult:

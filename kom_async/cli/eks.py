@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
     from kom_async.auth.eks.keys import MintTarget
 
-__all__ = ["exec_credential", "main"]
-
 V1 = "client.authentication.k8s.io/v1"
 V1BETA1 = "client.authentication.k8s.io/v1beta1"
 V1ALPHA1 = "client.authentication.k8s.io/v1alpha1"

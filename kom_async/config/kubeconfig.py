@@ -23,14 +23,6 @@ from kom_async.config.urls import redact_url, server_url_problem, split_userinfo
 from kom_async.config.yamlload import YAMLBoundError, bound_problem, load_one
 from kom_async.errors import KubeconfigError
 
-__all__ = [
-    "AuthKind",
-    "ExecConfig",
-    "KubeconfigSelection",
-    "UserAuth",
-    "load_kubeconfig",
-]
-
 AuthKind = Literal["token", "token-file", "client-cert", "basic", "exec", "eks-exec", "none"]
 
 EXEC_API_VERSIONS = (

@@ -11,8 +11,6 @@ from kom_async.config.eks import looks_like_eks
 from kom_async.config.kubeconfig import ExecConfig, KubeconfigSelection
 from kom_async.errors import ExecNotAllowed
 
-__all__ = ["DEFAULT_ALLOWED_COMMANDS", "ExecPolicy"]
-
 DEFAULT_ALLOWED_COMMANDS = frozenset({"aws", "aws-iam-authenticator", "kom-async"})
 
 # env a plugin may not set: each one can make an allowed command run other code

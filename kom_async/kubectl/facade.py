@@ -22,8 +22,6 @@ from kom_async.kubectl.discovery import DEFAULT_TTL, Discovery, ResourceInfo
 from kom_async.kubectl.models import is_model_class
 from kom_async.kubectl.query import Query
 
-__all__ = ["Kubectl"]
-
 T = TypeVar("T")
 
 

@@ -31,8 +31,6 @@ from kom_async.kubectl.selectors import Selector, to_selector
 from kom_async.kubectl.watch import Watch, WatchFeed
 from kom_async.transport.rest import encode_query
 
-__all__ = ["Page", "Query"]
-
 T = TypeVar("T")
 
 _SCALABLE = ("Deployment", "StatefulSet", "ReplicaSet", "ReplicationController")

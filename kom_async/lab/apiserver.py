@@ -30,8 +30,6 @@ from kom_async.lab.state import ClusterState, LabUser
 from kom_async.lab.status import ApiError
 from kom_async.lab.store import DROP, Watcher, WatchEvent
 
-__all__ = ["KubeAPIServer"]
-
 log = logging.getLogger("kom_async.lab.apiserver")
 Obj = dict[str, Any]
 STREAMING_SUBRESOURCES = frozenset({"exec", "portforward"})  # authorized as "create", like RBAC

@@ -16,8 +16,6 @@ from kom_async.lab.resources import ResourceType, TypeRegistry
 from kom_async.lab.state import ClusterState
 from kom_async.lab.status import ApiError
 
-__all__ = ["complete", "crd_types", "seed", "validate"]
-
 Obj = dict[str, Any]
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _IPS = itertools.count(10)

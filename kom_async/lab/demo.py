@@ -16,8 +16,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-__all__ = ["main", "run_demo"]
-
 
 def _say(out: Callable[[str], None], step: str, detail: str = "") -> None:
     out(f"  {step:<44} {detail}")

@@ -20,15 +20,6 @@ from urllib.parse import quote, unquote, urlsplit
 from kom_async.errors import KomError
 from kom_async.lab.aws import AWSCredential, canonical_arn
 
-__all__ = [
-    "MAX_TOKEN_LEN",
-    "TOKEN_PREFIX",
-    "TOKEN_TTL",
-    "TokenRejected",
-    "VerifiedIdentity",
-    "verify_eks_token",
-]
-
 TOKEN_PREFIX = "k8s-aws-v1."
 MAX_TOKEN_LEN = 4096
 TOKEN_TTL = timedelta(minutes=15)

@@ -12,8 +12,6 @@ from botocore import exceptions as bexc
 
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 
-__all__ = ["INVALID_CREDENTIAL_CODES", "map_aws_error", "scrub", "scrubbed"]
-
 INVALID_CREDENTIAL_CODES = frozenset(
     {
         "InvalidClientTokenId",

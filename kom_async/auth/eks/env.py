@@ -22,8 +22,6 @@ from botocore.configprovider import (
     SectionConfigProvider,
 )
 
-__all__ = ["LayeredEnvSession", "unsupported_env_names"]
-
 _CREDENTIAL_ENV = frozenset(
     {
         "AWS_ACCESS_KEY_ID",

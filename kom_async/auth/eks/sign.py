@@ -16,14 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
-__all__ = [
-    "TOKEN_LIFETIME",
-    "TOKEN_PREFIX",
-    "SigningKeys",
-    "presign_eks_url",
-    "token_from_url",
-]
-
 TOKEN_PREFIX = "k8s-aws-v1."
 TOKEN_LIFETIME = timedelta(minutes=14)
 URL_EXPIRES_SECONDS = 60
