@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -15,6 +17,34 @@ def tests(session: nox.Session) -> None:
     the 25 slowest tests and the total time printed."""
     session.install("-e", ".[test]")
     session.run("pytest", "-m", "not slow", "--durations=25", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lowest(session: nox.Session) -> None:
+    """The core tests on the lowest versions pyproject.toml declares for the runtime
+    dependencies, held by a constraints file (a floor that is too low fails here)."""
+    constraints = Path(session.create_tmp()) / "lowest.txt"
+    constraints.write_text("\n".join(_lowest_pins()) + "\n")
+    session.install("-c", str(constraints), "-e", ".[lab]")
+    session.install(
+        "-c", str(constraints), "pytest>=8", "pytest-asyncio>=0.24", "pytest-timeout", "hypothesis>=6.100"
+    )
+    session.run("pip", "freeze")
+    session.run("pytest", "tests/core", "-m", "not slow", *session.posargs)
+
+
+def _lowest_pins() -> list[str]:
+    """``name==X`` for every ``name>=X`` in [project].dependencies."""
+    import re
+    import tomllib
+
+    project = tomllib.loads(Path("pyproject.toml").read_text())["project"]
+    pins = []
+    for requirement in project["dependencies"]:
+        match = re.match(r"^([A-Za-z0-9_.\-\[\]]+?)(\[[^\]]*\])?\s*>=\s*([^,;\s]+)", requirement)
+        if match:
+            pins.append(f"{match.group(1)}=={match.group(3)}")
+    return pins
 
 
 @nox.session(python=PYTHON)
