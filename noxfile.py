@@ -21,30 +21,16 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lowest(session: nox.Session) -> None:
-    """The core tests on the lowest versions pyproject.toml declares for the runtime
-    dependencies, held by a constraints file (a floor that is too low fails here)."""
-    constraints = Path(session.create_tmp()) / "lowest.txt"
-    constraints.write_text("\n".join(_lowest_pins()) + "\n")
-    session.install("-c", str(constraints), "-e", ".[lab]")
-    session.install(
-        "-c", str(constraints), "pytest>=8", "pytest-asyncio>=0.24", "pytest-timeout", "hypothesis>=6.100"
-    )
-    session.run("pip", "freeze")
+    """The core tests on the lowest versions pyproject.toml allows for kom-async's own
+    dependencies (uv's lowest-direct resolution): a floor that is too low fails here."""
+    session.install("uv")
+    session.run(
+        "uv", "pip", "install", "--python", str(Path(session.bin) / "python"),
+        "--resolution", "lowest-direct", "-e", ".[lab]",
+        "pytest>=8", "pytest-asyncio>=0.24", "pytest-timeout>=2.3", "hypothesis>=6.100",
+    )  # fmt: skip
+    session.run("python", "-m", "pip", "freeze")
     session.run("pytest", "tests/core", "-m", "not slow", *session.posargs)
-
-
-def _lowest_pins() -> list[str]:
-    """``name==X`` for every ``name>=X`` in [project].dependencies."""
-    import re
-    import tomllib
-
-    project = tomllib.loads(Path("pyproject.toml").read_text())["project"]
-    pins = []
-    for requirement in project["dependencies"]:
-        match = re.match(r"^([A-Za-z0-9_.\-\[\]]+?)(\[[^\]]*\])?\s*>=\s*([^,;\s]+)", requirement)
-        if match:
-            pins.append(f"{match.group(1)}=={match.group(3)}")
-    return pins
 
 
 @nox.session(python=PYTHON)

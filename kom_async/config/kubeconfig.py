@@ -269,7 +269,9 @@ def _select(doc: Mapping[str, Any], context: str | None, base: Path) -> Kubeconf
                 context = contexts[0].get("name") if isinstance(contexts[0].get("name"), str) else None
         if context is None:
             raise KubeconfigError(
-                "no current-context is set; pass context=... to choose one", field="current-context"
+                "no current-context is set: set one in the file (kubectl config use-context NAME) "
+                "or name the context to use (context= in Python)",
+                field="current-context",
             )
     ctx = _named(doc, "contexts", context, "context")
     where_ctx = f"contexts[{context}].context"

@@ -64,7 +64,10 @@ def map_aws_error(exc: BaseException, *, action: str, cluster_id: str | None = N
         message = f"{action}: {exc}; check AWS_CONFIG_FILE / ~/.aws/config"
     elif isinstance(exc, bexc.NoRegionError):
         kind = EKSAuthErrorKind.AWSConfigMissing
-        message = f"{action}: no AWS region; pass region=... or set AWS_REGION"
+        message = (
+            f"{action}: no AWS region: set AWS_REGION or a region in the AWS profile, or pass "
+            "one (--region on the command line, region= in Python)"
+        )
     elif isinstance(
         exc,
         (
