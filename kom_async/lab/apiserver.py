@@ -376,6 +376,8 @@ class KubeAPIServer:
         return _json(obj)
 
     async def _watch(self, state: ClusterState, request: web.Request, target: Target) -> web.StreamResponse:
+        # long on purpose: one stream's life (backlog from resourceVersion, live events,
+        # bookmarks, the server-side timeout) is easier to check against the API in one piece
         rt = target.rt
         labels = parse_label_selector(request.query.get("labelSelector"))
         fields = parse_field_selector(request.query.get("fieldSelector"))
