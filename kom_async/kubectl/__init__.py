@@ -12,6 +12,8 @@ from typing import Any
 
 from kom_async.kubectl import watch as _watch
 from kom_async.kubectl._constants import ALL_NAMESPACES, PatchType
+from kom_async.kubectl._constants import DEFAULT_FIELD_MANAGER as DEFAULT_FIELD_MANAGER  # old path
+from kom_async.kubectl._constants import DEFAULT_NAMESPACE as DEFAULT_NAMESPACE  # old path
 from kom_async.kubectl.facade import Kubectl
 from kom_async.kubectl.query import Page, Query
 from kom_async.kubectl.watch import _WATCH_CYCLE as _WATCH_CYCLE
