@@ -151,6 +151,8 @@ class Connector:
 
         ``verify``: also check the credentials with AWS (EKS native) and make one request.
         """
+        # long on purpose: every step's resource is created inside the one try whose except
+        # closes them all; splitting it would split that cleanup
         ssl_context = ssl_context_for(selection)
         if source is None:
             source = self.token_source(selection, cid, eks_config, token_source, exec_timeout)

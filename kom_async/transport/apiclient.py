@@ -227,6 +227,8 @@ class KomApiClient(ApiClient):
         _request_timeout: Any = None,
     ) -> Any:
         headers = dict(headers or {})
+        # long on purpose: auth header, send, 401 recovery and read retries are one loop;
+        # split up, the retry state would have to travel between helpers
         if self._basic is not None:
             headers["Authorization"] = self._basic
 
