@@ -104,19 +104,15 @@ def _parser() -> argparse.ArgumentParser:
 OUTPUTS = ("table", "wide", "json", "yaml", "name")
 
 
-def default_targets(environ: dict[str, str] | None = None) -> list[tuple[str, Path, str | None]]:
-    """``(context name, file, context)`` for every context of the default kubeconfig files
-    (``$KUBECONFIG``, else ``~/.kube/config``); a context named twice counts once, as in kubectl."""
-    from kom_async.config.kubeconfig import context_names, default_kubeconfig_paths
+def default_targets(environ: dict[str, str] | None = None) -> list[tuple[str, None, str]]:
+    """``(context name, None, context)`` for every context of the kubeconfig kubectl would use
+    (``$KUBECONFIG`` merged as kubectl merges it, else ``~/.kube/config``); ``None`` in place
+    of a file means "register it with ``Clusters.register_default``"."""
+    from kom_async.config.defaults import default_kubeconfig_paths, merge_kubeconfigs
 
-    out: list[tuple[str, Path, str | None]] = []
-    seen: set[str] = set()
-    for path in default_kubeconfig_paths(environ):
-        for name in context_names(path):
-            if name not in seen:
-                seen.add(name)
-                out.append((name, path, name))
-    return out
+    merged = merge_kubeconfigs(default_kubeconfig_paths(environ))
+    contexts = merged.get("contexts") or []
+    return [(str(c["name"]), None, str(c["name"])) for c in contexts if isinstance(c, dict) and c.get("name")]
 
 
 def kubeconfig_files(dirs: Sequence[Path], files: Sequence[Path]) -> list[tuple[str, Path]]:
@@ -143,7 +139,7 @@ def kubeconfig_files(dirs: Sequence[Path], files: Sequence[Path]) -> list[tuple[
 
 
 async def check(
-    targets: Sequence[tuple[str, Path] | tuple[str, Path, str | None]],
+    targets: Sequence[tuple[str, Path] | tuple[str, Path | None, str | None]],
     *,
     timeout: float = 10.0,
     concurrency: int = 16,
@@ -160,7 +156,7 @@ async def check(
     results: list[CheckResult | None] = [None] * len(targets)
     async with Clusters() as clusters:
 
-        async def one(index: int, cluster_id: str, path: Path, context: str | None) -> None:
+        async def one(index: int, cluster_id: str, path: Path | None, context: str | None) -> None:
             async with limiter:
                 result = results[index] = await _check_one(clusters, cluster_id, path, timeout, context)
             if on_done is not None:
@@ -173,24 +169,37 @@ async def check(
 
 
 async def _check_one(
-    clusters: Clusters, cluster_id: str, path: Path, timeout: float, context: str | None = None
+    clusters: Clusters, cluster_id: str, path: Path | None, timeout: float, context: str | None = None
 ) -> CheckResult:
+    """Register one kubeconfig (``path`` None: the default one, see :func:`default_targets`)
+    and call ``/version``; every failure becomes the result's ``error``."""
     import anyio
 
     from kom_async.config.kubeconfig import load_kubeconfig
 
-    result = CheckResult(id=cluster_id, kubeconfig=str(path), context=context)
+    if path is None:
+        from kom_async.config.defaults import default_kubeconfig_paths, merge_kubeconfigs
+
+        paths = default_kubeconfig_paths()
+        source: Any = merge_kubeconfigs(paths)
+        where, base = os.pathsep.join(map(str, paths)), paths[0].parent
+    else:
+        source, where, base = path, str(path), None
+    result = CheckResult(id=cluster_id, kubeconfig=where, context=context)
     try:
-        selection = load_kubeconfig(path, context=context)
+        selection = load_kubeconfig(source, context=context, base_dir=base)
         from kom_async.config.urls import redact_url
 
         result.server = redact_url(selection.server)
         result.auth_kind = selection.auth.kind
         result.eks = selection.auth.kind == "eks-exec"
         with anyio.fail_after(timeout):
-            k = await clusters.register_by_path(
-                path, cluster_id=cluster_id, context=context, exec_timeout=timeout
-            )
+            if path is None:
+                k = await clusters.register_default(cluster_id, context, exec_timeout=timeout)
+            else:
+                k = await clusters.register_by_path(
+                    path, cluster_id=cluster_id, context=context, exec_timeout=timeout
+                )
             cluster = clusters.get(cluster_id)
             result.eks = cluster.is_eks
             if cluster.token_provider is not None:
@@ -322,13 +331,16 @@ async def amain(
         targets: list[Any] = list(kubeconfig_files(args.kubeconfig_dir, args.kubeconfig))
         if not args.kubeconfig_dir and not args.kubeconfig:
             targets = list(default_targets())
-    except (FileNotFoundError, KomError) as exc:
+    except FileNotFoundError as exc:
         print(f"kom-async clusters check: {exc}", file=stderr)
+        return 2
+    except KomError as exc:  # no default kubeconfig, or an unreadable one
+        print(f"kom-async clusters check: {exc}; pass --kubeconfig FILE or --kubeconfig-dir DIR", file=stderr)
         return 2
     if not targets:
         print(
-            "kom-async clusters check: no kubeconfig: pass --kubeconfig FILE or --kubeconfig-dir DIR, "
-            "or set KUBECONFIG (~/.kube/config is used when it exists)",
+            "kom-async clusters check: the kubeconfig has no context: pass --kubeconfig FILE or "
+            "--kubeconfig-dir DIR, or set KUBECONFIG",
             file=stderr,
         )
         return 2

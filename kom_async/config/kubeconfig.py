@@ -121,36 +121,6 @@ def load_kubeconfig(
     return _select(doc, context, base)
 
 
-def default_kubeconfig_paths(environ: Mapping[str, str] | None = None) -> list[Path]:
-    """The kubeconfig files kubectl reads by default: those named in ``$KUBECONFIG``
-    (``os.pathsep``-separated; missing ones skipped, as kubectl does), else ``~/.kube/config``
-    if it exists. An empty list when there is none."""
-    env = os.environ if environ is None else environ
-    listed = [entry for entry in env.get("KUBECONFIG", "").split(os.pathsep) if entry]
-    if listed:
-        paths: list[Path] = []
-        for entry in listed:
-            path = Path(entry).expanduser()
-            if path.is_file() and path not in paths:
-                paths.append(path)
-        return paths
-    home = Path(env.get("HOME") or Path.home()) / ".kube" / "config"
-    return [home] if home.is_file() else []
-
-
-def context_names(path: str | os.PathLike[str]) -> list[str]:
-    """The names of the contexts in a kubeconfig file, in file order."""
-    file = Path(path).expanduser()
-    try:
-        doc = _parse_yaml(_read_file(file))
-    except OSError as exc:
-        raise KubeconfigError(f"cannot read kubeconfig file {str(file)!r}: {exc.strerror}") from None
-    contexts = doc.get("contexts") or []
-    if not isinstance(contexts, list):
-        raise KubeconfigError("contexts must be a list", field="contexts")
-    return [str(c["name"]) for c in contexts if isinstance(c, dict) and isinstance(c.get("name"), str)]
-
-
 def _read_file(path: Path) -> bytes:
     """Read a file a kubeconfig names, refusing what could hang or exhaust memory: devices,
     FIFOs and sockets (``/dev/zero``, ``/dev/stdin``) and files over the size cap."""
