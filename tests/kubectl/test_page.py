@@ -42,11 +42,23 @@ async def test_a_caller_pages_through_a_list_with_the_continue_token(
         token = page.continue_token
         if token is None:
             break
-        assert page.remaining == 5 - len(seen)  # the server's remainingItemCount
     assert sizes == [2, 2, 1]
     assert sorted(seen) == [f"pg-{i}" for i in range(5)]
     assert api.count("/configmaps") - before == 3  # one request per page
     assert page.resource_version
+
+
+async def test_without_selectors_a_page_says_how_many_objects_remain(kubectl: Kubectl) -> None:
+    await kubectl.resource("namespaces").create({"metadata": {"name": "paged"}})
+    cms = kubectl.resource("configmaps").namespace("paged")
+    for i in range(5):
+        await cms.create({"metadata": {"name": f"r-{i}"}})
+    total = len(await cms.list())
+    first = await cms.page(limit=2)
+    assert first.continue_token is not None
+    assert first.remaining == total - 2  # the server's remainingItemCount
+    last = await cms.page(limit=total, continue_token=first.continue_token)
+    assert last.continue_token is None and last.remaining is None and len(last.items) == total - 2
 
 
 async def test_page_defaults_to_the_query_limit_and_returns_models(kubectl: Kubectl) -> None:
