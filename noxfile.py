@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -15,6 +17,20 @@ def tests(session: nox.Session) -> None:
     the 25 slowest tests and the total time printed."""
     session.install("-e", ".[test]")
     session.run("pytest", "-m", "not slow", "--durations=25", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lowest(session: nox.Session) -> None:
+    """The core tests on the lowest versions pyproject.toml allows for kom-async's own
+    dependencies (uv's lowest-direct resolution): a floor that is too low fails here."""
+    session.install("uv")
+    session.run(
+        "uv", "pip", "install", "--python", str(Path(session.bin) / "python"),
+        "--resolution", "lowest-direct", "-e", ".[lab]",
+        "pytest>=8", "pytest-asyncio>=0.24", "pytest-timeout>=2.3", "hypothesis>=6.100",
+    )  # fmt: skip
+    session.run("python", "-m", "pip", "freeze")
+    session.run("pytest", "tests/core", "-m", "not slow", *session.posargs)
 
 
 @nox.session(python=PYTHON)

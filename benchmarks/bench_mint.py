@@ -58,25 +58,32 @@ def _beside(name: str) -> str | None:
     return str(path) if path.exists() else shutil.which(name)
 
 
+# GNU time reports the command's own peak RSS; wait4's ru_maxrss would include the size of
+# this (large) benchmark process, which a forked child inherits as its high-water mark
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+
 def run_process(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
-    """Run ``cmd`` to completion: wall ms, CPU ms (user + system) and peak RSS MiB of the child."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    proc.stdout.close()
-    proc.stderr.close()
-    if proc.returncode != 0 or b"k8s-aws-v1." not in out:
-        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {err.decode()[-600:]}")
-    return {
-        "wall_ms": wall * 1e3,
-        "cpu_ms": (usage.ru_utime + usage.ru_stime) * 1e3,
-        "rss_mib": usage.ru_maxrss / 1024,
-    }
+    """Run ``cmd`` to completion: wall ms, CPU ms (user + system, from wait4) and, when GNU time
+    is installed, the command's peak RSS in MiB."""
+    with tempfile.NamedTemporaryFile(prefix="kom-bench-rss-") as rss:
+        full = [GNU_TIME, "-f", "%M", "-o", rss.name, *cmd] if GNU_TIME else cmd
+        start = time.perf_counter()
+        proc = subprocess.Popen(full, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stderr is not None
+        out = proc.stdout.read()
+        err = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.stdout.close()
+        proc.stderr.close()
+        if proc.returncode != 0 or b"k8s-aws-v1." not in out:
+            raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {err.decode()[-600:]}")
+        result = {"wall_ms": wall * 1e3, "cpu_ms": (usage.ru_utime + usage.ru_stime) * 1e3}
+        if GNU_TIME:
+            result["rss_mib"] = int(Path(rss.name).read_text().split()[-1]) / 1024
+    return result
 
 
 def has_no_cache_flag(kom: str, env: dict[str, str]) -> bool:
@@ -185,7 +192,7 @@ def _report(
     default, cli = labels[0], labels[1]
     uncached = labels[2] if cached else default
     procs = {
-        label: {key: _stats([s[key] for s in samples]) for key in ("wall_ms", "cpu_ms", "rss_mib")}
+        label: {key: _stats([s[key] for s in samples]) for key in samples[0]}
         for label, samples in runs.items()
     }
     ratios = [u["wall_ms"] / a["wall_ms"] for u, a in zip(runs[uncached], runs[cli], strict=True)]
@@ -200,7 +207,7 @@ def _report(
                 "variant": label + " (whole process)",
                 "wall ms": _with_ci(p["wall_ms"], 0),
                 "CPU ms": round(p["cpu_ms"]["median"]),
-                "peak RSS MiB": round(p["rss_mib"]["median"], 1),
+                "peak RSS MiB": round(p["rss_mib"]["median"], 1) if "rss_mib" in p else "n/a",
             }
         )
     result.rows += [
@@ -268,8 +275,9 @@ def _report(
         f"{repeat['median']:.2f} ms; warm kept source {warm_us['median']:.0f} µs/token"
     )
     result.notes.append(
-        "whole-process figures include interpreter start-up, imports and exit; CPU and peak RSS "
-        "from wait4(); 95 % confidence intervals of the median over alternating rounds"
+        "whole-process figures include interpreter start-up, imports and exit; CPU time from "
+        "wait4(), peak RSS from GNU time (the command's own, not inherited from this process); "
+        "95 % confidence intervals of the median over alternating rounds"
     )
     if not cached:
         result.notes.append(

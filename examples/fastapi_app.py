@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse
 
 from kom_async import Clusters, Kubectl
 
@@ -41,6 +40,8 @@ async def register_folder(clusters: Clusters, folder: str | Path) -> None:
 def create_app(kubeconfig_dir: str | Path | None = None) -> FastAPI:
     """The app; ``kubeconfig_dir`` defaults to ``$KOM_KUBECONFIG_DIR`` (read at startup)."""
 
+    registry = _metrics_registry()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # one registry per process: tokens are fetched once and shared by every request;
@@ -48,9 +49,19 @@ def create_app(kubeconfig_dir: str | Path | None = None) -> FastAPI:
         async with Clusters() as clusters:
             await register_folder(clusters, kubeconfig_dir or os.environ["KOM_KUBECONFIG_DIR"])
             app.state.clusters = clusters
-            yield
+            collector = _expose_metrics(clusters, registry)
+            try:
+                yield
+            finally:
+                if collector is not None:
+                    registry.unregister(collector)
 
     app = FastAPI(title="kom-async example", lifespan=lifespan)
+    if registry is not None:
+        from prometheus_client import make_asgi_app
+
+        # Prometheus' own ASGI exporter serves /metrics/ (and /metrics redirects to it)
+        app.mount("/metrics", make_asgi_app(registry=registry))
 
     @app.get("/pods")
     async def pods(request: Request, namespace: str = "default") -> dict[str, Any]:
@@ -84,18 +95,25 @@ def create_app(kubeconfig_dir: str | Path | None = None) -> FastAPI:
             )
         return out
 
-    @app.get("/metrics", response_class=PlainTextResponse)
-    async def metrics(request: Request) -> str:
-        """Token metrics in the Prometheus text format (needs ``kom-async[prometheus]``)."""
-        from prometheus_client import CollectorRegistry, generate_latest
-
-        from kom_async.metrics import register_prometheus
-
-        registry = CollectorRegistry()
-        register_prometheus(request.app.state.clusters, registry)
-        return generate_latest(registry).decode()
-
     return app
+
+
+def _metrics_registry() -> Any:
+    """A Prometheus registry for this app, or None without ``kom-async[prometheus]``."""
+    try:
+        from prometheus_client import CollectorRegistry
+    except ImportError:
+        return None
+    return CollectorRegistry()
+
+
+def _expose_metrics(clusters: Clusters, registry: Any) -> Any:
+    """Publish the token metrics of ``clusters`` on ``registry``; the collector, to undo it."""
+    if registry is None:
+        return None
+    from kom_async.metrics import register_prometheus
+
+    return register_prometheus(clusters, registry)
 
 
 app = create_app()  # for `uvicorn fastapi_app:app`

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+import anyio
 from kubernetes_asyncio.client import Configuration
 
 from kom_async.auth.clock import Clock
@@ -235,6 +236,8 @@ class Connector:
 
         ``verify``: also check the credentials with AWS (EKS native) and make one request.
         """
+        # long on purpose: every step's resource is created inside the one try whose except
+        # closes them all; splitting it would split that cleanup
         ssl_context = ssl_context_for(selection)
         if source is None:
             source = self.token_source(selection, cid, eks_config, token_source, exec_timeout)
@@ -281,15 +284,18 @@ class Connector:
                 source_kind=source.kind if source is not None else None,
             )
         except BaseException:
-            if refresh_task is not None:
-                refresh_task.cancel()
-                await asyncio.gather(refresh_task, return_exceptions=True)
-            if provider is not None:
-                await provider.aclose()
-            elif source is not None:
-                await source.aclose()
-            if api_client is not None:
-                await api_client.close()
+            # shielded: when a timeout or cancellation ends the registration, what was made
+            # for it is still closed completely before the error leaves
+            with anyio.CancelScope(shield=True):
+                if refresh_task is not None:
+                    refresh_task.cancel()
+                    await asyncio.gather(refresh_task, return_exceptions=True)
+                if provider is not None:
+                    await provider.aclose()
+                elif source is not None:
+                    await source.aclose()
+                if api_client is not None:
+                    await api_client.close()
             raise
 
 

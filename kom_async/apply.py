@@ -8,6 +8,5 @@ import sys
 
 from kom_async.kubectl import apply as _home
 from kom_async.kubectl.apply import *  # noqa: F403
-from kom_async.kubectl.apply import __all__ as __all__
 
 sys.modules[__name__] = _home

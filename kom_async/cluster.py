@@ -8,6 +8,5 @@ import sys
 
 from kom_async import clusters as _home
 from kom_async.clusters import *  # noqa: F403
-from kom_async.clusters import __all__ as __all__
 
 sys.modules[__name__] = _home

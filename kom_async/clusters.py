@@ -14,7 +14,9 @@ import os
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
+
+import anyio
 
 from kom_async._connect import Connector, TokenSourceChoice
 from kom_async.auth.clock import Clock, system_clock
@@ -39,11 +41,29 @@ if TYPE_CHECKING:
     from kom_async.auth.eks.config import EKSAuthConfig
     from kom_async.auth.token import TokenSource
 
-__all__ = ["Cluster", "Clusters", "TokenSourceChoice"]
+__all__ = ["Cluster", "Clusters", "RegisterOptions", "TokenSourceChoice"]
 
 log = logging.getLogger("kom_async")
 
 T = TypeVar("T")
+
+
+class RegisterOptions(TypedDict, total=False):
+    """Keyword options every ``register_*by_*`` call takes."""
+
+    replace: bool
+    """Replace a cluster already registered under the id (default False: ClusterExistsError)."""
+    exec_timeout: float
+    """Seconds an exec plugin may run before it is killed (default 30)."""
+    token_source: TokenSourceChoice
+    """For EKS kubeconfigs: "auto" (default; native when possible), "native" or "exec"."""
+    exec_policy: ExecPolicy | None
+    """Restrict what this kubeconfig may run (untrusted input); default: the registry's."""
+    verify: bool
+    """Check before returning that AWS accepts the credentials and the cluster the token."""
+    trust: TrustChoice | None
+    """Whose kubeconfig this is ("trusted", "untrusted" or a ``TrustPolicy``); default: the registry's."""
+
 
 _EKS_NATIVE_AUTH = UserAuth(kind="eks-exec")
 
@@ -125,121 +145,57 @@ class Clusters:
         kubeconfig: str | bytes | Mapping[str, Any],
         cluster_id: str | None = None,
         context: str | None = None,
-        *,
-        replace: bool = False,
-        exec_timeout: float = 30.0,
-        token_source: TokenSourceChoice = "auto",
-        exec_policy: ExecPolicy | None = None,
-        verify: bool = False,
-        trust: TrustChoice | None = None,
+        **options: Unpack[RegisterOptions],
     ) -> Kubectl:
         """Register the cluster of ``context`` (default: current-context) in a kubeconfig text.
 
         EKS exec users (``aws eks get-token``, ``aws-iam-authenticator``) are detected and
-        served by the native token source unless ``token_source="exec"``. ``trust``
-        overrides the registry's trust level for this kubeconfig.
+        served by the native token source unless ``token_source="exec"``. Options: see
+        :class:`RegisterOptions` (``trust`` overrides the registry's trust level).
         """
-        _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
-        policy = trust_policy(trust, self._trust)
+        _check_register_options(options, cluster_id, context)
+        policy = trust_policy(options.get("trust"), self._trust)
         selection = load_kubeconfig(kubeconfig, context=context, allowed_dirs=policy.file_dirs)
-        return await self._register_selection(
-            selection,
-            cluster_id,
-            replace=replace,
-            exec_timeout=exec_timeout,
-            token_source=token_source,
-            exec_policy=exec_policy,
-            trust=policy,
-            require_eks=False,
-            verify=verify,
-        )
+        return await self._register_selection(selection, cluster_id, require_eks=False, **options)
 
     async def register_by_path(
         self,
         path: str | os.PathLike[str],
         cluster_id: str | None = None,
         context: str | None = None,
-        *,
-        replace: bool = False,
-        exec_timeout: float = 30.0,
-        token_source: TokenSourceChoice = "auto",
-        exec_policy: ExecPolicy | None = None,
-        verify: bool = False,
-        trust: TrustChoice | None = None,
+        **options: Unpack[RegisterOptions],
     ) -> Kubectl:
         """Like ``register_by_string`` for a kubeconfig file (relative paths resolve beside it)."""
-        _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
-        policy = trust_policy(trust, self._trust)
+        _check_register_options(options, cluster_id, context)
+        policy = trust_policy(options.get("trust"), self._trust)
         selection = load_kubeconfig(Path(path), context=context, allowed_dirs=policy.file_dirs)
-        return await self._register_selection(
-            selection,
-            cluster_id,
-            replace=replace,
-            exec_timeout=exec_timeout,
-            token_source=token_source,
-            exec_policy=exec_policy,
-            trust=policy,
-            require_eks=False,
-            verify=verify,
-        )
+        return await self._register_selection(selection, cluster_id, require_eks=False, **options)
 
     async def register_eks_by_string(
         self,
         kubeconfig: str | bytes | Mapping[str, Any],
         cluster_id: str | None = None,
         context: str | None = None,
-        *,
-        replace: bool = False,
-        exec_timeout: float = 30.0,
-        token_source: TokenSourceChoice = "auto",
-        exec_policy: ExecPolicy | None = None,
-        verify: bool = False,
-        trust: TrustChoice | None = None,
+        **options: Unpack[RegisterOptions],
     ) -> Kubectl:
         """Register an EKS kubeconfig; anything else is refused (``InvalidKubeconfig``)."""
-        _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
-        policy = trust_policy(trust, self._trust)
+        _check_register_options(options, cluster_id, context)
+        policy = trust_policy(options.get("trust"), self._trust)
         selection = load_kubeconfig(kubeconfig, context=context, allowed_dirs=policy.file_dirs)
-        return await self._register_selection(
-            selection,
-            cluster_id,
-            replace=replace,
-            exec_timeout=exec_timeout,
-            token_source=token_source,
-            exec_policy=exec_policy,
-            trust=policy,
-            require_eks=True,
-            verify=verify,
-        )
+        return await self._register_selection(selection, cluster_id, require_eks=True, **options)
 
     async def register_eks_by_path(
         self,
         path: str | os.PathLike[str],
         cluster_id: str | None = None,
         context: str | None = None,
-        *,
-        replace: bool = False,
-        exec_timeout: float = 30.0,
-        token_source: TokenSourceChoice = "auto",
-        exec_policy: ExecPolicy | None = None,
-        verify: bool = False,
-        trust: TrustChoice | None = None,
+        **options: Unpack[RegisterOptions],
     ) -> Kubectl:
         """Like ``register_eks_by_string`` for a kubeconfig file."""
-        _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
-        policy = trust_policy(trust, self._trust)
+        _check_register_options(options, cluster_id, context)
+        policy = trust_policy(options.get("trust"), self._trust)
         selection = load_kubeconfig(Path(path), context=context, allowed_dirs=policy.file_dirs)
-        return await self._register_selection(
-            selection,
-            cluster_id,
-            replace=replace,
-            exec_timeout=exec_timeout,
-            token_source=token_source,
-            exec_policy=exec_policy,
-            trust=policy,
-            require_eks=True,
-            verify=verify,
-        )
+        return await self._register_selection(selection, cluster_id, require_eks=True, **options)
 
     async def register_eks(
         self,
@@ -432,22 +388,26 @@ class Clusters:
         if concurrency < 1:
             raise InvalidArgument("concurrency must be at least 1")
         targets = [self.get(i) for i in ids] if ids is not None else list(self._clusters.values())
-        gate = asyncio.Semaphore(concurrency)
+        limiter = anyio.CapacityLimiter(concurrency)
+        results: dict[str, T | BaseException] = {}
 
-        async def one(cluster: Cluster) -> T | BaseException:
-            async with gate:
+        async def one(cluster: Cluster) -> None:
+            async with limiter:
                 try:
-                    if timeout is None:
-                        return await fn(cluster.kubectl)
-                    async with asyncio.timeout(timeout):
-                        return await fn(cluster.kubectl)
+                    with anyio.fail_after(timeout):
+                        results[cluster.id] = await fn(cluster.kubectl)
                 except TimeoutError:
-                    return TimeoutError(f"cluster {cluster.id!r} did not answer within {timeout:g} s")
+                    results[cluster.id] = TimeoutError(
+                        f"cluster {cluster.id!r} did not answer within {timeout:g} s"
+                    )
                 except Exception as exc:
-                    return exc
+                    results[cluster.id] = exc
 
-        results = await asyncio.gather(*(one(c) for c in targets))
-        return {c.id: r for c, r in zip(targets, results, strict=True)}
+        # the task group owns every call: leaving gather (even by cancellation) ends them all
+        async with anyio.create_task_group() as group:
+            for cluster in targets:
+                group.start_soon(one, cluster, name=f"kom-async:gather:{cluster.id}")
+        return {c.id: results[c.id] for c in targets}
 
     # -- internals -----------------------------------------------------------------------
     def _reserve(self, cluster_id: str, replace: bool) -> None:
@@ -460,15 +420,16 @@ class Clusters:
         selection: KubeconfigSelection,
         cluster_id: str | None,
         *,
-        replace: bool,
-        exec_timeout: float,
-        token_source: TokenSourceChoice,
-        exec_policy: ExecPolicy | None,
-        trust: TrustPolicy,
         require_eks: bool,
+        replace: bool = False,
+        exec_timeout: float = 30.0,
+        token_source: TokenSourceChoice = "auto",
+        exec_policy: ExecPolicy | None = None,
         verify: bool = False,
+        trust: TrustChoice | None = None,
     ) -> Kubectl:
         _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id)  # every path in
+        trust = trust_policy(trust, self._trust)
         policy = exec_policy or self._exec_policy or (None if trust.trusted else ExecPolicy())
         if policy is not None:
             policy.check_kubeconfig(selection)  # before anything else looks at what it runs
@@ -623,6 +584,17 @@ def _check_name(value: object, what: str) -> None:
         )
 
 
+def _check_register_options(options: RegisterOptions, cluster_id: object, context: object) -> None:
+    """``_check_options`` for the ``**options`` of a ``register_*_by_*`` call, defaults filled in."""
+    _check_options(
+        options.get("replace", False),
+        options.get("exec_timeout", 30.0),
+        options.get("token_source", "auto"),
+        cluster_id=cluster_id,
+        context=context,
+    )
+
+
 def _check_options(
     replace: object,
     exec_timeout: object,
@@ -688,13 +660,16 @@ class Cluster:
     async def aclose(self) -> None:
         """Cancel and await the refresh task, then close the provider and the API client."""
         task, self.refresh_task = self.refresh_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        try:
-            if self.token_provider is not None:
-                await self.token_provider.aclose()
-        finally:
-            await self.api_client.close()
+        # shielded: a caller's cancel scope (a timeout around unregister) must not leave a
+        # task running or a session open half-way through closing
+        with anyio.CancelScope(shield=True):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            try:
+                if self.token_provider is not None:
+                    await self.token_provider.aclose()
+            finally:
+                await self.api_client.close()
         log.info("cluster %s closed", self.id, extra={"cluster": self.id})

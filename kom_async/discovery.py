@@ -8,6 +8,5 @@ import sys
 
 from kom_async.kubectl import discovery as _home
 from kom_async.kubectl.discovery import *  # noqa: F403
-from kom_async.kubectl.discovery import __all__ as __all__
 
 sys.modules[__name__] = _home

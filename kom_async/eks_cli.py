@@ -8,7 +8,6 @@ import sys
 
 from kom_async.cli import eks as _home
 from kom_async.cli.eks import *  # noqa: F403
-from kom_async.cli.eks import __all__ as __all__
 
 if __name__ == "__main__":  # python -m kom_async.eks_cli
     sys.exit(_home.main())

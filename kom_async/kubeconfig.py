@@ -8,6 +8,5 @@ import sys
 
 from kom_async.config import kubeconfig as _home
 from kom_async.config.kubeconfig import *  # noqa: F403
-from kom_async.config.kubeconfig import __all__ as __all__
 
 sys.modules[__name__] = _home

@@ -8,6 +8,5 @@ import sys
 
 from kom_async.config import policy as _home
 from kom_async.config.policy import *  # noqa: F403
-from kom_async.config.policy import __all__ as __all__
 
 sys.modules[__name__] = _home

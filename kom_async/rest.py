@@ -8,6 +8,5 @@ import sys
 
 from kom_async.transport import rest as _home
 from kom_async.transport.rest import *  # noqa: F403
-from kom_async.transport.rest import __all__ as __all__
 
 sys.modules[__name__] = _home

@@ -8,6 +8,5 @@ import sys
 
 from kom_async.config import tls as _home
 from kom_async.config.tls import *  # noqa: F403
-from kom_async.config.tls import __all__ as __all__
 
 sys.modules[__name__] = _home

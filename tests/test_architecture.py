@@ -230,3 +230,48 @@ def test_the_checker_catches_a_cycle() -> None:
     edges = graph()
     edges["kom_async.kubectl.watch"] = edges["kom_async.kubectl.watch"] | {"kom_async.kubectl.query"}
     assert ["kom_async.kubectl.query", "kom_async.kubectl.watch"] in cycles(edges)
+
+
+# the modules users import from; everything else is internal and says so by having no
+# __all__ (or a leading underscore): kom_async/__init__.py is the one list of public names
+PUBLIC = frozenset(
+    {
+        "kom_async",
+        "kom_async.cli",
+        "kom_async.clusters",
+        "kom_async.eks",
+        "kom_async.errors",
+        "kom_async.kubectl",
+        "kom_async.lab",
+        "kom_async.mcp",
+        "kom_async.metrics",
+    }
+)
+
+
+def declares_all(path: Path) -> bool:
+    tree = ast.parse(path.read_text())
+    return any(
+        isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+        for node in tree.body
+    )
+
+
+def test_only_public_modules_declare_all() -> None:
+    internal_with_all = [
+        name
+        for name, path in all_modules().items()
+        if name not in PUBLIC and name not in LEGACY and declares_all(path)
+    ]
+    assert internal_with_all == []
+
+
+def test_every_public_name_is_importable_from_the_top() -> None:
+    import kom_async
+    import kom_async.errors
+
+    missing = [n for n in kom_async.__all__ if getattr(kom_async, n, None) is None]
+    assert missing == []
+    assert set(kom_async.errors.__all__) <= set(kom_async.__all__)
+    for name in ("ExecPolicy", "RetryPolicy", "RefreshPolicy", "NotFound", "EKSAuthError", "Clusters"):
+        assert name in kom_async.__all__

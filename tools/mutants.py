@@ -82,8 +82,8 @@ MUTANTS = [
     Mutant(
         "refresh task not cancelled on unregister: it is dropped, still running",
         "kom_async/clusters.py",
-        "        if task is not None:\n            task.cancel()\n",
-        "        if False:\n            task.cancel()\n",
+        "            if task is not None:\n                task.cancel()\n",
+        "            if False:\n                task.cancel()\n",
         (
             "tests/registry/test_registry.py::test_unregister_cancels_the_refresh_task_and_closes_the_client",
             "tests/reliability/test_lifecycle.py::test_closing_a_cluster_with_a_refresh_a_request_and_a_watch_in_flight_leaves_nothing[unregister]",

@@ -8,6 +8,5 @@ import sys
 
 from kom_async.auth.eks import aws as _home
 from kom_async.auth.eks.aws import *  # noqa: F403
-from kom_async.auth.eks.aws import __all__ as __all__
 
 sys.modules[__name__] = _home

@@ -7,8 +7,6 @@ import time
 from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ["Clock", "SystemClock", "system_clock"]
-
 
 class Clock(Protocol):
     """Wall-clock time (for expiries) and sleeping (for refresh deadlines)."""

@@ -8,6 +8,5 @@ import sys
 
 from kom_async.config import eks as _home
 from kom_async.config.eks import *  # noqa: F403
-from kom_async.config.eks import __all__ as __all__
 
 sys.modules[__name__] = _home

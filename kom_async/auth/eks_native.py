@@ -8,6 +8,5 @@ import sys
 
 from kom_async.auth.eks import native as _home
 from kom_async.auth.eks.native import *  # noqa: F403
-from kom_async.auth.eks.native import __all__ as __all__
 
 sys.modules[__name__] = _home

@@ -18,13 +18,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
+
 from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.token import Token
 from kom_async.config.kubeconfig import ExecConfig
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, ExecPluginError, KomError, KubeconfigError
 from kom_async.scrub import REDACTED, scrub
-
-__all__ = ["ExecTokenSource", "exec_info", "parse_exec_credential"]
 
 log = logging.getLogger("kom_async.auth")
 
@@ -192,7 +192,7 @@ class ExecTokenSource:
         self._procs.add(proc)
         try:
             try:
-                async with asyncio.timeout(self.timeout):
+                with anyio.fail_after(self.timeout):
                     stdout, stderr_tail, overflow, code = await self._communicate(proc)
             except TimeoutError:
                 raise self._fail(f"it did not finish within {self.timeout:g} s and was killed") from None
@@ -240,7 +240,12 @@ class ExecTokenSource:
             await _exited(proc)
             _kill_group(proc.pid)  # what it wrote stays in the pipes; leftover writers go
 
-        await asyncio.gather(read_stdout(), read_stderr(), kill_group_on_exit())
+        # both pipes at once (a plugin blocked on a full stderr never finishes its stdout);
+        # if one read fails, the task group cancels the others
+        async with anyio.create_task_group() as group:
+            group.start_soon(read_stdout)
+            group.start_soon(read_stderr)
+            group.start_soon(kill_group_on_exit)
         return bytes(out), bytes(err), overflow, await proc.wait()
 
     def _fail(

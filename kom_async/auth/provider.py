@@ -4,6 +4,16 @@ Modelled on botocore's refreshable credentials: inside the *advisory* window one
 fetch starts while callers keep the still-valid token; inside the *mandatory* window callers
 wait for the new token. However many coroutines ask, at most one fetch is in flight.
 
+Why it is built this way: the hot path (a fresh token) must cost nothing, so it takes no
+lock and reads a flag. Only a caller that needs a new token takes ``asyncio.Lock``, in the
+double-checked way: check freshness, take the lock, check again (the previous holder may
+just have installed a new token, or failed to), then fetch or join the fetch in flight, and
+hold the lock until it ends. So the lock is what serialises refreshes: while one runs,
+every other caller that needs a new token queues on it and is answered by that fetch.
+The fetch itself runs in a task owned by the provider and each caller awaits a future of
+its own, so cancelling a caller (even the lock holder) never cancels the fetch; the next
+holder joins it instead of starting another.
+
 With the system clock, "still fresh" is a flag that an event-loop timer clears at the
 advisory deadline, so the hot path reads no clock at all. The loop's clock does not count
 time a laptop spends suspended; after a long suspend the first request may therefore meet
@@ -23,8 +33,6 @@ from datetime import datetime
 from kom_async.auth.clock import Clock, SystemClock, system_clock
 from kom_async.auth.token import Token, TokenSource
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KomError
-
-__all__ = ["AuthStats", "TokenProvider"]
 
 log = logging.getLogger("kom_async.auth")
 
@@ -87,6 +95,7 @@ class TokenProvider:
         self._expires_at = -math.inf
         self._fetch_task: asyncio.Task[Token] | None = None
         self._waiters: list[asyncio.Future[Token]] = []  # callers awaiting the current fetch
+        self._attempts = 0  # fetches finished (either way): tells a queued caller one ended
         # hot path: True while the token is before its advisory deadline (system clock only)
         self._is_fresh = False
         self._fresh_timer: asyncio.TimerHandle | None = None
@@ -139,14 +148,16 @@ class TokenProvider:
     def note_auth_failure(self, kind: str) -> None:
         """Count an authentication failure a request ended with (nothing recovered it)."""
         failures = dict(self._stats.auth_failures)
-        failures[kind] = failures.get(kind, 0) + 1
+        count = failures[kind] = failures.get(kind, 0) + 1
         self._stats = replace(self._stats, auth_failures=failures)
-        log.warning(
-            "request to %s failed authentication (%s)",
-            self.name or "<unnamed>",
-            kind,
-            extra=self.log_extra,
-        )
+        if count & (count - 1) == 0:  # the 1st, 2nd, 4th, 8th...: a storm of failures logs a few lines
+            log.warning(
+                "request to %s failed authentication (%s), %d so far",
+                self.name or "<unnamed>",
+                kind,
+                count,
+                extra=self.log_extra,
+            )
 
     @property
     def log_extra(self) -> dict[str, str | None]:
@@ -161,34 +172,48 @@ class TokenProvider:
             return token
         return await self._fresh(token, force=False)
 
+    def _usable(self, stale: Token | None, force: bool) -> Token | None:
+        """The cached token if it is not ``stale`` and needs no waiting for a new one."""
+        current = self._token
+        if current is not None and current is not stale and (force or self._time() < self._mandatory_at):
+            return current
+        return None
+
     async def _fresh(self, stale: Token | None, *, force: bool) -> Token:
         if self._closed:
             raise KomError(f"token provider {self.name!r} is closed")
-        async with self._lock:
-            current = self._token
-            if current is not None and current is not stale:
-                if force or self._time() < self._mandatory_at:
-                    return current
-            if (
-                not force
-                and self._fetch_task is None
-                and self._last_exc is not None
-                and self._time() < self._retry_at
-            ):
-                # the source failed moments ago: fail fast instead of queueing on it again
-                return self._fallback_or_raise(self._last_exc)
-            self._start_fetch()
+        current = self._usable(stale, force)  # check
+        if current is not None:
+            return current
+        attempts = self._attempts
+        async with self._lock:  # held until the fetch ends: refreshes are serialised here
+            current = self._usable(stale, force)  # check again: the last holder's fetch may have done it
+            if current is not None:
+                return current
+            last_exc = self._last_exc
+            if last_exc is not None and self._fetch_task is None:
+                if self._attempts != attempts:
+                    # a fetch ended while we queued, and failed: it was our fetch too
+                    return self._fail(last_exc, force)
+                if not force and self._time() < self._retry_at:
+                    # the source failed moments ago: fail fast instead of queueing on it again
+                    return self._fallback_or_raise(last_exc)
             # a future of its own per caller: cancelling one caller never cancels the fetch
             waiter: asyncio.Future[Token] = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
-        try:
-            return await waiter
-        except KomError as exc:
-            if not force:
-                return self._fallback_or_raise(exc)
-            if self._token is not None and self._time() < self._expires_at:
-                raise  # the current token still works; the caller decides what to do
-            raise self._expired_error(exc) from exc
+            self._start_fetch()  # fetch, or join the one in flight (background, or orphaned)
+            try:
+                return await waiter
+            except KomError as exc:
+                return self._fail(exc, force)
+
+    def _fail(self, exc: KomError, force: bool) -> Token:
+        """What a caller whose fetch failed gets: the still-valid token, or an error."""
+        if not force:
+            return self._fallback_or_raise(exc)
+        if self._token is not None and self._time() < self._expires_at:
+            raise exc  # the current token still works; the caller decides what to do
+        raise self._expired_error(exc) from exc
 
     def _fallback_or_raise(self, exc: KomError) -> Token:
         current = self._token
@@ -251,6 +276,7 @@ class TokenProvider:
             raise
         finally:
             self._fetch_task = None
+            self._attempts += 1
             if isinstance(outcome, Token):
                 self._install(outcome)
             self._settle_waiters(outcome)

@@ -15,8 +15,6 @@ from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.provider import TokenProvider
 from kom_async.errors import KomError
 
-__all__ = ["RefreshPolicy", "refresh_loop", "start_refresh_task"]
-
 log = logging.getLogger("kom_async.auth")
 
 

@@ -8,6 +8,5 @@ import sys
 
 from kom_async.transport import retry as _home
 from kom_async.transport.retry import *  # noqa: F403
-from kom_async.transport.retry import __all__ as __all__
 
 sys.modules[__name__] = _home

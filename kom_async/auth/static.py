@@ -11,8 +11,6 @@ from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.token import Token
 from kom_async.errors import KubeconfigError
 
-__all__ = ["FileTokenSource", "StaticTokenSource"]
-
 
 class StaticTokenSource:
     """A token written in the kubeconfig: never expires, cannot be renewed."""

@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Token", "TokenSource"]
-
 
 @dataclass(frozen=True, slots=True)
 class Token:

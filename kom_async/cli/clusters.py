@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -25,12 +26,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from kom_async.errors import KomError
+
 if TYPE_CHECKING:
     from rich.console import Console
 
     from kom_async.clusters import Clusters
-
-__all__ = ["CheckResult", "amain", "check", "kubeconfig_files", "main"]
 
 
 @dataclass
@@ -47,6 +48,7 @@ class CheckResult:
     server_version: str | None = None
     latency_ms: float | None = None
     error: str | None = None
+    context: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -67,7 +69,10 @@ def _parser() -> argparse.ArgumentParser:
         "check",
         help="register each kubeconfig, call /version, print a table",
         description="Register each kubeconfig (id = file name without extension), call /version "
-        "on every cluster concurrently and print a table. Exit status 1 if any cluster failed.",
+        "on every cluster concurrently and print a table. Without --kubeconfig or --kubeconfig-dir, "
+        "every context of the files in $KUBECONFIG (else ~/.kube/config) is checked, id = context "
+        "name. The table is plain text unless stdout is a terminal. Exit status 0 when every "
+        "cluster answered, 1 if any failed, 2 for a usage error.",
     )
     chk.add_argument(
         "--kubeconfig-dir", type=Path, action="append", default=[], metavar="DIR",
@@ -77,7 +82,11 @@ def _parser() -> argparse.ArgumentParser:
         "--kubeconfig", type=Path, action="append", default=[], metavar="FILE",
         help="a kubeconfig file (repeatable)",
     )  # fmt: skip
-    chk.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    chk.add_argument(
+        "-o", "--output", choices=OUTPUTS, default=None, metavar="FORMAT",
+        help="table (default), wide (adds the kubeconfig and context), json, yaml, or name (one id a line)",
+    )  # fmt: skip
+    chk.add_argument("--json", action="store_true", help="same as -o json")
     chk.add_argument(
         "--timeout", type=float, default=10.0, metavar="S",
         help="seconds each cluster gets to register and answer (default 10)",
@@ -86,7 +95,24 @@ def _parser() -> argparse.ArgumentParser:
         "--concurrency", type=int, default=16, metavar="N", help="clusters checked at once (default 16)"
     )
     chk.add_argument("-v", "--verbose", action="store_true", help="log what kom-async does to stderr")
+    chk.add_argument(
+        "--no-color", action="store_true", help="plain text even on a terminal (also: NO_COLOR set)"
+    )
     return parser
+
+
+OUTPUTS = ("table", "wide", "json", "yaml", "name")
+
+
+def default_targets(environ: dict[str, str] | None = None) -> list[tuple[str, None, str]]:
+    """``(context name, None, context)`` for every context of the kubeconfig kubectl would use
+    (``$KUBECONFIG`` merged as kubectl merges it, else ``~/.kube/config``); ``None`` in place
+    of a file means "register it with ``Clusters.register_default``"."""
+    from kom_async.config.defaults import default_kubeconfig_paths, merge_kubeconfigs
+
+    merged = merge_kubeconfigs(default_kubeconfig_paths(environ))
+    contexts = merged.get("contexts") or []
+    return [(str(c["name"]), None, str(c["name"])) for c in contexts if isinstance(c, dict) and c.get("name")]
 
 
 def kubeconfig_files(dirs: Sequence[Path], files: Sequence[Path]) -> list[tuple[str, Path]]:
@@ -113,42 +139,67 @@ def kubeconfig_files(dirs: Sequence[Path], files: Sequence[Path]) -> list[tuple[
 
 
 async def check(
-    targets: Sequence[tuple[str, Path]],
+    targets: Sequence[tuple[str, Path] | tuple[str, Path | None, str | None]],
     *,
     timeout: float = 10.0,
     concurrency: int = 16,
     on_done: Callable[[CheckResult], None] | None = None,
 ) -> list[CheckResult]:
     """Register every ``(id, kubeconfig path)``, call ``/version`` on each; one result each,
-    in the order given. One broken or slow cluster never holds up the others."""
+    in the order given (a third item picks a context). One broken or slow cluster never holds
+    up the others."""
+    import anyio
+
     from kom_async.clusters import Clusters
 
-    gate = asyncio.Semaphore(max(1, concurrency))
+    limiter = anyio.CapacityLimiter(max(1, concurrency))
+    results: list[CheckResult | None] = [None] * len(targets)
     async with Clusters() as clusters:
 
-        async def one(cluster_id: str, path: Path) -> CheckResult:
-            async with gate:
-                result = await _check_one(clusters, cluster_id, path, timeout)
+        async def one(index: int, cluster_id: str, path: Path | None, context: str | None) -> None:
+            async with limiter:
+                result = results[index] = await _check_one(clusters, cluster_id, path, timeout, context)
             if on_done is not None:
                 on_done(result)
-            return result
 
-        return list(await asyncio.gather(*(one(cid, path) for cid, path in targets)))
+        async with anyio.create_task_group() as group:
+            for index, (cid, path, *rest) in enumerate(targets):
+                group.start_soon(one, index, cid, path, rest[0] if rest else None)
+    return [r for r in results if r is not None]
 
 
-async def _check_one(clusters: Clusters, cluster_id: str, path: Path, timeout: float) -> CheckResult:
+async def _check_one(
+    clusters: Clusters, cluster_id: str, path: Path | None, timeout: float, context: str | None = None
+) -> CheckResult:
+    """Register one kubeconfig (``path`` None: the default one, see :func:`default_targets`)
+    and call ``/version``; every failure becomes the result's ``error``."""
+    import anyio
+
     from kom_async.config.kubeconfig import load_kubeconfig
 
-    result = CheckResult(id=cluster_id, kubeconfig=str(path))
+    if path is None:
+        from kom_async.config.defaults import default_kubeconfig_paths, merge_kubeconfigs
+
+        paths = default_kubeconfig_paths()
+        source: Any = merge_kubeconfigs(paths)
+        where, base = os.pathsep.join(map(str, paths)), paths[0].parent
+    else:
+        source, where, base = path, str(path), None
+    result = CheckResult(id=cluster_id, kubeconfig=where, context=context)
     try:
-        selection = load_kubeconfig(path)
+        selection = load_kubeconfig(source, context=context, base_dir=base)
         from kom_async.config.urls import redact_url
 
         result.server = redact_url(selection.server)
         result.auth_kind = selection.auth.kind
         result.eks = selection.auth.kind == "eks-exec"
-        async with asyncio.timeout(timeout):
-            k = await clusters.register_by_path(path, cluster_id=cluster_id, exec_timeout=timeout)
+        with anyio.fail_after(timeout):
+            if path is None:
+                k = await clusters.register_default(cluster_id, context, exec_timeout=timeout)
+            else:
+                k = await clusters.register_by_path(
+                    path, cluster_id=cluster_id, context=context, exec_timeout=timeout
+                )
             cluster = clusters.get(cluster_id)
             result.eks = cluster.is_eks
             if cluster.token_provider is not None:
@@ -191,10 +242,14 @@ def _describe(exc: BaseException) -> str:
 
 # -- output ----------------------------------------------------------------------------------
 COLUMNS = ("id", "server", "auth", "EKS", "token expiry", "version", "latency", "error")
+WIDE_COLUMNS = (*COLUMNS[:-1], "kubeconfig", "context", "error")
 
 
-def rows(results: Sequence[CheckResult], now: datetime | None = None) -> list[tuple[str, ...]]:
-    """The table's cells, as text, one tuple per result (columns: :data:`COLUMNS`)."""
+def rows(
+    results: Sequence[CheckResult], now: datetime | None = None, *, wide: bool = False
+) -> list[tuple[str, ...]]:
+    """The table's cells, as text, one tuple per result (columns: :data:`COLUMNS`, or
+    :data:`WIDE_COLUMNS` when ``wide``)."""
     now = now or datetime.now(UTC)
     out: list[tuple[str, ...]] = []
     for r in results:
@@ -210,6 +265,7 @@ def rows(results: Sequence[CheckResult], now: datetime | None = None) -> list[tu
                 _expiry(r, now),
                 r.server_version or "-",
                 "-" if r.latency_ms is None else f"{r.latency_ms:.0f} ms",
+                *((r.kubeconfig, r.context or "(current)") if wide else ()),
                 r.error or "",
             )
         )
@@ -224,26 +280,27 @@ def _expiry(r: CheckResult, now: datetime) -> str:
     return f"{at:%H:%M:%S}Z (in {minutes} min)"
 
 
-def render_plain(results: Sequence[CheckResult], out: IO[str]) -> None:
-    """The table without rich: fixed-width columns."""
-    table = [COLUMNS, *rows(results)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
+def render_plain(results: Sequence[CheckResult], out: IO[str], *, wide: bool = False) -> None:
+    """The table as plain text in aligned columns (what a pipe or ``grep`` gets)."""
+    columns = WIDE_COLUMNS if wide else COLUMNS
+    table = [columns, *rows(results, wide=wide)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
     for row in table:
         out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
-def render_rich(results: Sequence[CheckResult], console: Console) -> None:
+def render_rich(results: Sequence[CheckResult], console: Console, *, wide: bool = False) -> None:
     """The table with rich: failed clusters in red, a summary line under it."""
     from rich.table import Table
 
     failed = sum(not r.ok for r in results)
     table = Table(title="kom-async clusters check", title_justify="left")
-    for name in COLUMNS:
+    for name in WIDE_COLUMNS if wide else COLUMNS:
         table.add_column(name, overflow="fold", no_wrap=name in ("id", "latency", "EKS"))
-    for r, cells in zip(results, rows(results), strict=True):
+    for r, cells in zip(results, rows(results, wide=wide), strict=True):
         table.add_row(*cells, style=None if r.ok else "red")
     console.print(table)
-    console.print(f"{len(results) - failed} ok, {failed} failed")
+    console.print(f"{len(results) - failed} ok, {failed} failed", highlight=False)
 
 
 def _has_rich() -> bool:
@@ -262,16 +319,30 @@ async def amain(
     force_terminal: bool | None = None,
 ) -> int:
     """``main`` for callers already in an event loop; ``force_terminal`` forces the progress bar."""
+    # long on purpose: the command's whole flow (inputs, progress, table, exit code) in one place
     args = _parser().parse_args(list(argv))
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
+    if args.json and args.output not in (None, "json"):
+        print(f"kom-async clusters check: --json and -o {args.output} contradict; pick one", file=stderr)
+        return 2
+    fmt = "json" if args.json else (args.output or "table")
     try:
-        targets = kubeconfig_files(args.kubeconfig_dir, args.kubeconfig)
+        targets: list[Any] = list(kubeconfig_files(args.kubeconfig_dir, args.kubeconfig))
+        if not args.kubeconfig_dir and not args.kubeconfig:
+            targets = list(default_targets())
     except FileNotFoundError as exc:
         print(f"kom-async clusters check: {exc}", file=stderr)
         return 2
+    except KomError as exc:  # no default kubeconfig, or an unreadable one
+        print(f"kom-async clusters check: {exc}; pass --kubeconfig FILE or --kubeconfig-dir DIR", file=stderr)
+        return 2
     if not targets:
-        print("kom-async clusters check: no kubeconfig given (--kubeconfig-dir or --kubeconfig)", file=stderr)
+        print(
+            "kom-async clusters check: the kubeconfig has no context: pass --kubeconfig FILE or "
+            "--kubeconfig-dir DIR, or set KUBECONFIG",
+            file=stderr,
+        )
         return 2
     if _has_rich():
         from rich.console import Console
@@ -301,20 +372,42 @@ async def amain(
             )
     else:
         results = await check(targets, timeout=args.timeout, concurrency=args.concurrency)
-    if args.json:
-        failed = sum(not r.ok for r in results)
-        doc = {"clusters": [r.as_json() for r in results], "ok": len(results) - failed, "failed": failed}
-        stdout.write(json.dumps(doc, indent=2) + "\n")
-    elif _has_rich():
-        from rich.console import Console
-
-        out = Console(file=stdout, force_terminal=force_terminal)
-        if not out.is_terminal:
-            out = Console(file=stdout, width=200, no_color=True)
-        render_rich(results, out)
-    else:
-        render_plain(results, stdout)
+    _write(results, fmt, stdout, force_terminal=force_terminal, no_color=args.no_color)
     return 1 if any(not r.ok for r in results) else 0
+
+
+def _write(
+    results: Sequence[CheckResult], fmt: str, out: IO[str], *, force_terminal: bool | None, no_color: bool
+) -> None:
+    """Print the results as ``fmt``; the rich table only when ``out`` is a terminal."""
+    failed = sum(not r.ok for r in results)
+    doc = {"clusters": [r.as_json() for r in results], "ok": len(results) - failed, "failed": failed}
+    if fmt == "json":
+        out.write(json.dumps(doc, indent=2) + "\n")
+    elif fmt == "yaml":
+        import yaml
+
+        out.write(yaml.safe_dump(doc, sort_keys=False))
+    elif fmt == "name":
+        out.write("".join(f"{r.id}\n" for r in results))
+    else:
+        wide = fmt == "wide"
+        terminal = force_terminal if force_terminal is not None else _isatty(out)
+        if terminal and _has_rich() and not no_color and not os.environ.get("NO_COLOR"):
+            from rich.console import Console
+
+            width = None if _isatty(out) else 200  # a forced "terminal" that is not one: no folding
+            render_rich(results, Console(file=out, force_terminal=True, width=width), wide=wide)
+        else:
+            render_plain(results, out, wide=wide)
+            out.write(f"{len(results) - failed} ok, {failed} failed\n")
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:

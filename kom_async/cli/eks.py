@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
     from kom_async.auth.eks.keys import MintTarget
 
-__all__ = ["exec_credential", "main"]
-
 V1 = "client.authentication.k8s.io/v1"
 V1BETA1 = "client.authentication.k8s.io/v1beta1"
 V1ALPHA1 = "client.authentication.k8s.io/v1alpha1"
@@ -76,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     import argparse
 
     class _Parser(argparse.ArgumentParser):
-        """argparse that reports usage mistakes as an exit-1 error, not exit 2 + SystemExit."""
+        """argparse that reports usage mistakes as an error (exit 2, like every kom-async
+        command) instead of raising SystemExit, so the message is in kom-async's words."""
 
         def error(self, message: str) -> NoReturn:
             raise _UsageError(message)
@@ -198,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             raise _UsageError("either --cluster-name or --cluster-id must be specified")
     except _UsageError as exc:
         print(f"kom-async eks: error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     api_version, warning = exec_api_version()
     if warning:
         print(warning, file=sys.stderr)

@@ -20,8 +20,6 @@ import yaml
 from kom_async.config.kubeconfig import _read_file  # the size- and device-safe reader
 from kom_async.errors import KubeconfigError
 
-__all__ = ["default_kubeconfig_paths", "merge_kubeconfigs"]
-
 _SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NAMED = (("clusters", "cluster"), ("users", "user"), ("contexts", "context"))
 _CLUSTER_FILES = ("certificate-authority",)

@@ -10,8 +10,6 @@ import os
 from collections.abc import Sequence
 from typing import Protocol
 
-__all__ = ["AUTHENTICATOR_COMMANDS", "AWS_COMMANDS", "is_aws_get_token", "looks_like_eks"]
-
 AWS_COMMANDS = frozenset({"aws", "aws.exe", "aws.cmd"})
 AUTHENTICATOR_COMMANDS = frozenset({"aws-iam-authenticator", "aws-iam-authenticator.exe"})
 

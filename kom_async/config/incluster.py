@@ -12,8 +12,6 @@ from pathlib import Path
 from kom_async.config.kubeconfig import KubeconfigSelection, UserAuth, _read_file
 from kom_async.errors import KubeconfigError
 
-__all__ = ["SERVICE_ACCOUNT_DIR", "InClusterConfig", "in_cluster_config", "in_cluster_selection"]
-
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 

@@ -24,14 +24,6 @@ from kom_async.config.urls import redact_url, server_url_problem, split_userinfo
 from kom_async.config.yamlload import YAMLBoundError, bound_problem, load_one
 from kom_async.errors import KubeconfigError, KubeconfigRefused
 
-__all__ = [
-    "AuthKind",
-    "ExecConfig",
-    "KubeconfigSelection",
-    "UserAuth",
-    "load_kubeconfig",
-]
-
 AuthKind = Literal["token", "token-file", "client-cert", "basic", "exec", "eks-exec", "none"]
 
 EXEC_API_VERSIONS = (
@@ -271,7 +263,9 @@ def _select(doc: Mapping[str, Any], context: str | None, files: _Files) -> Kubec
                 context = contexts[0].get("name") if isinstance(contexts[0].get("name"), str) else None
         if context is None:
             raise KubeconfigError(
-                "no current-context is set; pass context=... to choose one", field="current-context"
+                "no current-context is set: set one in the file (kubectl config use-context NAME) "
+                "or name the context to use (context= in Python)",
+                field="current-context",
             )
     ctx = _named(doc, "contexts", context, "context")
     where_ctx = f"contexts[{context}].context"
@@ -358,6 +352,7 @@ def _user_auth(user: Mapping[str, Any], user_name: str, files: _Files) -> UserAu
 
 def _exec_config(body: Any, user_name: str, base: Path) -> ExecConfig:
     """An exec block, validated as client-go validates it (see docs/exec.md)."""
+    # long on purpose: one check per exec field, in client-go's order, each with its own message
     where = f"users[{user_name}].user.exec"
     if not isinstance(body, Mapping):
         raise KubeconfigError("must be a mapping", field=where)

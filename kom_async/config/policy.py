@@ -18,18 +18,6 @@ from kom_async.config.files import allowed_file
 from kom_async.config.kubeconfig import ExecConfig, KubeconfigSelection
 from kom_async.errors import ExecNotAllowed, InvalidArgument, KubeconfigRefused
 
-__all__ = [
-    "DEFAULT_ALLOWED_COMMANDS",
-    "SAFE_EXEC_ENV",
-    "TRUSTED",
-    "UNTRUSTED",
-    "ExecPolicy",
-    "TrustPolicy",
-    "allowed_file",
-    "normalize_server",
-    "trust_policy",
-]
-
 DEFAULT_ALLOWED_COMMANDS = frozenset({"aws", "aws-iam-authenticator", "kom-async"})
 
 # env a plugin may not set: each one can make an allowed command run other code

@@ -11,8 +11,6 @@ import tempfile
 from kom_async.config.kubeconfig import KubeconfigSelection
 from kom_async.errors import KubeconfigError
 
-__all__ = ["ssl_context_for"]
-
 log = logging.getLogger("kom_async")
 
 

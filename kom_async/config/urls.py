@@ -11,8 +11,6 @@ import re
 
 import yarl
 
-__all__ = ["redact_url", "server_url_problem", "split_userinfo"]
-
 _HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _MAX_URL = 2048
 

@@ -14,17 +14,6 @@ from typing import Any
 
 import yaml
 
-__all__ = [
-    "MAX_DEPTH",
-    "MAX_EXPANSION_BYTES",
-    "MAX_EXPANSION_NODES",
-    "MAX_TEXT_BYTES",
-    "YAMLBoundError",
-    "bound_problem",
-    "load_all",
-    "load_one",
-]
-
 MAX_TEXT_BYTES = 16 * 1024 * 1024
 """Longest YAML text accepted at all."""
 MAX_DEPTH = 100

@@ -12,13 +12,15 @@ from typing import Any
 
 from kom_async.kubectl import watch as _watch
 from kom_async.kubectl._constants import ALL_NAMESPACES, PatchType
+from kom_async.kubectl._constants import DEFAULT_FIELD_MANAGER as DEFAULT_FIELD_MANAGER  # old path
+from kom_async.kubectl._constants import DEFAULT_NAMESPACE as DEFAULT_NAMESPACE  # old path
 from kom_async.kubectl.facade import Kubectl
-from kom_async.kubectl.query import Query
+from kom_async.kubectl.query import Page, Query
 from kom_async.kubectl.watch import _WATCH_CYCLE as _WATCH_CYCLE
 from kom_async.kubectl.watch import _WATCH_GRACE as _WATCH_GRACE
 from kom_async.kubectl.watch import Watch
 
-__all__ = ["ALL_NAMESPACES", "Kubectl", "PatchType", "Query", "Watch"]
+__all__ = ["ALL_NAMESPACES", "Kubectl", "Page", "PatchType", "Query", "Watch"]
 
 _WATCH_KNOBS = frozenset({"_WATCH_CYCLE", "_WATCH_GRACE"})
 

@@ -17,8 +17,6 @@ from kom_async.kubectl._constants import Obj
 from kom_async.kubectl.names import check_name, check_namespace
 from kom_async.kubectl.query import Query
 
-__all__ = ["apply_documents", "load_documents"]
-
 
 def load_documents(yaml_text: str) -> list[Obj]:
     """Parse multi-document YAML into objects; ``kind: List`` documents are flattened.

@@ -22,8 +22,6 @@ from kom_async.errors import KubernetesError, QueryError
 from kom_async.kubectl.names import check_name, check_namespace, is_group, is_path_segment, is_version
 from kom_async.transport.rest import RestClient, Target
 
-__all__ = ["DEFAULT_TTL", "Discovery", "ResourceInfo", "model_identity"]
-
 DEFAULT_TTL = 600.0
 """Seconds a discovery result is trusted before it is loaded again."""
 

@@ -15,13 +15,12 @@ from typing import Any, TypeVar, overload
 
 from kom_async.errors import QueryError
 from kom_async.kubectl._constants import DEFAULT_FIELD_MANAGER, DEFAULT_NAMESPACE, Obj
+from kom_async.kubectl._query_base import Selected
 from kom_async.kubectl.apply import apply_documents, load_documents
 from kom_async.kubectl.context import QueryContext
 from kom_async.kubectl.discovery import DEFAULT_TTL, Discovery, ResourceInfo
 from kom_async.kubectl.models import is_model_class
-from kom_async.kubectl.query import Query, _Selected
-
-__all__ = ["Kubectl"]
+from kom_async.kubectl.query import Query
 
 T = TypeVar("T")
 
@@ -88,11 +87,11 @@ class Kubectl:
         if isinstance(what, str):
             if not what.strip():
                 raise QueryError("resource() needs a kind such as 'Pod', 'pods' or 'po'")
-            return Query(self._ctx, _Selected(name=what.strip()))
+            return Query(self._ctx, Selected(name=what.strip()))
         if is_model_class(what):
-            return Query(self._ctx, _Selected(model=what))
+            return Query(self._ctx, Selected(model=what))
         if is_model_class(type(what)):  # a model instance: use its class
-            return Query(self._ctx, _Selected(model=type(what)))
+            return Query(self._ctx, Selected(model=type(what)))
         raise QueryError(
             f"resource() takes a kind name or a kubernetes_asyncio model class, not {type(what).__name__}"
         )
@@ -101,7 +100,7 @@ class Kubectl:
         """Select by exact group, version and kind; works for anything discovery serves."""
         if not version or not kind:
             raise QueryError("gvk() needs a version and a kind, e.g. gvk('apps', 'v1', 'Deployment')")
-        return Query(self._ctx, _Selected(gvk=(group or "", version, kind)))
+        return Query(self._ctx, Selected(gvk=(group or "", version, kind)))
 
     crd = gvk
     """Alias of :meth:`gvk`, reading better for custom resources."""

@@ -16,8 +16,6 @@ from typing import Any
 from kubernetes_asyncio.client import models as _models
 from kubernetes_asyncio.client.configuration import Configuration
 
-__all__ = ["is_model_class", "to_model"]
-
 _LIST = re.compile(r"^list\[(.*)\]$")
 _DICT = re.compile(r"^dict\(([^,]*), (.*)\)$")
 _PRIMITIVES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}

@@ -10,16 +10,6 @@ import re
 
 from kom_async.errors import InvalidName
 
-__all__ = [
-    "MAX_NAME_LENGTH",
-    "check_name",
-    "check_namespace",
-    "escape_field_value",
-    "is_group",
-    "is_path_segment",
-    "is_version",
-]
-
 MAX_NAME_LENGTH = 253
 """No Kubernetes object name is longer (the DNS-1123 subdomain limit most kinds use)."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
@@ -19,20 +19,17 @@ from kom_async.errors import InvalidName, QueryError
 from kom_async.kubectl._constants import (
     ALL_NAMESPACES,
     DEFAULT_FIELD_MANAGER,
-    DEFAULT_NAMESPACE,
     LIST_PAGE_SIZE,
     PATCH_CONTENT_TYPES,
     Obj,
     PatchType,
 )
-from kom_async.kubectl.context import QueryContext
+from kom_async.kubectl._query_base import QueryBase
 from kom_async.kubectl.discovery import ResourceInfo
-from kom_async.kubectl.names import check_name, check_namespace, escape_field_value
-from kom_async.kubectl.selectors import Selector, combine, to_selector
+from kom_async.kubectl.names import check_name, check_namespace
+from kom_async.kubectl.selectors import Selector, to_selector
 from kom_async.kubectl.watch import Watch, WatchFeed
-from kom_async.transport.rest import RestClient, Target, encode_query
-
-__all__ = ["Query"]
+from kom_async.transport.rest import encode_query
 
 T = TypeVar("T")
 
@@ -41,51 +38,25 @@ _RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
 
 
 @dataclass(frozen=True, slots=True)
-class _Selected:
-    """What ``resource()``/``gvk()`` selected, before discovery resolves it."""
+class Page(Generic[T]):
+    """One list response: its objects and where the next page starts."""
 
-    name: str | None = None
-    model: type[Any] | None = None
-    gvk: tuple[str, str, str] | None = None
-
-    def describe(self) -> str:
-        if self.model is not None:
-            return self.model.__name__
-        if self.gvk is not None:
-            group, version, kind = self.gvk
-            return f"{kind}.{version}.{group}" if group else f"{kind}.{version}"
-        return self.name or "?"
+    items: builtins.list[T]
+    continue_token: str | None
+    """Pass to ``page(continue_token=...)`` for the next page; None on the last page."""
+    remaining: int | None = None
+    """The server's estimate of objects after this page (``remainingItemCount``), if given."""
+    resource_version: str | None = None
+    """The list's resourceVersion (where a watch of the same objects could start)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Query(Generic[T]):
+@dataclass(frozen=True, slots=True, repr=False)
+class Query(QueryBase[T]):
     """An immutable, reusable description of "which objects"; its coroutines act on them.
 
     Build it with :meth:`Kubectl.resource` or :meth:`Kubectl.gvk`; every narrowing method
     returns a new query and leaves this one unchanged.
     """
-
-    _ctx: QueryContext = field(repr=False)
-    _selected: _Selected
-    _namespace: str | None = None
-    _name: str | None = None
-    _labels: tuple[str, ...] = ()
-    _fields: tuple[str, ...] = ()
-    _limit: int | None = None
-
-    def __repr__(self) -> str:
-        parts = [self._selected.describe()]
-        for label, value in (
-            ("cluster", self._ctx.cluster_id or None),
-            ("namespace", self._namespace),
-            ("name", self._name),
-            ("labels", combine(self._labels)),
-            ("fields", combine(self._fields)),
-            ("limit", self._limit),
-        ):
-            if value is not None:
-                parts.append(f"{label}={value!r}")
-        return f"Query({', '.join(parts)})"
 
     # -- narrowing -----------------------------------------------------------------
 
@@ -147,17 +118,36 @@ class Query(Generic[T]):
 
         ``page_size`` sets how many objects each request asks for (default 500).
         """
-        info = await self._resolve()
-        namespace = self._collection_namespace(info)
-        size = self._limit or page_size or LIST_PAGE_SIZE
         items: builtins.list[T] = []
         token: str | None = None
         while True:
-            data = await self._list_page(info, namespace, size, token)
-            items.extend(self._out(info, item) for item in data.get("items") or [])
-            token = (data.get("metadata") or {}).get("continue") or None
+            page = await self.page(self._limit or page_size, token)
+            items.extend(page.items)
+            token = page.continue_token
             if self._limit is not None or not token:
                 return items
+
+    async def page(self, limit: int | None = None, continue_token: str | None = None) -> Page[T]:
+        """One list request: up to ``limit`` objects (default: ``limit()`` or 500) and the token
+        of the next page.
+
+        Pass ``page.continue_token`` back, with the same query, for the next page; it is None on
+        the last one. The server forgets tokens after a few minutes (then a 410
+        ``KubernetesError``): list again from the start.
+        """
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise QueryError(f"page() needs a positive limit, got {limit!r}")
+        info = await self._resolve()
+        size = limit or self._limit or LIST_PAGE_SIZE
+        data = await self._list_page(info, self._collection_namespace(info), size, continue_token or None)
+        meta = data.get("metadata") or {}
+        remaining = meta.get("remainingItemCount")
+        return Page(
+            items=[self._out(info, item) for item in data.get("items") or []],
+            continue_token=meta.get("continue") or None,
+            remaining=remaining if isinstance(remaining, int) else None,
+            resource_version=meta.get("resourceVersion") or None,
+        )
 
     def pages(self) -> AsyncIterator[builtins.list[T]]:
         """Iterate over list pages of ``limit()`` objects each, following ``continue``."""
@@ -383,106 +373,6 @@ class Query(Generic[T]):
 
     # -- internals -------------------------------------------------------------------
 
-    @property
-    def _rest(self) -> RestClient:
-        return self._ctx.rest
-
-    async def _resolve(self) -> ResourceInfo:
-        discovery = self._ctx.discovery
-        selected = self._selected
-        if selected.model is not None:
-            return await discovery.resolve_model(selected.model)
-        if selected.gvk is not None:
-            return await discovery.resolve_gvk(*selected.gvk)
-        assert selected.name is not None
-        return await discovery.resolve(selected.name)
-
-    def _require_name(self, verb: str) -> None:
-        if self._name is None:
-            raise QueryError(
-                f"{verb}() acts on one object: add .name('...') to the {self._selected.describe()} query"
-            )
-        if self._namespace == ALL_NAMESPACES:
-            raise QueryError(
-                f"{verb}() acts on one object: pick one namespace with .namespace('...') "
-                "instead of all namespaces"
-            )
-
-    def _require_kind(self, info: ResourceInfo, verb: str, kinds: tuple[str, ...]) -> None:
-        if info.kind not in kinds:
-            raise QueryError(f"{verb}() works on {', '.join(kinds)}, not {info.kind}")
-
-    def _object_namespace(self, info: ResourceInfo, from_object: str | None, verb: str) -> str | None:
-        if not info.namespaced:
-            return None
-        if self._namespace == ALL_NAMESPACES:
-            raise QueryError(f"{verb}() needs one namespace, not all: use .namespace('...')")
-        if self._namespace and from_object and from_object != self._namespace:
-            raise QueryError(
-                f"{verb}(): the object says namespace {from_object!r} but the query says {self._namespace!r}"
-            )
-        return self._namespace or from_object or DEFAULT_NAMESPACE
-
-    def _collection_namespace(self, info: ResourceInfo) -> str | None:
-        if not info.namespaced or self._namespace == ALL_NAMESPACES:
-            return None
-        return self._namespace or DEFAULT_NAMESPACE
-
-    def _target(self, info: ResourceInfo, namespace: str | None, name: str | None = None) -> Target:
-        return Target(kind=info.kind, namespace=namespace, name=name or self._name)
-
-    def _selectors(self) -> tuple[str | None, str | None]:
-        fields = list(self._fields)
-        if self._name is not None:
-            fields.append(f"metadata.name={escape_field_value(self._name)}")
-        return combine(self._labels), combine(fields)
-
-    def _body(self, info: ResourceInfo, obj: Any, verb: str) -> Obj:
-        body = self._ctx.to_plain(obj)
-        if not isinstance(body, dict):
-            raise QueryError(f"{verb}() needs one object (a dict or a model instance)")
-        kind = body.get("kind")
-        if kind and kind != info.kind:
-            raise QueryError(f"{verb}(): the object is a {kind} but the query selects {info.kind}")
-        body.setdefault("apiVersion", info.api_version)
-        body["kind"] = info.kind
-        meta = body.get("metadata")
-        if meta is None:
-            meta = body["metadata"] = {}
-        if not isinstance(meta, dict):
-            raise QueryError(f"{verb}(): metadata must be a mapping")
-        if meta.get("name"):  # create() POSTs to the collection: the URL never checks it
-            check_name(meta["name"], what=f"{verb}(): metadata.name")
-        if self._name is not None:
-            if meta.get("name") and meta["name"] != self._name:
-                raise QueryError(
-                    f"{verb}(): the object is named {meta['name']!r} but the query says {self._name!r}"
-                )
-            meta["name"] = self._name
-        return body
-
-    def _out(self, info: ResourceInfo, data: Any) -> T:
-        if isinstance(data, dict):
-            data.setdefault("apiVersion", info.api_version)
-            data.setdefault("kind", info.kind)
-        result: T = self._ctx.to_model(data, self._selected.model)
-        return result
-
-    def _after_write(self, info: ResourceInfo) -> None:
-        if info.group == "apiextensions.k8s.io" and info.plural == "customresourcedefinitions":
-            self._ctx.discovery.invalidate()  # the set of served resources changed
-
-    async def _patch_resolved(self, info: ResourceInfo, patch: Obj, verb: str) -> T:
-        namespace = self._object_namespace(info, None, verb)
-        data = await self._rest.json(
-            "PATCH",
-            info.path(namespace, self._name),
-            target=self._target(info, namespace),
-            body=patch,
-            content_type=PATCH_CONTENT_TYPES["merge"],
-        )
-        return self._out(info, data)
-
     async def _set_unschedulable(self, value: bool | None) -> T:
         verb = "cordon" if value else "uncordon"  # uncordon removes the field, like kubectl
         self._require_name(verb)
@@ -490,26 +380,12 @@ class Query(Generic[T]):
         self._require_kind(info, verb, ("Node",))
         return await self._patch_resolved(info, {"spec": {"unschedulable": value}}, verb)
 
-    async def _list_page(
-        self, info: ResourceInfo, namespace: str | None, limit: int, token: str | None
-    ) -> Obj:
-        labels, fields = self._selectors()
-        query = encode_query(
-            {"labelSelector": labels, "fieldSelector": fields, "limit": limit, "continue": token}
-        )
-        data = await self._rest.json(
-            "GET", info.path(namespace), target=self._target(info, namespace), query=query
-        )
-        return data if isinstance(data, dict) else {}
-
     async def _pages(self, *, page_size: int) -> AsyncIterator[builtins.list[T]]:
-        info = await self._resolve()
-        namespace = self._collection_namespace(info)
         token: str | None = None
         while True:
-            data = await self._list_page(info, namespace, page_size, token)
-            yield [self._out(info, item) for item in data.get("items") or []]
-            token = (data.get("metadata") or {}).get("continue") or None
+            page = await self.page(page_size, token)
+            yield page.items
+            token = page.continue_token
             if not token:
                 return
 

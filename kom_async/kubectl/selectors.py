@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-__all__ = ["Selector", "combine", "to_selector"]
-
 Selector = str | Mapping[str, str]
 """What ``.labels()`` and ``.fields()`` accept."""
 

@@ -27,8 +27,6 @@ from kom_async.kubectl.discovery import ResourceInfo
 from kom_async.transport.rest import Target, error_from_status
 from kom_async.transport.retry import RETRYABLE_STATUSES
 
-__all__ = ["Watch", "WatchFeed"]
-
 log = logging.getLogger("kom_async.kubectl")
 T = TypeVar("T")
 

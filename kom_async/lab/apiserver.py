@@ -30,8 +30,6 @@ from kom_async.lab.state import ClusterState, LabUser
 from kom_async.lab.status import ApiError
 from kom_async.lab.store import DROP, Watcher, WatchEvent
 
-__all__ = ["KubeAPIServer"]
-
 log = logging.getLogger("kom_async.lab.apiserver")
 Obj = dict[str, Any]
 STREAMING_SUBRESOURCES = frozenset({"exec", "portforward"})  # authorized as "create", like RBAC
@@ -378,6 +376,8 @@ class KubeAPIServer:
         return _json(obj)
 
     async def _watch(self, state: ClusterState, request: web.Request, target: Target) -> web.StreamResponse:
+        # long on purpose: one stream's life (backlog from resourceVersion, live events,
+        # bookmarks, the server-side timeout) is easier to check against the API in one piece
         rt = target.rt
         labels = parse_label_selector(request.query.get("labelSelector"))
         fields = parse_field_selector(request.query.get("fieldSelector"))

@@ -12,8 +12,6 @@ from kom_async.lab.state import ClusterState, LabUser
 from kom_async.lab.status import ApiError
 from kom_async.lab.verifier import TOKEN_PREFIX, TokenRejected, verify_eks_token
 
-__all__ = ["Authenticator", "IdentityMap"]
-
 log = logging.getLogger("kom_async.lab.authn")
 ADMIN_GROUPS = ("system:masters",)
 VIEW_GROUP = "lab:view"

@@ -17,8 +17,6 @@ from typing import Any
 
 from kom_async.errors import KomError
 
-__all__ = ["AWSCredential", "LabAWSError", "MotoAWS", "canonical_arn"]
-
 PARTITION = "aws"
 _ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/[^/]+$")
 _TRUST_POLICY = json.dumps(

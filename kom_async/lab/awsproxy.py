@@ -16,8 +16,6 @@ from aiohttp import web
 from kom_async.lab.faults import Fault
 from kom_async.lab.listen import listen_loopback
 
-__all__ = ["STS_REFUSALS", "AWSProxy", "access_key_of", "sts_refusal"]
-
 _SCOPE = re.compile(r"Credential=[^/\s,]+/\d{8}/[^/\s,]+/([a-z0-9-]+)/aws4_request")
 _KEY = re.compile(r"Credential=([A-Z0-9]{16,128})/")
 _QUERY_KEY = re.compile(r"X-Amz-Credential=([A-Z0-9]{16,128})%2F", re.I)

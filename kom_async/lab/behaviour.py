@@ -16,8 +16,6 @@ from kom_async.lab.resources import ResourceType, TypeRegistry
 from kom_async.lab.state import ClusterState
 from kom_async.lab.status import ApiError
 
-__all__ = ["complete", "crd_types", "seed", "validate"]
-
 Obj = dict[str, Any]
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _IPS = itertools.count(10)
@@ -173,6 +171,7 @@ def _pod(name: str, app: str, image: str, node: str) -> Obj:
 
 def seed(state: ClusterState, types: TypeRegistry, now: datetime) -> None:
     """Create what every lab cluster starts with: namespaces, nodes, demo pods and a deployment."""
+    # long on purpose: seed data, one object after another, reads best as a list
     store = state.store
 
     def put(group: str, plural: str, namespace: str, obj: Obj) -> None:

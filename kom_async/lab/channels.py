@@ -13,23 +13,6 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = [
-    "CLOSE",
-    "ERROR",
-    "MAX_FRAME",
-    "RESIZE",
-    "STDERR",
-    "STDIN",
-    "STDOUT",
-    "V4",
-    "V5",
-    "exit_status",
-    "frame",
-    "internal_error_status",
-    "negotiate",
-    "open_socket",
-]
-
 STDIN, STDOUT, STDERR, ERROR, RESIZE = 0, 1, 2, 3, 4
 CLOSE = 255
 V5 = "v5.channel.k8s.io"

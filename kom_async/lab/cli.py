@@ -9,8 +9,6 @@ import signal
 import sys
 from pathlib import Path
 
-__all__ = ["main"]
-
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(

@@ -12,8 +12,6 @@ import heapq
 import itertools
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["FakeClock"]
-
 
 class FakeClock:
     """Virtual UTC time: ``now()``, ``advance(seconds)`` and an ``async sleep`` that waits for it.

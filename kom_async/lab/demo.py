@@ -16,8 +16,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-__all__ = ["main", "run_demo"]
-
 
 def _say(out: Callable[[str], None], step: str, detail: str = "") -> None:
     out(f"  {step:<44} {detail}")
@@ -27,6 +25,7 @@ async def run_demo(
     *, cluster_name: str = "demo", region: str = "us-east-1", out: Callable[[str], None] = print
 ) -> None:
     """Run every step of the demo; raises on the first step that fails."""
+    # long on purpose: the demo is a script; its steps read top to bottom like the README
     from kubernetes_asyncio.client import CoreV1Api
 
     from kom_async import Clusters
@@ -97,12 +96,26 @@ async def run_demo(
     out(f"\ndemo finished in {time.perf_counter() - started:.1f} s: OK")
 
 
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kom-async demo",
+        description="Run the whole EKS flow offline, from AWS credentials to listed pods: start the "
+        "embedded lab, register one cluster through an 'aws eks get-token' kubeconfig and one by "
+        "name (native tokens), list pods, survive a token revocation, print token expiry and fetch "
+        "counts. Exit status 0 when every step worked, 1 when one failed.",
+    )
+    parser.add_argument(
+        "--cluster-name", default="demo", metavar="NAME", help="name of the lab's EKS cluster (default demo)"
+    )
+    parser.add_argument(
+        "--region", default="us-east-1", metavar="REGION", help="AWS region of the lab (default us-east-1)"
+    )
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     """``kom-async demo [--cluster-name N] [--region R]``."""
-    parser = argparse.ArgumentParser(prog="kom-async demo", description=__doc__)
-    parser.add_argument("--cluster-name", default="demo")
-    parser.add_argument("--region", default="us-east-1")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     from kom_async.errors import KomError
 
     try:

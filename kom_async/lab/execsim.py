@@ -14,8 +14,6 @@ import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-__all__ = ["COMMANDS", "ExecIO", "ExecNotFound", "run"]
-
 Write = Callable[[bytes], Awaitable[None]]
 BIN_DIRS = ("/bin/", "/usr/bin/", "/usr/local/bin/", "/sbin/", "/usr/sbin/")
 MAX_SEQ = 1_000_000

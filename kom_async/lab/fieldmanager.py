@@ -21,8 +21,6 @@ from typing import Any
 from kom_async.lab.smp import ListSpec, Schema, strategic_merge
 from kom_async.lab.status import ApiError
 
-__all__ = ["ApplyRequest", "apply", "track_update"]
-
 Obj = dict[str, Any]
 Path = tuple[str, ...]
 IGNORED_META = frozenset(

@@ -9,15 +9,6 @@ from typing import Any
 
 import yaml
 
-__all__ = [
-    "EXEC_API_VERSION",
-    "build_kubeconfig",
-    "eks_get_token_args",
-    "exec_user",
-    "merge_kubeconfigs",
-    "write_private",
-]
-
 EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
 
 

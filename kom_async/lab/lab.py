@@ -33,8 +33,6 @@ from kom_async.lab.kubeconfig import (
 from kom_async.lab.podlogs import synthetic_log
 from kom_async.lab.state import ClusterState, ClusterStats, LabUser
 
-__all__ = ["EKSLab", "LabCluster", "LabError"]
-
 _UNSET: Any = object()
 
 

@@ -7,8 +7,6 @@ import ssl
 
 from aiohttp import web
 
-__all__ = ["listen_loopback"]
-
 
 async def listen_loopback(runner: web.AppRunner, ssl_context: ssl.SSLContext | None = None) -> int:
     """Serve ``runner`` on 127.0.0.1 at a port the OS picks; return the port."""

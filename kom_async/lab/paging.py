@@ -22,8 +22,6 @@ from kom_async.lab.resources import ResourceType
 from kom_async.lab.status import ApiError
 from kom_async.lab.store import ObjectStore, sort_key
 
-__all__ = ["MAX_SNAPSHOTS", "Page", "Pager"]
-
 Obj = dict[str, Any]
 MAX_SNAPSHOTS = 32
 TOKEN_VERSION = "meta.k8s.io/v1"

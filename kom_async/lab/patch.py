@@ -14,8 +14,6 @@ import jsonpointer
 
 from kom_async.errors import KomError
 
-__all__ = ["PatchError", "json_patch", "merge_patch"]
-
 
 class PatchError(KomError):
     """A patch document is malformed (``code`` 400) or cannot be applied (``code`` 422)."""

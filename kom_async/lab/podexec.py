@@ -22,8 +22,6 @@ from kom_async.lab.channels import CLOSE, ERROR, RESIZE, STDERR, STDIN, STDOUT, 
 from kom_async.lab.podparams import pick_container, query_flag
 from kom_async.lab.status import ApiError
 
-__all__ = ["serve_exec"]
-
 log = logging.getLogger("kom_async.lab.podexec")
 Obj = dict[str, Any]
 SUPPORTED = (V5, V4)

@@ -20,8 +20,6 @@ from kom_async.lab.podparams import pick_container, query_flag, query_int
 from kom_async.lab.status import ApiError
 from kom_async.lab.store import DROP, ObjectStore, Watcher, WatchEvent
 
-__all__ = ["LogBook", "serve_log", "synthetic_log"]
-
 Obj = dict[str, Any]
 Line = tuple[datetime, str]
 Key = tuple[str, str]  # (pod uid, container)

@@ -8,8 +8,6 @@ from aiohttp import web
 
 from kom_async.lab.status import ApiError
 
-__all__ = ["pick_container", "query_flag", "query_int"]
-
 Obj = dict[str, Any]
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
 _FALSE = frozenset({"", "0", "f", "F", "false", "FALSE", "False"})

@@ -20,8 +20,6 @@ from kom_async.lab import channels
 from kom_async.lab.channels import V4
 from kom_async.lab.status import ApiError
 
-__all__ = ["MAX_PORTS", "parse_ports", "serve_portforward"]
-
 log = logging.getLogger("kom_async.lab.portforward")
 Obj = dict[str, Any]
 SUPPORTED = (V4, "channel.k8s.io")

@@ -8,8 +8,6 @@ from typing import Any
 
 from kom_async.errors import KomError
 
-__all__ = ["SelectorError", "parse_field_selector", "parse_label_selector"]
-
 Matcher = Callable[[Mapping[str, Any]], bool]
 _SET_REQ = re.compile(r"^\s*(!?)\s*([A-Za-z0-9_./-]+)\s*(?:(in|notin)\s*\(([^)]*)\))?\s*$")
 _EQ_REQ = re.compile(r"^\s*([A-Za-z0-9_./-]+)\s*(==|!=|=)\s*([A-Za-z0-9_.-]*)\s*$")

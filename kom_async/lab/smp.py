@@ -15,8 +15,6 @@ from typing import Any, Union
 
 from kom_async.errors import KomError
 
-__all__ = ["SCHEMAS", "ListSpec", "Schema", "SmpError", "schema_for", "strategic_merge"]
-
 
 class SmpError(KomError):
     """A strategic merge patch is malformed (answered with 400)."""

@@ -14,8 +14,6 @@ from kom_async.lab.podlogs import LogBook
 from kom_async.lab.resources import TypeRegistry
 from kom_async.lab.store import ObjectStore
 
-__all__ = ["ClusterState", "ClusterStats", "LabUser"]
-
 
 @dataclass(frozen=True, slots=True)
 class LabUser:

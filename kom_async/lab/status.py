@@ -6,8 +6,6 @@ from typing import Any
 
 from kom_async.errors import KomError
 
-__all__ = ["ApiError", "status_body"]
-
 _REASONS = {
     400: "BadRequest",
     401: "Unauthorized",

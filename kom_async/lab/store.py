@@ -15,8 +15,6 @@ from typing import Any
 from kom_async.lab.resources import ResourceType
 from kom_async.lab.status import ApiError
 
-__all__ = ["DROP", "ObjectStore", "WatchEvent", "Watcher", "sort_key"]
-
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (group, plural)
 DROP = object()

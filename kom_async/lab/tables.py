@@ -9,8 +9,6 @@ from aiohttp import web
 
 from kom_async.lab.resources import ResourceType
 
-__all__ = ["table", "wants_table"]
-
 Obj = dict[str, Any]
 
 

@@ -20,8 +20,6 @@ from kom_async.lab.smp import SmpError, schema_for, strategic_merge
 from kom_async.lab.state import ClusterState
 from kom_async.lab.status import ApiError
 
-__all__ = ["WriteContext", "create", "delete", "patch", "patched", "read_body", "update"]
-
 Obj = dict[str, Any]
 APPLY = "application/apply-patch+yaml"
 SMP = "application/strategic-merge-patch+json"

@@ -34,7 +34,6 @@ from kom_async.mcp.output import (
     strip_userinfo,
 )
 from kom_async.scrub import scrub
-from kom_async.transport.rest import RestClient, Target, encode_query
 
 log = logging.getLogger("kom_async.mcp")
 
@@ -256,36 +255,26 @@ class ToolBase:
         """One page of a list, with the ``continue`` token and a hint on how to get the next."""
         if namespace not in (None, "", "*"):
             check_namespace(namespace)  # before discovery: a bad name sends nothing
-        info = await self._resolve(kubectl, kind, group, version)
-        ns = namespace if info.namespaced and namespace not in (None, "", "*") else None
-        limit = max(1, min(int(limit), MAX_LIST_LIMIT))
-        params = encode_query(
-            {
-                "labelSelector": label_selector or None,
-                "fieldSelector": field_selector or None,
-                "limit": limit,
-                "continue": continue_token or None,
-            }
-        )
-        data = await RestClient(kubectl.api_client).json(
-            "GET", info.path(ns), target=Target(kind=info.kind, namespace=ns), query=params
-        )
-        data = data if isinstance(data, dict) else {}
-        items = data.get("items") or []
-        meta = data.get("metadata") or {}
+        info = await self._resolve(kubectl, kind, group, version)  # cached: no extra round trip
+        query = self._query(kubectl, kind, group, version)
+        all_namespaces = not info.namespaced or namespace in (None, "", "*")
+        query = query.all_namespaces() if all_namespaces else query.namespace(str(namespace))
+        if label_selector:
+            query = query.labels(label_selector)
+        if field_selector:
+            query = query.fields(field_selector)
+        page = await query.page(max(1, min(int(limit), MAX_LIST_LIMIT)), continue_token)
         out: Obj = {
             "cluster": kubectl.cluster_id,
             "apiVersion": info.api_version,
             "kind": info.kind,
-            "namespace": ns if info.namespaced else None,
-            "count": len(items),
-            "items": [slim(item) for item in items],
+            "namespace": None if all_namespaces else namespace,
+            "count": len(page.items),
+            "items": [slim(item) for item in page.items],
         }
-        token = meta.get("continue")
-        if token:
-            remaining = meta.get("remainingItemCount")
-            left = f" ({remaining} more)" if isinstance(remaining, int) else ""
-            out["continue"] = token
+        if page.continue_token:
+            left = f" ({page.remaining} more)" if page.remaining is not None else ""
+            out["continue"] = page.continue_token
             out["next"] = (
                 f"more objects exist{left}: call again with the same arguments and continue_token=<continue>"
             )

@@ -8,23 +8,6 @@ from typing import Any
 
 from kom_async.config.urls import redact_url
 
-__all__ = [
-    "MAX_LIST_LIMIT",
-    "MAX_RESULT_CHARS",
-    "MAX_TEXT_CHARS",
-    "compact",
-    "dumps",
-    "event_line",
-    "iso",
-    "mentions",
-    "pod_line",
-    "ref",
-    "slim",
-    "status_word",
-    "strip_userinfo",
-    "tail_text",
-]
-
 Obj = dict[str, Any]
 
 MAX_LIST_LIMIT = 100

@@ -26,17 +26,6 @@ from kom_async.config.policy import DEFAULT_ALLOWED_COMMANDS, ExecPolicy, TrustP
 from kom_async.errors import KomError
 from kom_async.mcp.tools import KomTools, ToolSettings
 
-__all__ = [
-    "AUTH_KEY_ENV",
-    "DEFAULT_KUBECONFIG_DIR",
-    "build_parser",
-    "build_server",
-    "main",
-    "preload",
-    "rebinding_protection",
-    "serve",
-]
-
 log = logging.getLogger("kom_async.mcp")
 
 AUTH_KEY_ENV = "KOM_ASYNC_MCP_AUTH_KEY"

@@ -8,12 +8,10 @@ a traceback; no output ever holds a token or a secret. The tools live in three g
 
 from __future__ import annotations
 
-from kom_async.mcp._toolkit import ToolSettings
+from kom_async.mcp._toolkit import ToolSettings as ToolSettings
 from kom_async.mcp.read import ReadTools
 from kom_async.mcp.registry import RegistryTools
 from kom_async.mcp.write import WriteTools
-
-__all__ = ["KomTools", "ToolSettings"]
 
 
 class KomTools(RegistryTools, ReadTools, WriteTools):

@@ -31,8 +31,6 @@ from kom_async.errors import ClusterUnreachable, EKSAuthError, EKSAuthErrorKind,
 from kom_async.transport import restlog
 from kom_async.transport.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
-__all__ = ["KomApiClient", "TokenAuth"]
-
 _READ_BUFSIZE = 2**21  # watch events can be large (etcd allows ~1.5 MiB objects)
 
 log = logging.getLogger("kom_async.http")
@@ -229,6 +227,8 @@ class KomApiClient(ApiClient):
         _request_timeout: Any = None,
     ) -> Any:
         headers = dict(headers or {})
+        # long on purpose: auth header, send, 401 recovery and read retries are one loop;
+        # split up, the retry state would have to travel between helpers
         if self._basic is not None:
             headers["Authorization"] = self._basic
 

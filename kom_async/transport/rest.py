@@ -27,8 +27,6 @@ from kom_async.errors import (
 )
 from kom_async.transport.restlog import redact_text
 
-__all__ = ["RestClient", "Target", "error_from_status"]
-
 QueryParams = Sequence[tuple[str, str]]
 
 _BY_CODE: dict[int, type[KubernetesError]] = {

@@ -13,8 +13,6 @@ import logging
 import re
 from typing import Any
 
-__all__ = ["RestLogFilter", "install", "redact_body"]
-
 #: the loggers kubernetes_asyncio writes request/response details and plugin errors to
 LOGGERS = ("kubernetes_asyncio.client.rest", "kubernetes_asyncio.config.kube_config")
 REDACTED = "<redacted>"

@@ -46,7 +46,7 @@ async def test_json_reports_every_cluster_and_exit_status_1_when_one_failed(kube
 
 
 async def test_the_table_has_a_row_per_cluster_and_a_summary(kubeconfig_dir: Path) -> None:
-    code, out, _ = await run("check", "--kubeconfig-dir", str(kubeconfig_dir))
+    code, out, _ = await run("check", "--kubeconfig-dir", str(kubeconfig_dir), force_terminal=True)
     assert code == 1
     for header in ("id", "server", "auth", "EKS", "token expiry", "version", "latency", "error"):
         assert header in out
@@ -177,6 +177,7 @@ async def test_without_rich_the_command_still_prints_every_column(
         "check", "--kubeconfig", str(kubeconfig_dir / "prod.yaml"), force_terminal=True
     )
     assert code == 0 and err == ""  # no progress bar without rich
-    header, row = out.splitlines()
+    header, row, summary = out.splitlines()
+    assert summary == "1 ok, 0 failed"
     assert header.split()[:4] == ["id", "server", "auth", "EKS"]
     assert row.startswith("prod ") and "v1.32.0-eks-lab" in row and " yes " in row

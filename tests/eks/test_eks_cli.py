@@ -80,8 +80,8 @@ def test_the_api_version_is_echoed_from_kubernetes_exec_info(
         [],
     ],
 )
-def test_usage_mistakes_exit_1_with_a_message(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(argv) == 1
+def test_usage_mistakes_exit_2_with_a_message(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2  # like every kom-async command
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "error" in captured.err

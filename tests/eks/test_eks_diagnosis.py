@@ -161,3 +161,19 @@ async def test_verify_also_catches_a_bad_static_token_before_returning(eks_lab: 
             await clusters.register_by_string(text, cluster_id="static", verify=True)
         assert "static" not in clusters
         await clusters.register_by_string(text, cluster_id="static")  # unverified: accepted as before
+
+
+async def test_a_storm_of_refused_requests_logs_a_few_lines_not_one_each(
+    eks_lab: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    cred = eks_lab.create_user("noisy")  # valid, unmapped
+    caplog.set_level(logging.WARNING, logger="kom_async.auth")
+    async with Clusters() as clusters:
+        k = await clusters.register_eks("lab", "us-east-1", env=eks_lab.env_for(cred))
+        core = CoreV1Api(k.api_client)
+        await asyncio.gather(*(core.list_namespace() for _ in range(64)), return_exceptions=True)
+        stats = clusters.get("us-east-1-lab").auth_stats
+    assert stats is not None and stats.auth_failures == {"PermissionDenied": 64}
+    lines = [r for r in caplog.records if "failed authentication" in r.getMessage()]
+    assert len(lines) == 7  # 1, 2, 4, 8, 16, 32, 64
+    assert all(r.region == "us-east-1" and r.cluster == "us-east-1-lab" for r in lines)  # type: ignore[attr-defined]

@@ -51,7 +51,7 @@ async def test_fastapi_lists_pods_of_every_cluster_and_closes_the_registry_on_sh
                 assert info["prod"]["eks"] and info["prod"]["token_fetches"] == 1
                 assert info["prod"]["token_expires_at"] is not None and not info["dev"]["eks"]
 
-                metrics = (await client.get("/metrics")).text
+                metrics = (await client.get("/metrics", follow_redirects=True)).text
                 assert 'kom_async_token_fetches_total{cluster="staging"} 1.0' in metrics
         assert len(clusters) == 0 and refresh_tasks() == []
 

@@ -12,8 +12,6 @@ from botocore import exceptions as bexc
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 from kom_async.scrub import scrub  # the one scrubber for foreign text
 
-__all__ = ["INVALID_CREDENTIAL_CODES", "map_aws_error", "scrub", "scrubbed"]
-
 INVALID_CREDENTIAL_CODES = frozenset(
     {
         "InvalidClientTokenId",
@@ -58,7 +56,10 @@ def map_aws_error(exc: BaseException, *, action: str, cluster_id: str | None = N
         message = f"{action}: {exc}; check AWS_CONFIG_FILE / ~/.aws/config"
     elif isinstance(exc, bexc.NoRegionError):
         kind = EKSAuthErrorKind.AWSConfigMissing
-        message = f"{action}: no AWS region; pass region=... or set AWS_REGION"
+        message = (
+            f"{action}: no AWS region: set AWS_REGION or a region in the AWS profile, or pass "
+            "one (--region on the command line, region= in Python)"
+        )
     elif isinstance(
         exc,
         (

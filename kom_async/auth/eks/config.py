@@ -21,14 +21,6 @@ from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KubeconfigError
 if TYPE_CHECKING:
     from kom_async.config.kubeconfig import ExecConfig
 
-__all__ = [
-    "EKSAuthConfig",
-    "eks_config_from_exec",
-    "is_eks_config",
-    "parse_eks_config",
-    "region_from_server",
-]
-
 # `aws` global options that take a value and do not change the token `eks get-token` prints.
 _AWS_HARMLESS_VALUE_OPTS = frozenset({"--output", "--color", "--query", "--endpoint-url"})
 # `aws` global flags that do not change the token.

@@ -14,8 +14,6 @@ from collections.abc import AsyncGenerator
 
 from kom_async.auth.eks.aws import AWSClientPool
 
-__all__ = ["default_pool"]
-
 # loop -> (pool, the generator that owns it); weak on the loop so a closed loop drops both
 _POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[AWSClientPool, AsyncGenerator[None]]] = (
     weakref.WeakKeyDictionary()

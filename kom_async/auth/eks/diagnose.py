@@ -21,15 +21,6 @@ from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 if TYPE_CHECKING:
     from kom_async.auth.eks.aws import AWSContext
 
-__all__ = [
-    "DIAGNOSIS_INTERVAL",
-    "CredentialCheck",
-    "canonical_arn",
-    "describe_source",
-    "key_prefix",
-    "permission_denied",
-]
-
 DIAGNOSIS_INTERVAL = 30.0
 _ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/[^/]+$")
 

@@ -19,8 +19,6 @@ from urllib.parse import parse_qs, urlsplit
 
 from kom_async.auth.eks.sign import SigningKeys
 
-__all__ = ["MintTarget", "botocore_target", "env_region", "quick_target"]
-
 ROLE_SESSION_NAME = "kom-async"
 # regions of the standard partition (amazonaws.com); cn-, us-gov-, iso regions go through botocore
 _STANDARD_REGION = re.compile(r"^(?!cn-|us-gov-|us-iso)[a-z]{2}-[a-z]+-\d+$")

@@ -16,14 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
-__all__ = [
-    "TOKEN_LIFETIME",
-    "TOKEN_PREFIX",
-    "SigningKeys",
-    "presign_eks_url",
-    "token_from_url",
-]
-
 TOKEN_PREFIX = "k8s-aws-v1."
 TOKEN_LIFETIME = timedelta(minutes=14)
 URL_EXPIRES_SECONDS = 60
@@ -73,6 +65,8 @@ def presign_eks_url(
     Produces byte-for-byte the URL botocore's presigner (and so ``aws eks get-token``)
     produces for the same inputs.
     """
+    # long on purpose: the SigV4 steps (canonical request, string to sign, key, signature)
+    # in the order the spec lists them, so they can be checked against it
     stamp = when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     day = stamp[:8]
     scope = f"{day}/{region}/{service}/aws4_request"

@@ -23,8 +23,6 @@ try:  # CPython's small SHA-256 module: hashlib would load OpenSSL on the start-
 except ImportError:  # pragma: no cover - other interpreters, Python >= 3.12 (_sha2)
     from hashlib import sha256
 
-__all__ = ["EXPIRY_MARGIN", "TokenCache", "cache_dir", "cache_key"]
-
 _VERSION = 1
 #: seconds before expiry at which a cached token is no longer served: the token provider's
 #: advisory window (``DEFAULT_ADVISORY_WINDOW``), repeated here to keep dataclasses out of the
