@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["REDACTED", "scrub"]
-
 REDACTED = "<redacted>"
 
 # `name=value` / `name: value` where the name says it holds a secret (DB_PASS=..., "token": "...")

@@ -10,8 +10,6 @@ from pathlib import Path
 
 from kom_async.errors import KubeconfigRefused
 
-__all__ = ["allowed_file", "fd_is_under", "real_dirs"]
-
 PathLike = str | os.PathLike[str]
 
 
