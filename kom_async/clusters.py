@@ -9,16 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import anyio
 
 from kom_async._connect import Connector, TokenSourceChoice
+from kom_async._options import RegisterOptions, check_name, check_options, check_register_options
 from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.provider import AuthStats, TokenProvider
 from kom_async.auth.refresh import RefreshPolicy
@@ -46,23 +46,6 @@ __all__ = ["Cluster", "Clusters", "RegisterOptions", "TokenSourceChoice"]
 log = logging.getLogger("kom_async")
 
 T = TypeVar("T")
-
-
-class RegisterOptions(TypedDict, total=False):
-    """Keyword options every ``register_*by_*`` call takes."""
-
-    replace: bool
-    """Replace a cluster already registered under the id (default False: ClusterExistsError)."""
-    exec_timeout: float
-    """Seconds an exec plugin may run before it is killed (default 30)."""
-    token_source: TokenSourceChoice
-    """For EKS kubeconfigs: "auto" (default; native when possible), "native" or "exec"."""
-    exec_policy: ExecPolicy | None
-    """Restrict what this kubeconfig may run (untrusted input); default: the registry's."""
-    verify: bool
-    """Check before returning that AWS accepts the credentials and the cluster the token."""
-    trust: TrustChoice | None
-    """Whose kubeconfig this is ("trusted", "untrusted" or a ``TrustPolicy``); default: the registry's."""
 
 
 _EKS_NATIVE_AUTH = UserAuth(kind="eks-exec")
@@ -153,7 +136,7 @@ class Clusters:
         served by the native token source unless ``token_source="exec"``. Options: see
         :class:`RegisterOptions` (``trust`` overrides the registry's trust level).
         """
-        _check_register_options(options, cluster_id, context)
+        check_register_options(options, cluster_id, context)
         policy = trust_policy(options.get("trust"), self._trust)
         selection = load_kubeconfig(kubeconfig, context=context, allowed_dirs=policy.file_dirs)
         return await self._register_selection(selection, cluster_id, require_eks=False, **options)
@@ -166,7 +149,7 @@ class Clusters:
         **options: Unpack[RegisterOptions],
     ) -> Kubectl:
         """Like ``register_by_string`` for a kubeconfig file (relative paths resolve beside it)."""
-        _check_register_options(options, cluster_id, context)
+        check_register_options(options, cluster_id, context)
         policy = trust_policy(options.get("trust"), self._trust)
         selection = load_kubeconfig(Path(path), context=context, allowed_dirs=policy.file_dirs)
         return await self._register_selection(selection, cluster_id, require_eks=False, **options)
@@ -179,7 +162,7 @@ class Clusters:
         **options: Unpack[RegisterOptions],
     ) -> Kubectl:
         """Register an EKS kubeconfig; anything else is refused (``InvalidKubeconfig``)."""
-        _check_register_options(options, cluster_id, context)
+        check_register_options(options, cluster_id, context)
         policy = trust_policy(options.get("trust"), self._trust)
         selection = load_kubeconfig(kubeconfig, context=context, allowed_dirs=policy.file_dirs)
         return await self._register_selection(selection, cluster_id, require_eks=True, **options)
@@ -192,7 +175,7 @@ class Clusters:
         **options: Unpack[RegisterOptions],
     ) -> Kubectl:
         """Like ``register_eks_by_string`` for a kubeconfig file."""
-        _check_register_options(options, cluster_id, context)
+        check_register_options(options, cluster_id, context)
         policy = trust_policy(options.get("trust"), self._trust)
         selection = load_kubeconfig(Path(path), context=context, allowed_dirs=policy.file_dirs)
         return await self._register_selection(selection, cluster_id, require_eks=True, **options)
@@ -221,7 +204,7 @@ class Clusters:
         """
         from kom_async.auth.eks.config import EKSAuthConfig
 
-        _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id)
+        check_options(replace, exec_timeout, token_source, cluster_id=cluster_id)
         for what, value in (("profile", profile), ("role_arn", role_arn)):
             if value is not None and not isinstance(value, str):
                 raise InvalidArgument(f"{what} must be a string or None, not {type(value).__name__}")
@@ -234,8 +217,8 @@ class Clusters:
                 "register_eks mints tokens natively; to use an exec plugin, register a "
                 "kubeconfig with register_eks_by_string/by_path and token_source='exec'",
             )
-        _check_name(cluster_name, "cluster_name")
-        _check_name(region, "region")
+        check_name(cluster_name, "cluster_name")
+        check_name(region, "region")
         trust_policy(trust, self._trust).check_env(env or {}, what="register_eks env")
         cid = cluster_id or f"{region}-{cluster_name}"
         config = EKSAuthConfig(
@@ -298,7 +281,7 @@ class Clusters:
         operator's own configuration)."""
         from kom_async.config.defaults import default_kubeconfig_paths, merge_kubeconfigs
 
-        _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
+        check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
         paths = default_kubeconfig_paths()
         selection = load_kubeconfig(merge_kubeconfigs(paths), context=context, base_dir=paths[0].parent)
         return await self._register_selection(
@@ -331,7 +314,7 @@ class Clusters:
         from kom_async.config.incluster import in_cluster_selection
 
         cid = cluster_id or "in-cluster"
-        _check_name(cid, "cluster_id")
+        check_name(cid, "cluster_id")
         selection = in_cluster_selection(
             cid, token_path=token_path, ca_path=ca_path, namespace_path=namespace_path
         )
@@ -428,7 +411,7 @@ class Clusters:
         verify: bool = False,
         trust: TrustChoice | None = None,
     ) -> Kubectl:
-        _check_options(replace, exec_timeout, token_source, cluster_id=cluster_id)  # every path in
+        check_options(replace, exec_timeout, token_source, cluster_id=cluster_id)  # every path in
         trust = trust_policy(trust, self._trust)
         policy = exec_policy or self._exec_policy or (None if trust.trusted else ExecPolicy())
         if policy is not None:
@@ -450,7 +433,7 @@ class Clusters:
             eks_unsupported=eks_config.unsupported if eks_config is not None else (),
         )
         cid = cluster_id or selection.context_name
-        _check_name(cid, "cluster_id")
+        check_name(cid, "cluster_id")
         return await self._in_flight_registration(
             self._reserved_build(
                 selection, cid, eks_config, token_source, exec_timeout, replace, trust, verify=verify
@@ -571,55 +554,6 @@ class _Flight:
 
     cancelled: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-def _check_name(value: object, what: str) -> None:
-    """Ids and names end up in log lines and task names: printable, one line, bounded."""
-    if not isinstance(value, str) or not value.strip() or len(value) > 253:
-        raise InvalidArgument(f"{what} must be a non-empty string of at most 253 characters")
-    if not value.isprintable():
-        raise InvalidArgument(
-            f"{what} {value[:60]!r} contains a newline or another control character; "
-            "use letters, digits and punctuation (pass cluster_id=... to choose the id)"
-        )
-
-
-def _check_register_options(options: RegisterOptions, cluster_id: object, context: object) -> None:
-    """``_check_options`` for the ``**options`` of a ``register_*_by_*`` call, defaults filled in."""
-    _check_options(
-        options.get("replace", False),
-        options.get("exec_timeout", 30.0),
-        options.get("token_source", "auto"),
-        cluster_id=cluster_id,
-        context=context,
-    )
-
-
-def _check_options(
-    replace: object,
-    exec_timeout: object,
-    token_source: object,
-    *,
-    cluster_id: object = None,
-    context: object = None,
-) -> None:
-    """Wrong types and values of the register_* options fail here, typed, before any work."""
-    if not isinstance(replace, bool):
-        raise InvalidArgument(f"replace must be True or False, not {replace!r:.40}")
-    if (
-        isinstance(exec_timeout, bool)
-        or not isinstance(exec_timeout, (int, float))
-        or not math.isfinite(exec_timeout)
-        or exec_timeout <= 0
-    ):
-        raise InvalidArgument(
-            f"exec_timeout must be a positive number of seconds such as 30.0, not {exec_timeout!r:.40}"
-        )
-    if not isinstance(token_source, str) or token_source not in ("auto", "native", "exec"):
-        raise InvalidArgument(f"token_source must be 'auto', 'native' or 'exec', not {token_source!r:.40}")
-    for what, value in (("cluster_id", cluster_id), ("context", context)):
-        if value is not None and not isinstance(value, str):
-            raise InvalidArgument(f"{what} must be a string or None, not {type(value).__name__}")
 
 
 @dataclass(eq=False, repr=False)

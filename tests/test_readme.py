@@ -65,6 +65,11 @@ def test_the_two_setup_commands_are_there_unchanged() -> None:
         assert command in section
 
 
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    lines = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert SETUP_COMMANDS[1] in lines, "CI must run the README's test command as a line of its own"
+
+
 async def test_the_lab_test_example_passes_under_pytest(tmp_path: Path) -> None:
     blocks = re.findall(r"^```python\n(.*?)^```", README, re.S | re.M)
     example = next(b for b in blocks if "(eks_lab: EKSLab)" in b)

@@ -72,8 +72,8 @@ MUTANTS = [
     Mutant(
         "401 retry off: a 401 is raised instead of refreshing the token and retrying",
         "kom_async/transport/apiclient.py",
-        "            if exc.status != 401:\n                raise\n",
-        "            raise\n",
+        "            if exc.status != 401:\n                raise\n        else:\n",
+        "            raise\n        else:\n",
         (
             "tests/registry/test_unauthorized.py::test_a_thousand_concurrent_401s_cause_one_refresh_and_all_requests_succeed",
             "tests/registry/test_401_storm.py::test_a_401_storm_with_a_slow_exec_plugin_runs_the_plugin_once",
@@ -98,6 +98,26 @@ MUTANTS = [
             "tests/core/test_provider.py::test_token_and_provider_reprs_never_show_the_value",
             "tests/reliability/test_secrets.py::test_errors_about_tokens_never_quote_them",
             "tests/reliability/test_secrets.py::test_no_public_object_shows_a_token_a_key_or_a_password",
+        ),
+    ),
+    Mutant(
+        "object-name validation off: '..', '.', 'a/b' pass as object names",
+        "kom_async/kubectl/names.py",
+        "    problem = _path_segment_problem(value)\n",
+        "    problem = None\n",
+        (
+            "tests/kubectl/test_names.py::test_a_bad_object_name_is_refused_before_any_request",
+            "tests/kubectl/test_names.py::test_the_rules_are_the_kubernetes_api_rules",
+        ),
+    ),
+    Mutant(
+        "namespace validation off: any string passes as a namespace",
+        "kom_async/kubectl/names.py",
+        "    if not _DNS_LABEL.fullmatch(value):\n        raise InvalidName(",
+        "    if False:\n        raise InvalidName(",
+        (
+            "tests/kubectl/test_names.py::test_a_bad_namespace_is_refused_before_any_request",
+            "tests/kubectl/test_names.py::test_a_bad_namespace_inside_an_object_is_refused_before_any_request",
         ),
     ),
 ]
@@ -156,6 +176,15 @@ def run_tests(tree: Path, tests: tuple[str, ...] | list[str]) -> tuple[int, list
     return proc.returncode, failed, tail
 
 
+def _grouped(node_ids: list[str]) -> dict[str, int]:
+    """Failed node ids with their parameters folded: test -> how many of its cases failed."""
+    counts: dict[str, int] = {}
+    for node in node_ids:
+        base = node.split("[", 1)[0]
+        counts[base] = counts.get(base, 0) + 1
+    return counts
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-k", dest="select", default="", help="only mutants whose name contains this")
@@ -184,8 +213,8 @@ def main() -> int:
             code, failed, tail = run_tests(tree, mutant.tests)
             if code == 1 and failed:
                 print(f"KILLED   {mutant.name}\n         ({mutant.path}) by:")
-                for test in failed:
-                    print(f"           {test}")
+                for test, cases in _grouped(failed).items():
+                    print(f"           {test}" + (f" ({cases} cases)" if cases > 1 else ""))
             else:
                 survivors += 1
                 why = "all its tests passed" if code == 0 else f"pytest exit {code}"

@@ -30,6 +30,8 @@ from kom_async.lab.state import ClusterState, LabUser
 from kom_async.lab.status import ApiError
 from kom_async.lab.store import DROP, Watcher, WatchEvent
 
+_MAX_HEADER_BYTES = 1 << 20
+
 log = logging.getLogger("kom_async.lab.apiserver")
 Obj = dict[str, Any]
 STREAMING_SUBRESOURCES = frozenset({"exec", "portforward"})  # authorized as "create", like RBAC
@@ -99,9 +101,17 @@ class KubeAPIServer:
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_route("*", "/clusters/{region}/{name}{path:(/.*)?}", self._tracked)
         app.router.add_route("*", "/{path:.*}", self._tracked)  # the root cluster, if one is set
-        # handler_cancellation: a client that goes away ends what it started (follows, execs)
+        # handler_cancellation: a client that goes away ends what it started (follows, execs);
+        # header lines up to 1 MiB like kube-apiserver (Go's DefaultMaxHeaderBytes), so an oversized
+        # bearer token is answered 401 as a real server would, not echoed into aiohttp's error log
         runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=1.0, handler_cancellation=True
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            handler_cancellation=True,
+            max_line_size=_MAX_HEADER_BYTES,
+            max_field_size=_MAX_HEADER_BYTES,
         )
         await runner.setup()
         self._runner = runner

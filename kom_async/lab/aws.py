@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import secrets
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,34 +55,60 @@ def _random_account_id() -> str:
     return "4" + "".join(secrets.choice("0123456789") for _ in range(11))
 
 
+def _stop_server(server: Any, thread: threading.Thread | None) -> None:
+    """Stop serving, wait for the thread, close the listening socket."""
+    server.shutdown()
+    if thread is not None:
+        thread.join()
+    server.server_close()
+
+
 class MotoAWS:
     """One moto server thread plus this lab's private moto account (so labs never collide)."""
 
     def __init__(self, account_id: str | None = None) -> None:
         self.account_id = account_id or _random_account_id()
         self._server: Any = None
+        self._thread: threading.Thread | None = None
         self.url = ""
         self.admin: AWSCredential | None = None
 
     async def start(self) -> None:
         """Start moto's server on a free loopback port and create the lab's admin IAM user."""
-        from moto.server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
 
         wz = logging.getLogger("werkzeug")
         if wz.level == logging.NOTSET:
             wz.setLevel(logging.WARNING)  # werkzeug would otherwise print every request
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        await asyncio.to_thread(server.start)
-        self._server = server
-        host, port = server.get_host_and_port()
-        self.url = f"http://{host}:{port}"
+        app = DomainDispatcherApplication(create_backend_app)
+        server = await asyncio.to_thread(
+            make_server, "127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler
+        )
+        # moto's own ThreadedMotoServer polls for shutdown every 0.5 s, which a lab started
+        # and stopped per test pays each time; 50 ms is enough
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="kom-async-lab-moto",
+            daemon=True,
+        )
+        thread.start()
+        self._server, self._thread = server, thread
+        port = server.server_address[1]
+        self.url = f"http://127.0.0.1:{port}"
         self.admin = self.create_user("lab-admin")
 
     async def stop(self) -> None:
         """Stop the server thread and forget this lab's moto account."""
         server, self._server = self._server, None
+        thread, self._thread = self._thread, None
         if server is not None:
-            await asyncio.to_thread(server.stop)
+            await asyncio.to_thread(_stop_server, server, thread)
         from moto.eks.models import eks_backends
         from moto.iam.models import iam_backends
         from moto.sts.models import sts_backends

@@ -1,0 +1,81 @@
+"""What the ``register_*`` calls accept: the shared keyword options and their checks.
+
+Wrong types and values fail here, typed (``InvalidArgument``), before any work is done.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, TypedDict
+
+from kom_async._connect import TokenSourceChoice
+from kom_async.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from kom_async.config.policy import ExecPolicy, TrustChoice
+
+
+class RegisterOptions(TypedDict, total=False):
+    """Keyword options every ``register_*by_*`` call takes."""
+
+    replace: bool
+    """Replace a cluster already registered under the id (default False: ClusterExistsError)."""
+    exec_timeout: float
+    """Seconds an exec plugin may run before it is killed (default 30)."""
+    token_source: TokenSourceChoice
+    """For EKS kubeconfigs: "auto" (default; native when possible), "native" or "exec"."""
+    exec_policy: ExecPolicy | None
+    """Restrict what this kubeconfig may run (untrusted input); default: the registry's."""
+    verify: bool
+    """Check before returning that AWS accepts the credentials and the cluster the token."""
+    trust: TrustChoice | None
+    """Whose kubeconfig this is ("trusted", "untrusted" or a ``TrustPolicy``); default: the registry's."""
+
+
+def check_name(value: object, what: str) -> None:
+    """Ids and names end up in log lines and task names: printable, one line, bounded."""
+    if not isinstance(value, str) or not value.strip() or len(value) > 253:
+        raise InvalidArgument(f"{what} must be a non-empty string of at most 253 characters")
+    if not value.isprintable():
+        raise InvalidArgument(
+            f"{what} {value[:60]!r} contains a newline or another control character; "
+            "use letters, digits and punctuation (pass cluster_id=... to choose the id)"
+        )
+
+
+def check_register_options(options: RegisterOptions, cluster_id: object, context: object) -> None:
+    """``check_options`` for the ``**options`` of a ``register_*_by_*`` call, defaults filled in."""
+    check_options(
+        options.get("replace", False),
+        options.get("exec_timeout", 30.0),
+        options.get("token_source", "auto"),
+        cluster_id=cluster_id,
+        context=context,
+    )
+
+
+def check_options(
+    replace: object,
+    exec_timeout: object,
+    token_source: object,
+    *,
+    cluster_id: object = None,
+    context: object = None,
+) -> None:
+    """Wrong types and values of the register_* options fail here, typed, before any work."""
+    if not isinstance(replace, bool):
+        raise InvalidArgument(f"replace must be True or False, not {replace!r:.40}")
+    if (
+        isinstance(exec_timeout, bool)
+        or not isinstance(exec_timeout, (int, float))
+        or not math.isfinite(exec_timeout)
+        or exec_timeout <= 0
+    ):
+        raise InvalidArgument(
+            f"exec_timeout must be a positive number of seconds such as 30.0, not {exec_timeout!r:.40}"
+        )
+    if not isinstance(token_source, str) or token_source not in ("auto", "native", "exec"):
+        raise InvalidArgument(f"token_source must be 'auto', 'native' or 'exec', not {token_source!r:.40}")
+    for what, value in (("cluster_id", cluster_id), ("context", context)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidArgument(f"{what} must be a string or None, not {type(value).__name__}")
