@@ -17,8 +17,10 @@ from kom_async.errors import (
     Conflict,
     EKSAuthError,
     EKSAuthErrorKind,
+    ExecError,
     ExecNotAllowed,
     ExecPluginError,
+    ExecTimeout,
     Forbidden,
     Invalid,
     InvalidArgument,
@@ -29,6 +31,7 @@ from kom_async.errors import (
     NotFound,
     QueryError,
     Unauthorized,
+    WaitTimeout,
 )
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (CLI start-up time)
@@ -53,9 +56,11 @@ __all__ = [
     "Conflict",
     "EKSAuthError",
     "EKSAuthErrorKind",
+    "ExecError",
     "ExecNotAllowed",
     "ExecPluginError",
     "ExecPolicy",
+    "ExecTimeout",
     "Forbidden",
     "Invalid",
     "InvalidArgument",
@@ -73,6 +78,7 @@ __all__ = [
     "TokenProvider",
     "TokenSource",
     "Unauthorized",
+    "WaitTimeout",
     "Watch",
 ]
 __version__ = "0.1.0"
