@@ -9,7 +9,7 @@ import pytest
 from kubectl_helpers import CountingApiClient
 
 from kom_async import Clusters
-from kom_async.errors import ExecError, ExecTimeout, KomError, NotFound, QueryError, Unauthorized
+from kom_async.errors import ExecError, ExecTimeout, InvalidName, KomError, NotFound, QueryError, Unauthorized
 from kom_async.kubectl import Kubectl
 from kom_async.kubectl import pod_exec as podexec
 from kom_async.lab import EKSLab, LabCluster
@@ -190,3 +190,16 @@ async def test_unregistering_the_cluster_ends_a_running_exec(lab: EKSLab) -> Non
                 await asyncio.wait_for(waiting, 10)
         with pytest.raises(KomError, match="closed"):
             await k.pod("web-0", "demo").exec(["true"])
+
+
+@pytest.mark.parametrize(("name", "namespace"), [("..", "demo"), ("web-0/exec", "demo"), ("%2e%2e", "demo"), ("web-0", "../kube-system")])
+async def test_hostile_pod_names_never_reach_a_url(kubectl: Kubectl, api: CountingApiClient, name: str, namespace: str) -> None:
+    before = len(api.requests)
+    with pytest.raises(InvalidName):
+        await kubectl.pod(name, namespace).exec(["true"])
+    with pytest.raises(InvalidName):
+        async with kubectl.pod(name, namespace).port_forward(80):
+            pass
+    with pytest.raises(InvalidName):
+        await kubectl.pod(name, namespace).logs()
+    assert len(api.requests) == before
