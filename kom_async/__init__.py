@@ -17,8 +17,10 @@ from kom_async.errors import (
     Conflict,
     EKSAuthError,
     EKSAuthErrorKind,
+    ExecError,
     ExecNotAllowed,
     ExecPluginError,
+    ExecTimeout,
     Forbidden,
     Invalid,
     InvalidArgument,
@@ -31,6 +33,7 @@ from kom_async.errors import (
     QueryError,
     RegistryClosed,
     Unauthorized,
+    WaitTimeout,
 )
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (CLI start-up time)
@@ -55,9 +58,11 @@ __all__ = [
     "Conflict",
     "EKSAuthError",
     "EKSAuthErrorKind",
+    "ExecError",
     "ExecNotAllowed",
     "ExecPluginError",
     "ExecPolicy",
+    "ExecTimeout",
     "Forbidden",
     "Invalid",
     "InvalidArgument",
@@ -78,6 +83,7 @@ __all__ = [
     "TokenSource",
     "TrustPolicy",
     "Unauthorized",
+    "WaitTimeout",
     "Watch",
 ]
 __version__ = "0.1.0"

@@ -20,8 +20,10 @@ __all__ = [
     "Conflict",
     "EKSAuthError",
     "EKSAuthErrorKind",
+    "ExecError",
     "ExecNotAllowed",
     "ExecPluginError",
+    "ExecTimeout",
     "Forbidden",
     "Invalid",
     "InvalidArgument",
@@ -34,6 +36,7 @@ __all__ = [
     "QueryError",
     "RegistryClosed",
     "Unauthorized",
+    "WaitTimeout",
 ]
 
 
@@ -157,6 +160,22 @@ class InvalidName(QueryError, InvalidArgument):
     def __init__(self, message: str, *, value: str | None) -> None:
         self.value = value
         super().__init__(message)
+
+
+class WaitTimeout(KomError, TimeoutError):
+    """``wait()`` ran out of time before the condition was met (also a ``TimeoutError``)."""
+
+
+class ExecError(KomError):
+    """A command run in a pod could not run or its session broke; ``status`` is the server's."""
+
+    def __init__(self, message: str, *, status: dict[str, Any] | None = None) -> None:
+        self.status = status or {}
+        super().__init__(message)
+
+
+class ExecTimeout(ExecError, TimeoutError):
+    """``exec()`` did not finish within its ``timeout`` (also a ``TimeoutError``)."""
 
 
 class KubernetesError(KomError):

@@ -229,7 +229,7 @@ def test_the_checker_catches_a_forbidden_import(
 def test_the_checker_catches_a_cycle() -> None:
     edges = graph()
     edges["kom_async.kubectl.watch"] = edges["kom_async.kubectl.watch"] | {"kom_async.kubectl.query"}
-    assert ["kom_async.kubectl.query", "kom_async.kubectl.watch"] in cycles(edges)
+    assert any({"kom_async.kubectl.query", "kom_async.kubectl.watch"} <= set(c) for c in cycles(edges))
 
 
 # the modules users import from; everything else is internal and says so by having no

@@ -15,12 +15,26 @@ from kom_async.kubectl._constants import ALL_NAMESPACES, PatchType
 from kom_async.kubectl._constants import DEFAULT_FIELD_MANAGER as DEFAULT_FIELD_MANAGER  # old path
 from kom_async.kubectl._constants import DEFAULT_NAMESPACE as DEFAULT_NAMESPACE  # old path
 from kom_async.kubectl.facade import Kubectl
+from kom_async.kubectl.logs import LogStream
+from kom_async.kubectl.pod import PodQuery
+from kom_async.kubectl.pod_exec import ExecResult, ExecSession
 from kom_async.kubectl.query import Page, Query
 from kom_async.kubectl.watch import _WATCH_CYCLE as _WATCH_CYCLE
 from kom_async.kubectl.watch import _WATCH_GRACE as _WATCH_GRACE
 from kom_async.kubectl.watch import Watch
 
-__all__ = ["ALL_NAMESPACES", "Kubectl", "Page", "PatchType", "Query", "Watch"]
+__all__ = [
+    "ALL_NAMESPACES",
+    "ExecResult",
+    "ExecSession",
+    "Kubectl",
+    "LogStream",
+    "Page",
+    "PatchType",
+    "PodQuery",
+    "Query",
+    "Watch",
+]
 
 _WATCH_KNOBS = frozenset({"_WATCH_CYCLE", "_WATCH_GRACE"})
 

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 Obj = dict[str, Any]
 PatchType = Literal["merge", "strategic", "json", "apply"]
+Propagation = Literal["Foreground", "Background", "Orphan"]
 
 ALL_NAMESPACES = "*"
 """Pass to ``.namespace()`` to list or watch across all namespaces."""

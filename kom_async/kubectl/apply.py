@@ -81,6 +81,7 @@ async def apply_documents(
     namespace: str | None,
     force: bool,
     server_side: bool,
+    dry_run: bool = False,
 ) -> list[Obj]:
     """Apply ``objects`` one after another; return what the server stored for each.
 
@@ -98,11 +99,13 @@ async def apply_documents(
             query = query.namespace(str(own_namespace or namespace))
         body = _desired(obj)
         if server_side:
-            result = await query.patch(body, "apply", field_manager=field_manager, force=force)
+            result = await query.patch(
+                body, "apply", field_manager=field_manager, force=force, dry_run=dry_run
+            )
         else:
             try:
-                result = await query.create(body)
+                result = await query.create(body, dry_run=dry_run)
             except AlreadyExists:
-                result = await query.patch(body, "merge", field_manager=field_manager)
+                result = await query.patch(body, "merge", field_manager=field_manager, dry_run=dry_run)
         stored.append(result)
     return stored

@@ -11,7 +11,7 @@ through the ``ApiClient``'s ``call_api``, so its authentication applies to every
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
 from kom_async.errors import QueryError
 from kom_async.kubectl._constants import DEFAULT_FIELD_MANAGER, DEFAULT_NAMESPACE, Obj
@@ -20,6 +20,7 @@ from kom_async.kubectl.apply import apply_documents, load_documents
 from kom_async.kubectl.context import QueryContext
 from kom_async.kubectl.discovery import DEFAULT_TTL, Discovery, ResourceInfo
 from kom_async.kubectl.models import is_model_class
+from kom_async.kubectl.pod import PodQuery
 from kom_async.kubectl.query import Query
 
 T = TypeVar("T")
@@ -105,9 +106,10 @@ class Kubectl:
     crd = gvk
     """Alias of :meth:`gvk`, reading better for custom resources."""
 
-    def pod(self, name: str, namespace: str = DEFAULT_NAMESPACE) -> Query[Obj]:
-        """One pod, ready for ``get()``, ``logs()``, ``delete()``..."""
-        return self.resource("pods").namespace(namespace).name(name)
+    def pod(self, name: str, namespace: str = DEFAULT_NAMESPACE) -> PodQuery:
+        """One pod, ready for ``get()``, ``logs()``, ``exec()``, ``port_forward()``..."""
+        pod = PodQuery(self._ctx, Selected(name="pods")).namespace(namespace).name(name)
+        return cast(PodQuery, pod)  # narrowing keeps the class (dataclasses.replace)
 
     def deployment(self, name: str, namespace: str = DEFAULT_NAMESPACE) -> Query[Obj]:
         """One deployment, ready for ``scale()``, ``restart()``..."""
@@ -127,13 +129,15 @@ class Kubectl:
         namespace: str | None = None,
         force: bool = True,
         server_side: bool = True,
+        dry_run: bool = False,
     ) -> list[Obj]:
         """Create or update every object in a multi-document YAML; return what was stored.
 
         Documents are applied in order (so a Namespace or CRD can precede its users).
         Namespaced objects without a namespace go to ``namespace`` or "default".
         Server-side apply is used by default; ``server_side=False`` creates, and on
-        AlreadyExists merge-patches the document instead.
+        AlreadyExists merge-patches the document instead. ``dry_run=True`` sends every
+        request with ``dryRun=All``: the server answers, nothing is stored.
         """
         return await apply_documents(
             self.gvk,
@@ -142,4 +146,5 @@ class Kubectl:
             namespace=namespace,
             force=force,
             server_side=server_side,
+            dry_run=dry_run,
         )

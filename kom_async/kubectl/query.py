@@ -11,7 +11,7 @@ import builtins
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 import aiohttp
 
@@ -23,13 +23,17 @@ from kom_async.kubectl._constants import (
     PATCH_CONTENT_TYPES,
     Obj,
     PatchType,
+    Propagation,
 )
 from kom_async.kubectl._query_base import QueryBase
 from kom_async.kubectl.discovery import ResourceInfo
+from kom_async.kubectl.logs import LogStream, log_params
 from kom_async.kubectl.names import check_name, check_namespace
+from kom_async.kubectl.params import checked_page_size, delete_options, dry_run_param, filled
 from kom_async.kubectl.selectors import Selector, to_selector
+from kom_async.kubectl.wait import parse_condition, wait_for
 from kom_async.kubectl.watch import Watch, WatchFeed
-from kom_async.transport.rest import encode_query
+from kom_async.transport.rest import Target, encode_query
 
 T = TypeVar("T")
 
@@ -149,9 +153,17 @@ class Query(QueryBase[T]):
             resource_version=meta.get("resourceVersion") or None,
         )
 
-    def pages(self) -> AsyncIterator[builtins.list[T]]:
-        """Iterate over list pages of ``limit()`` objects each, following ``continue``."""
-        return self._pages(page_size=self._limit or LIST_PAGE_SIZE)
+    def pages(self, limit: int | None = None) -> AsyncIterator[builtins.list[T]]:
+        """Iterate over list pages of ``limit`` (else ``.limit()``, else 500) objects each,
+        following ``continue`` tokens: ``async for page in q.pages(limit=500)``."""
+        return self._pages(page_size=checked_page_size(limit or self._limit))
+
+    async def items(self, *, page_size: int | None = None) -> AsyncIterator[T]:
+        """Every match, one at a time, fetched a page (default 500) at a time:
+        ``async for pod in q.items()`` holds one page in memory, never the whole list."""
+        async for page in self._pages(page_size=checked_page_size(page_size or self._limit)):
+            for item in page:
+                yield item
 
     async def count(self) -> int:
         """How many objects match (uses the server's ``remainingItemCount`` when given)."""
@@ -170,8 +182,9 @@ class Query(QueryBase[T]):
             if not token:
                 return total
 
-    async def create(self, obj: Any) -> T:
-        """Create ``obj`` (a dict or model); the query's namespace/name fill in blanks."""
+    async def create(self, obj: Any, *, dry_run: bool = False) -> T:
+        """Create ``obj`` (a dict or model); the query's namespace/name fill in blanks.
+        ``dry_run=True``: the server validates and answers, and stores nothing."""
         info = await self._resolve()
         body = self._body(info, obj, "create")
         meta = body["metadata"]
@@ -184,12 +197,13 @@ class Query(QueryBase[T]):
             "POST",
             info.path(namespace),
             target=self._target(info, namespace, meta.get("name")),
+            query=dry_run_param(dry_run),
             body=body,
         )
         self._after_write(info)
         return self._out(info, data)
 
-    async def update(self, obj: Any) -> T:
+    async def update(self, obj: Any, *, dry_run: bool = False) -> T:
         """Replace the object with ``obj`` (PUT); a stale resourceVersion is a Conflict."""
         info = await self._resolve()
         body = self._body(info, obj, "update")
@@ -203,6 +217,7 @@ class Query(QueryBase[T]):
             "PUT",
             info.path(namespace, name),
             target=self._target(info, namespace, name),
+            query=dry_run_param(dry_run),
             body=body,
         )
         self._after_write(info)
@@ -215,6 +230,7 @@ class Query(QueryBase[T]):
         *,
         field_manager: str | None = None,
         force: bool | None = None,
+        dry_run: bool = False,
     ) -> T:
         """Patch the named object: ``merge``, ``strategic``, ``json`` (a list of ops) or
         ``apply`` (server-side apply; ``field_manager`` defaults to "kom-async")."""
@@ -239,7 +255,7 @@ class Query(QueryBase[T]):
             meta.setdefault("name", self._name)
             if namespace is not None:
                 meta.setdefault("namespace", namespace)
-        query = encode_query({"fieldManager": field_manager, "force": force})
+        query = [*encode_query({"fieldManager": field_manager, "force": force}), *dry_run_param(dry_run)]
         data = await self._rest.json(
             "PATCH",
             info.path(namespace, self._name),
@@ -254,26 +270,77 @@ class Query(QueryBase[T]):
     async def delete(
         self,
         *,
-        propagation_policy: Literal["Foreground", "Background", "Orphan"] | None = None,
+        propagation_policy: Propagation | None = None,
         grace_period_seconds: int | None = None,
+        dry_run: bool = False,
     ) -> Obj:
         """Delete the named object; returns the server's answer (the object or a Status)."""
         self._require_name("delete")
         info = await self._resolve()
         namespace = self._object_namespace(info, None, "delete")
-        options: Obj = {"kind": "DeleteOptions", "apiVersion": "v1"}
-        if propagation_policy is not None:
-            options["propagationPolicy"] = propagation_policy
-        if grace_period_seconds is not None:
-            options["gracePeriodSeconds"] = grace_period_seconds
         data = await self._rest.json(
             "DELETE",
             info.path(namespace, self._name),
             target=self._target(info, namespace),
-            body=options,
+            query=dry_run_param(dry_run),
+            body=delete_options(propagation_policy, grace_period_seconds),
         )
         self._after_write(info)
         return data if isinstance(data, dict) else {}
+
+    async def delete_collection(
+        self,
+        *,
+        label_selector: Selector | None = None,
+        field_selector: Selector | None = None,
+        all: bool = False,
+        propagation_policy: Propagation | None = None,
+        grace_period_seconds: int | None = None,
+        dry_run: bool = False,
+    ) -> builtins.list[T]:
+        """Delete every object the query's selectors (and these) match, in one request;
+        returns what the server deleted. With no selector at all it needs ``all=True``."""
+        if self._name is not None:
+            raise QueryError("delete_collection() deletes by selector: drop .name(...) or use delete()")
+        query = self
+        if label_selector is not None:
+            query = query.labels(label_selector)
+        if field_selector is not None:
+            query = query.fields(field_selector)
+        labels, fields = query._selectors()
+        if not labels and not fields and not all:
+            raise QueryError(
+                "delete_collection() without a selector deletes everything in the namespace: "
+                "pass label_selector=... or field_selector=..., or all=True if that is what you mean"
+            )
+        info = await query._resolve()
+        if self._namespace == ALL_NAMESPACES and info.namespaced:
+            raise QueryError("delete_collection() works in one namespace at a time: use .namespace('...')")
+        namespace = query._collection_namespace(info)
+        selectors = encode_query({"labelSelector": labels, "fieldSelector": fields})
+        data = await self._rest.json(
+            "DELETE",
+            info.path(namespace),
+            target=self._target(info, namespace),
+            query=[*selectors, *dry_run_param(dry_run)],
+            body=delete_options(propagation_policy, grace_period_seconds),
+        )
+        self._after_write(info)
+        items = data.get("items") if isinstance(data, dict) else None
+        return [self._out(info, item) for item in items or [] if isinstance(item, dict)]
+
+    async def wait(self, condition: str, *, timeout: float | None = 30.0) -> builtins.list[T]:
+        """Wait until every matching object meets ``condition``, like ``kubectl wait --for``:
+        ``"delete"``, ``"condition=Available"`` (``=False`` too) or
+        ``"jsonpath={.status.phase}=Running"``. Returns the objects as they met it (none
+        for "delete"); WaitTimeout after ``timeout`` seconds (None: never); NotFound for a
+        missing named object or one deleted while waiting for a condition."""
+        check = parse_condition(condition)
+        if timeout is not None and timeout <= 0:
+            raise QueryError("wait() needs a positive timeout (seconds), or None to wait forever")
+        info = await self._resolve()
+        met = await wait_for(self._watch_feed(plain=True), info, check, timeout=timeout, name=self._name)
+        return [self._out(info, obj) for obj in met]
 
     def watch(
         self,
@@ -304,7 +371,7 @@ class Query(QueryBase[T]):
 
     # -- daily helpers -------------------------------------------------------------
 
-    async def logs(
+    def logs(
         self,
         *,
         container: str | None = None,
@@ -312,26 +379,20 @@ class Query(QueryBase[T]):
         since_seconds: int | None = None,
         previous: bool = False,
         timestamps: bool = False,
-    ) -> str:
-        """A pod's log text (``kubectl logs``)."""
-        self._require_name("logs")
-        info = await self._resolve()
-        self._require_kind(info, "logs", ("Pod",))
-        namespace = self._object_namespace(info, None, "logs")
-        query = encode_query(
-            {
-                "container": container,
-                "tailLines": tail_lines,
-                "sinceSeconds": since_seconds,
-                "previous": previous or None,
-                "timestamps": timestamps or None,
-            }
-        )
-        return await self._rest.text(
-            info.path(namespace, self._name) + "/log",
-            target=self._target(info, namespace),
-            query=query,
-        )
+        follow: bool = False,
+    ) -> LogStream:
+        """A pod's log (``kubectl logs``): ``await`` it for the text, ``async for`` its lines;
+        ``follow=True`` yields lines as they are written until you stop (break, cancel)."""
+        params = log_params(container, tail_lines, since_seconds, previous, timestamps, follow)
+
+        async def where() -> tuple[str, Target]:
+            self._require_name("logs")
+            info = await self._resolve()
+            self._require_kind(info, "logs", ("Pod",))
+            namespace = self._object_namespace(info, None, "logs")
+            return info.path(namespace, self._name) + "/log", self._target(info, namespace)
+
+        return LogStream(self._rest, where, params, follow=follow)
 
     async def scale(self, replicas: int) -> Obj:
         """Set replicas through the ``scale`` subresource; returns the Scale object."""
@@ -389,7 +450,7 @@ class Query(QueryBase[T]):
             if not token:
                 return
 
-    def _watch_feed(self) -> WatchFeed[T]:
+    def _watch_feed(self, *, plain: bool = False) -> WatchFeed[Any]:
         async def list_page(info: ResourceInfo, limit: int, token: str | None) -> Obj:
             return await self._list_page(info, self._collection_namespace(info), limit, token)
 
@@ -408,7 +469,8 @@ class Query(QueryBase[T]):
             resolve=self._resolve,
             list_page=list_page,
             open=open_stream,
-            convert=self._out,
+            convert=filled if plain else self._out,
             target=lambda info: self._target(info, self._collection_namespace(info)),
         )
+
 

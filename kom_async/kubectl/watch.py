@@ -206,7 +206,7 @@ class Watch(Generic[T]):
 
         State changes only at the end, so a cancelled or failed list leaves none behind.
         """
-        items, list_rv = await self._list_all(info)
+        items, list_rv = await list_all(self._feed.list_page, info)
         convert = self._feed.convert
         events: list[tuple[str, T]] = []
         seen: dict[tuple[str, str], Obj] = {}
@@ -228,25 +228,6 @@ class Watch(Generic[T]):
         self._listed = True
         self._known = seen
         self._rv = list_rv
-
-    async def _list_all(self, info: ResourceInfo) -> tuple[builtins.list[Obj], str]:
-        for _attempt in range(3):
-            items: builtins.list[Obj] = []
-            token: str | None = None
-            list_rv: str | None = None
-            try:
-                while True:
-                    data = await self._feed.list_page(info, LIST_PAGE_SIZE, token)
-                    meta = data.get("metadata") or {}
-                    list_rv = list_rv or meta.get("resourceVersion")
-                    items.extend(data.get("items") or [])
-                    token = meta.get("continue") or None
-                    if not token:
-                        return items, str(list_rv or "0")
-            except KubernetesError as exc:
-                if exc.status_code != 410:  # 410: the continue token expired; start over
-                    raise
-        raise QueryError("the list kept expiring while paging; try again")
 
     async def _connect(self, info: ResourceInfo, remaining: float | None) -> None:
         # Like client-go, recycle the stream every few minutes so that a half-open
@@ -373,3 +354,27 @@ def _stub(info: ResourceInfo, obj: Obj) -> Obj:
     kept = {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion") if k in meta}
     return {"apiVersion": info.api_version, "kind": info.kind, "metadata": kept}
 
+
+
+async def list_all(
+    list_page: Callable[[ResourceInfo, int, str | None], Awaitable[Obj]], info: ResourceInfo
+) -> tuple[builtins.list[Obj], str]:
+    """Every object ``list_page`` pages through, and the list's resourceVersion; starts
+    over when a continue token expires mid-way (410), at most three times."""
+    for _attempt in range(3):
+        items: builtins.list[Obj] = []
+        token: str | None = None
+        list_rv: str | None = None
+        try:
+            while True:
+                data = await list_page(info, LIST_PAGE_SIZE, token)
+                meta = data.get("metadata") or {}
+                list_rv = list_rv or meta.get("resourceVersion")
+                items.extend(data.get("items") or [])
+                token = meta.get("continue") or None
+                if not token:
+                    return items, str(list_rv or "0")
+        except KubernetesError as exc:
+            if exc.status_code != 410:  # 410: the continue token expired; start over
+                raise
+    raise QueryError("the list kept expiring while paging; try again")

@@ -209,6 +209,12 @@ class KomApiClient(ApiClient):
         self._streams.clear()
         await super().close()
 
+    @property
+    def basic_authorization(self) -> str | None:
+        """The ``Authorization`` value of a basic-auth kubeconfig (None otherwise), for
+        connections made outside ``request()`` such as WebSocket upgrades."""
+        return self._basic
+
     def _who(self) -> str:
         return f"cluster {self.auth.cluster_id!r}" if self.auth and self.auth.cluster_id else "this client"
 
