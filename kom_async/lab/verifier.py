@@ -251,7 +251,9 @@ def _verify(
     ):
         raise TokenRejected("security token does not match")
 
-    unsigned = [(k, v) for k, v in pairs if k.lower() != "x-amz-signature"]
+    # STS reads SigV4 parameter names case-sensitively: a re-cased "x-amz-signature" stays in the
+    # canonical query like any other parameter, so the signature no longer matches
+    unsigned = [(k, v) for k, v in pairs if k != "X-Amz-Signature"]
     host = _signing_host(parts.scheme, parts.netloc)
     scope = "/".join(cred_parts[1:])
     for payload_hash in (EMPTY_SHA256, UNSIGNED_PAYLOAD):
