@@ -24,51 +24,57 @@ class RegistryTools(ToolBase):
     async def register_eks_cluster(
         self,
         kubeconfig: Annotated[
-            str | None, Field(description="EKS kubeconfig YAML content (aws eks update-kubeconfig style)")
-        ] = None,
-        kubeconfig_path: PathArg = None,
-        cluster_name: Annotated[
-            str | None, Field(description="EKS cluster name, for registration without a kubeconfig")
-        ] = None,
-        region: Annotated[str | None, Field(description="AWS region of cluster_name")] = None,
-        role_arn: Annotated[str | None, Field(description="IAM role to assume for tokens (optional)")] = None,
-        profile: Annotated[str | None, Field(description="AWS profile to use (optional)")] = None,
+            str,
+            Field(
+                description="The EKS kubeconfig: its YAML content (aws eks update-kubeconfig style), "
+                "or the path of a kubeconfig file in one of the server's kubeconfig directories"
+            ),
+        ],
         cluster_id: Annotated[
-            str | None, Field(description="Id to register under (default: context name, or <region>-<name>)")
+            str | None, Field(description="Id to register under (default: the context name)")
         ] = None,
         context: ContextArg = None,
         replace: ReplaceArg = False,
     ) -> str:
-        """Register an AWS EKS cluster from a kubeconfig (content or path) or by cluster_name + region.
+        """Register an AWS EKS cluster from a kubeconfig, given as content or as a file path.
 
-        Tokens are minted and refreshed by the server; they never appear in any output.
+        Without a kubeconfig, use register_eks_cluster_by_name (cluster_name + region). Tokens are
+        minted and refreshed by the server; they never appear in any output.
         """
-        if cluster_name or region:
-            if kubeconfig or kubeconfig_path or context:
-                raise ToolError("pass either cluster_name + region or a kubeconfig, not both")
-            if not (cluster_name and region):
-                raise ToolError("registration by name needs both cluster_name and region")
-            kubectl = await self.clusters.register_eks(
-                cluster_name,
-                region,
-                profile=profile,
-                role_arn=role_arn,
-                cluster_id=cluster_id,
-                replace=replace,
+        text = kubeconfig.strip()
+        if not text:
+            raise ToolError(
+                "kubeconfig is empty: pass the kubeconfig's YAML content or the path of a kubeconfig "
+                "file in one of the server's kubeconfig directories"
             )
-        else:
-            if role_arn or profile:
-                raise ToolError(
-                    "role_arn and profile go with cluster_name + region; a kubeconfig carries its own"
-                )
-            try:
-                kubectl = await self._register_kubeconfig(
-                    kubeconfig, kubeconfig_path, cluster_id, context, replace=replace, eks=True
-                )
-            except EKSAuthError as exc:
-                if exc.kind is not EKSAuthErrorKind.InvalidKubeconfig:
-                    raise
-                raise ToolError(str(exc).replace("register_by_string", "register_k8s_cluster")) from None
+        content, path = (kubeconfig, None) if _is_content(text) else (None, text)
+        try:
+            kubectl = await self._register_kubeconfig(
+                content, path, cluster_id, context, replace=replace, eks=True
+            )
+        except EKSAuthError as exc:
+            if exc.kind is not EKSAuthErrorKind.InvalidKubeconfig:
+                raise
+            raise ToolError(str(exc).replace("register_by_string", "register_k8s_cluster")) from None
+        return dumps({"registered": self._cluster_info(self.clusters.get(kubectl.cluster_id))})
+
+    @tool(REGISTER, registers=True)
+    async def register_eks_cluster_by_name(
+        self,
+        cluster_name: Annotated[str, Field(description="The EKS cluster's name")],
+        region: Annotated[str, Field(description="The AWS region the cluster is in, e.g. eu-west-1")],
+        role_arn: Annotated[str | None, Field(description="IAM role to assume for tokens (optional)")] = None,
+        profile: Annotated[str | None, Field(description="AWS profile to use (optional)")] = None,
+        cluster_id: Annotated[
+            str | None, Field(description="Id to register under (default: <region>-<cluster_name>)")
+        ] = None,
+        replace: ReplaceArg = False,
+    ) -> str:
+        """Register an AWS EKS cluster by name, without a kubeconfig: EKS DescribeCluster gives its
+        endpoint and CA, and the server's AWS credentials mint its tokens."""
+        kubectl = await self.clusters.register_eks(
+            cluster_name, region, profile=profile, role_arn=role_arn, cluster_id=cluster_id, replace=replace
+        )
         return dumps({"registered": self._cluster_info(self.clusters.get(kubectl.cluster_id))})
 
     @tool(REGISTER, registers=True)
@@ -98,3 +104,8 @@ class RegistryTools(ToolBase):
         """Unregister a cluster: stop its token refresh and close its connections."""
         await self.clusters.unregister(cluster)
         return dumps({"unregistered": cluster, "remaining": list(self.clusters)})
+
+
+def _is_content(text: str) -> bool:
+    """True for kubeconfig YAML (several lines, or a one-line flow mapping); False for a path."""
+    return "\n" in text or text.startswith(("{", "---", "apiVersion:", "kind:", "clusters:"))

@@ -38,7 +38,8 @@ _KUBECONFIG_SUFFIXES = {"", ".yaml", ".yml", ".conf", ".kubeconfig", ".config"}
 
 _INSTRUCTIONS = (
     "Kubernetes across many clusters, AWS EKS included. Start with list_k8s_clusters; register "
-    "more with register_eks_cluster (kubeconfig or cluster_name+region) or register_k8s_cluster. "
+    "more with register_eks_cluster (a kubeconfig: content or path), register_eks_cluster_by_name "
+    "(cluster_name + region) or register_k8s_cluster. "
     "Every tool takes 'cluster' (optional when only one is registered). List tools return one page "
     "of at most 100 objects and a 'continue' value for the next page."
 )

@@ -77,7 +77,7 @@ async def test_agent_registers_by_name_and_does_daily_operations(
     lab: EKSLab, cluster: LabCluster, client: Client
 ) -> None:
     c = f"{cluster.region}-{cluster.name}"
-    await call_ok(client, "register_eks_cluster", cluster_name=cluster.name, region=cluster.region)
+    await call_ok(client, "register_eks_cluster_by_name", cluster_name=cluster.name, region=cluster.region)
     lab.set_pod_log(cluster.name, "demo", "web-0", ["booting", "listening on :80"])
 
     logs = await call_ok(client, "get_k8s_pod_logs", name="web-0", namespace="demo", cluster=c)
@@ -174,7 +174,7 @@ async def test_bad_calls_come_back_as_tool_errors_and_the_server_keeps_serving(
     assert "does not parse" in bad_yaml
     not_a_kubeconfig = await call_error(client, "register_k8s_cluster", kubeconfig="just: text")
     assert "Traceback" not in not_a_kubeconfig
-    both = await call_error(client, "register_eks_cluster", cluster_name="x", kubeconfig="y")
-    assert "not both" in both
+    not_content_nor_allowed_path = await call_error(client, "register_eks_cluster", kubeconfig="y")
+    assert "outside the directories" in not_content_nor_allowed_path
 
     assert (await call_ok(client, "list_k8s_pod", namespace="demo", cluster=c))["count"] == 3

@@ -56,7 +56,7 @@ async def test_agent_registers_an_eks_cluster_by_name_and_region(
     lab: EKSLab, cluster: LabCluster, client: Client
 ) -> None:
     registered = await call_ok(
-        client, "register_eks_cluster", cluster_name=cluster.name, region=cluster.region
+        client, "register_eks_cluster_by_name", cluster_name=cluster.name, region=cluster.region
     )
     cluster_id = f"{cluster.region}-{cluster.name}"
     assert registered["registered"]["id"] == cluster_id

@@ -267,8 +267,8 @@ async def test_kubeconfig_path_is_limited_to_the_kubeconfig_dir(
     link = dirs.refs / f"victim-link-{cluster.name}"
     os.symlink(victim, link)
     for path in ("/etc/passwd", str(victim), str(link), f"{dirs.refs}/../../outside/{victim.name}", str(dirs.secret)):
-        for tool in ("register_k8s_cluster", "register_eks_cluster"):
-            await refused(client, tool, "outside", kubeconfig_path=path)
+        await refused(client, "register_k8s_cluster", "outside", kubeconfig_path=path)
+        await refused(client, "register_eks_cluster", "outside", kubeconfig=path)  # content or a path
 
 
 # -- transport settings ---------------------------------------------------------------------------
@@ -324,7 +324,7 @@ async def test_read_only_registry_refuses_register_and_unregister(lab: EKSLab, c
         (only,) = await registered_ids(client)
         for tool, arguments in (
             ("register_k8s_cluster", {"kubeconfig": lab.kubeconfig(cluster.name, static_token=True)}),
-            ("register_eks_cluster", {"cluster_name": cluster.name, "region": cluster.region}),
+            ("register_eks_cluster_by_name", {"cluster_name": cluster.name, "region": cluster.region}),
             ("unregister_k8s_cluster", {"cluster": only}),
         ):
             error = await call_error(client, tool, **arguments)
