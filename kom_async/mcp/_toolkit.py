@@ -63,6 +63,9 @@ NameArg = Annotated[str, Field(description="Object name")]
 NamespaceArg = Annotated[
     str | None, Field(description="Namespace (default: 'default'; ignored for cluster-scoped kinds)")
 ]
+YamlNamespaceArg = Annotated[
+    str | None, Field(description="Namespace for objects that name none (default 'default')")
+]
 ListNamespaceArg = Annotated[str | None, Field(description="Namespace to list; omitted or '*' means all")]
 LabelArg = Annotated[str | None, Field(description="Label selector, e.g. 'app=web,tier!=db'")]
 FieldArg = Annotated[str | None, Field(description="Field selector, e.g. 'status.phase=Running'")]
@@ -228,15 +231,15 @@ class ToolBase:
 
     def _one(
         self,
-        kubectl: Kubectl,
+        cluster: str | None,
         kind: str,
         name: str,
         namespace: str | None,
         group: str | None = None,
         version: str | None = None,
     ) -> Query[Obj]:
-        """A query for one named object (namespace "default" unless given)."""
-        query = self._query(kubectl, kind, group, version).name(name)
+        """A query for one named object in ``cluster`` (namespace "default" unless given)."""
+        query = self._query(self._kubectl(cluster), kind, group, version).name(name)
         return query.namespace(namespace) if namespace else query
 
     async def _list(
@@ -251,8 +254,10 @@ class ToolBase:
         field_selector: str | None = None,
         limit: int = MAX_LIST_LIMIT,
         continue_token: str | None = None,
+        show: Callable[[Obj], Obj] = slim,
     ) -> Obj:
-        """One page of a list, with the ``continue`` token and a hint on how to get the next."""
+        """One page of a list, each item as ``show`` makes it (default: the slimmed object), with
+        the ``continue`` token and a hint on how to get the next."""
         if namespace not in (None, "", "*"):
             check_namespace(namespace)  # before discovery: a bad name sends nothing
         info = await self._resolve(kubectl, kind, group, version)  # cached: no extra round trip
@@ -270,7 +275,7 @@ class ToolBase:
             "kind": info.kind,
             "namespace": None if all_namespaces else namespace,
             "count": len(page.items),
-            "items": [slim(item) for item in page.items],
+            "items": [show(item) for item in page.items],
         }
         if page.continue_token:
             left = f" ({page.remaining} more)" if page.remaining is not None else ""

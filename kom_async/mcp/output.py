@@ -117,6 +117,13 @@ def event_line(event: Obj) -> Obj:
     }
 
 
+def namespace_line(ns: Obj) -> Obj:
+    """Name, phase and labels of one namespace."""
+    meta = ns.get("metadata") or {}
+    phase = (ns.get("status") or {}).get("phase")
+    return {"name": meta.get("name"), "phase": phase, "labels": meta.get("labels") or {}}
+
+
 def pod_line(pod: Obj) -> Obj:
     """The columns of ``kubectl get pods -o wide`` (plus images and labels) for one pod."""
     meta = pod.get("metadata") or {}

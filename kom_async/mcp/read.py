@@ -32,6 +32,7 @@ from kom_async.mcp.output import (
     dumps,
     event_line,
     mentions,
+    namespace_line,
     pod_line,
     slim,
     tail_text,
@@ -105,8 +106,7 @@ class ReadTools(ToolBase):
         version: VersionArg = None,
     ) -> str:
         """Get one object of any kind as JSON (managedFields dropped)."""
-        kubectl = self._kubectl(cluster)
-        return compact(await self._one(kubectl, kind, name, namespace, group, version).get())
+        return compact(await self._one(cluster, kind, name, namespace, group, version).get())
 
     @tool(READ)
     async def describe_k8s_resource(
@@ -119,8 +119,8 @@ class ReadTools(ToolBase):
         version: VersionArg = None,
     ) -> str:
         """Like kubectl describe: the object plus the events that mention it."""
-        kubectl = self._kubectl(cluster)
-        obj = await self._one(kubectl, kind, name, namespace, group, version).get()
+        kubectl = self._kubectl(cluster)  # resolved once: the events come from the same cluster
+        obj = await self._one(kubectl.cluster_id, kind, name, namespace, group, version).get()
         meta = obj.get("metadata") or {}
         selector = f"involvedObject.name={escape_field_value(name)}"
         if meta.get("namespace"):
@@ -154,15 +154,8 @@ class ReadTools(ToolBase):
             label_selector=label_selector,
             limit=limit,
             continue_token=continue_token,
+            show=namespace_line,
         )
-        page["items"] = [
-            {
-                "name": (ns.get("metadata") or {}).get("name"),
-                "phase": (ns.get("status") or {}).get("phase"),
-                "labels": (ns.get("metadata") or {}).get("labels") or {},
-            }
-            for ns in page["items"]
-        ]
         return dumps(page)
 
     @tool(READ)
@@ -193,8 +186,8 @@ class ReadTools(ToolBase):
             field_selector=",".join(fields) or None,
             limit=limit,
             continue_token=continue_token,
+            show=event_line,
         )
-        page["items"] = [event_line(e) for e in page["items"]]
         return dumps(page)
 
     @tool(READ)
@@ -217,8 +210,8 @@ class ReadTools(ToolBase):
             field_selector=field_selector,
             limit=limit,
             continue_token=continue_token,
+            show=pod_line,
         )
-        page["items"] = [pod_line(p) for p in page["items"]]
         return dumps(page)
 
     @tool(READ)

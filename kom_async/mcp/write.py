@@ -21,6 +21,7 @@ from kom_async.mcp._toolkit import (
     Obj,
     ToolBase,
     VersionArg,
+    YamlNamespaceArg,
     tool,
 )
 from kom_async.mcp.output import compact, dumps, ref, status_word
@@ -44,8 +45,7 @@ class WriteTools(ToolBase):
         ] = None,
     ) -> str:
         """Delete one object of any kind."""
-        kubectl = self._kubectl(cluster)
-        query = self._one(kubectl, kind, name, namespace, group, version)
+        query = self._one(cluster, kind, name, namespace, group, version)
         answer = await query.delete(propagation_policy=propagation_policy)
         return dumps({"deleted": ref(answer, fallback_name=name), "status": status_word(answer)})
 
@@ -73,19 +73,15 @@ class WriteTools(ToolBase):
                 body = yaml.safe_load(patch)
             except yaml.YAMLError:
                 raise ToolError("patch text is neither JSON nor YAML") from None
-        kubectl = self._kubectl(cluster)
-        return compact(
-            await self._one(kubectl, kind, name, namespace, group, version).patch(body, patch_type)
-        )
+        query = self._one(cluster, kind, name, namespace, group, version)
+        return compact(await query.patch(body, patch_type))
 
     @tool(WRITE, writes=True)
     async def apply_k8s_yaml(
         self,
         yaml_text: Annotated[str, Field(description="One or more YAML documents ('---' separated)")],
         cluster: ClusterArg = None,
-        namespace: Annotated[
-            str | None, Field(description="Namespace for objects that name none (default 'default')")
-        ] = None,
+        namespace: YamlNamespaceArg = None,
     ) -> str:
         """Create or update every object in a multi-document YAML (server-side apply), in order."""
         kubectl = self._kubectl(cluster)
@@ -97,9 +93,7 @@ class WriteTools(ToolBase):
         self,
         yaml_text: Annotated[str, Field(description="The YAML that was applied")],
         cluster: ClusterArg = None,
-        namespace: Annotated[
-            str | None, Field(description="Namespace for objects that name none (default 'default')")
-        ] = None,
+        namespace: YamlNamespaceArg = None,
     ) -> str:
         """Delete every object named in a multi-document YAML (in reverse order; missing ones are skipped)."""
         kubectl = self._kubectl(cluster)
