@@ -77,6 +77,9 @@ LimitArg = Annotated[
     ),
 ]
 ContextArg = Annotated[str | None, Field(description="Kubeconfig context (default: current-context)")]
+ContextIdArg = Annotated[
+    str | None, Field(description="Id to register under (default: the context name)")
+]
 ReplaceArg = Annotated[bool, Field(description="Replace a cluster already registered under the id")]
 PathArg = Annotated[str | None, Field(description="Path of a kubeconfig file on the server host")]
 ContinueArg = Annotated[

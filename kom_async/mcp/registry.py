@@ -8,7 +8,17 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
-from kom_async.mcp._toolkit import READ, REGISTER, ContextArg, PathArg, ReplaceArg, ToolBase, tool
+from kom_async.kubectl import Kubectl
+from kom_async.mcp._toolkit import (
+    READ,
+    REGISTER,
+    ContextArg,
+    ContextIdArg,
+    PathArg,
+    ReplaceArg,
+    ToolBase,
+    tool,
+)
 from kom_async.mcp.output import dumps
 
 
@@ -30,9 +40,7 @@ class RegistryTools(ToolBase):
                 "or the path of a kubeconfig file in one of the server's kubeconfig directories"
             ),
         ],
-        cluster_id: Annotated[
-            str | None, Field(description="Id to register under (default: the context name)")
-        ] = None,
+        cluster_id: ContextIdArg = None,
         context: ContextArg = None,
         replace: ReplaceArg = False,
     ) -> str:
@@ -56,7 +64,7 @@ class RegistryTools(ToolBase):
             if exc.kind is not EKSAuthErrorKind.InvalidKubeconfig:
                 raise
             raise ToolError(str(exc).replace("register_by_string", "register_k8s_cluster")) from None
-        return dumps({"registered": self._cluster_info(self.clusters.get(kubectl.cluster_id))})
+        return self._registered(kubectl)
 
     @tool(REGISTER, registers=True)
     async def register_eks_cluster_by_name(
@@ -75,16 +83,14 @@ class RegistryTools(ToolBase):
         kubectl = await self.clusters.register_eks(
             cluster_name, region, profile=profile, role_arn=role_arn, cluster_id=cluster_id, replace=replace
         )
-        return dumps({"registered": self._cluster_info(self.clusters.get(kubectl.cluster_id))})
+        return self._registered(kubectl)
 
     @tool(REGISTER, registers=True)
     async def register_k8s_cluster(
         self,
         kubeconfig: Annotated[str | None, Field(description="Kubeconfig YAML content")] = None,
         kubeconfig_path: PathArg = None,
-        cluster_id: Annotated[
-            str | None, Field(description="Id to register under (default: the context name)")
-        ] = None,
+        cluster_id: ContextIdArg = None,
         context: ContextArg = None,
         replace: ReplaceArg = False,
     ) -> str:
@@ -97,13 +103,17 @@ class RegistryTools(ToolBase):
         kubectl = await self._register_kubeconfig(
             kubeconfig, kubeconfig_path, cluster_id, context, replace=replace, eks=False
         )
-        return dumps({"registered": self._cluster_info(self.clusters.get(kubectl.cluster_id))})
+        return self._registered(kubectl)
 
     @tool(REGISTER, registers=True)
     async def unregister_k8s_cluster(self, cluster: Annotated[str, Field(description="Cluster id")]) -> str:
         """Unregister a cluster: stop its token refresh and close its connections."""
         await self.clusters.unregister(cluster)
         return dumps({"unregistered": cluster, "remaining": list(self.clusters)})
+
+    def _registered(self, kubectl: Kubectl) -> str:
+        """The tool result of a registration: what list_k8s_clusters shows of the new cluster."""
+        return dumps({"registered": self._cluster_info(self.clusters.get(kubectl.cluster_id))})
 
 
 def _is_content(text: str) -> bool:
