@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -28,6 +28,17 @@ from kom_async.errors import (
 from kom_async.transport.restlog import redact_text
 
 QueryParams = Sequence[tuple[str, str]]
+
+
+class RequestParts(TypedDict, total=False):
+    """What a request may carry besides method, path and target: query parameters, a body, and
+    its ``content_type`` and ``accept`` media types (both ``application/json`` when omitted)."""
+
+    query: QueryParams
+    body: Any
+    content_type: str
+    accept: str
+
 
 _BY_CODE: dict[int, type[KubernetesError]] = {
     401: Unauthorized,
@@ -91,21 +102,21 @@ class RestClient:
         path: str,
         *,
         target: Target,
-        query: QueryParams = (),
-        body: Any = None,
-        content_type: str = "application/json",
-        accept: str = "application/json",
         timeout: float | aiohttp.ClientTimeout | None = None,
+        **parts: Unpack[RequestParts],
     ) -> aiohttp.ClientResponse:
         """Send a request and return the open 2xx response; the caller must release it."""
-        headers = {"Accept": accept, "Content-Type": content_type}
+        headers = {
+            "Accept": parts.get("accept", "application/json"),
+            "Content-Type": parts.get("content_type", "application/json"),
+        }
         try:
             response: aiohttp.ClientResponse = await self.api_client.call_api(
                 path,
                 method,
-                query_params=list(query),
+                query_params=list(parts.get("query", ())),
                 header_params=headers,
-                body=body,
+                body=parts.get("body"),
                 auth_settings=["BearerToken"],
                 _return_http_data_only=True,
                 _preload_content=False,
@@ -114,39 +125,13 @@ class RestClient:
         except ApiException as exc:  # an auth layer may raise instead of returning
             raise error_from_status(exc.status or 0, exc.body, target) from None
         if not 200 <= response.status <= 299:
-            try:
-                data = await response.read()
-            finally:
-                response.release()
-            raise error_from_status(response.status, data, target)
+            raise error_from_status(response.status, await _read(response), target)
         return response
 
-    async def json(
-        self,
-        method: str,
-        path: str,
-        *,
-        target: Target,
-        query: QueryParams = (),
-        body: Any = None,
-        content_type: str = "application/json",
-        accept: str = "application/json",
-    ) -> Any:
+    async def json(self, method: str, path: str, *, target: Target, **parts: Unpack[RequestParts]) -> Any:
         """Send a request and return its decoded JSON body (``None`` when empty)."""
-        response = await self.open(
-            method,
-            path,
-            target=target,
-            query=query,
-            body=body,
-            content_type=content_type,
-            accept=accept,
-            timeout=self.timeout,
-        )
-        try:
-            data = await response.read()
-        finally:
-            response.release()
+        response = await self.open(method, path, target=target, timeout=self.timeout, **parts)
+        data = await _read(response)
         return json.loads(data) if data else None
 
     async def text(self, path: str, *, target: Target, query: QueryParams = ()) -> str:
@@ -154,12 +139,16 @@ class RestClient:
         response = await self.open(
             "GET", path, target=target, query=query, accept="*/*", timeout=self.timeout
         )
-        try:
-            data = await response.read()
-            charset = response.charset or "utf-8"
-        finally:
-            response.release()
-        return data.decode(charset, "replace")
+        data = await _read(response)
+        return data.decode(response.charset or "utf-8", "replace")
+
+
+async def _read(response: aiohttp.ClientResponse) -> bytes:
+    """The whole body of ``response``, which is released either way."""
+    try:
+        return await response.read()
+    finally:
+        response.release()
 
 
 def encode_query(params: Mapping[str, object | None]) -> list[tuple[str, str]]:
