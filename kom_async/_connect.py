@@ -86,19 +86,11 @@ class Connector:
         identity meanwhile, so the token source made inside reuses it instead of rebuilding it;
         if nothing else takes it, it is closed on exit."""
         from kom_async.auth.eks.aws import describe_cluster
+        from kom_async.auth.eks.native import lease_identity
 
         pool = self.pool()
         c = config
-        ctx = await pool.context(
-            profile=c.profile,
-            region=c.region,
-            role_arn=c.role_arn,
-            external_id=c.external_id,
-            env=c.env,
-            profile_from_env=c.profile_from_env,
-            cluster_id=cid,
-            lease=True,
-        )
+        ctx = await lease_identity(pool, c, cid)
         try:
             env = tuple(sorted(c.env.items()))
             key = (c.cluster_name, c.region, c.profile, c.profile_from_env, c.role_arn, c.external_id, env)

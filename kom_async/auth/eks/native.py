@@ -37,6 +37,20 @@ def native_unsupported_reason(config: EKSAuthConfig) -> str | None:
     return None
 
 
+async def lease_identity(pool: AWSClientPool, config: EKSAuthConfig, cluster_id: str | None) -> AWSContext:
+    """Lease from ``pool`` the AWS identity ``config`` names; give it back with ``pool.release``."""
+    return await pool.context(
+        profile=config.profile,
+        region=config.region,
+        role_arn=config.role_arn,
+        external_id=config.external_id,
+        env=config.env,
+        profile_from_env=config.profile_from_env,
+        cluster_id=cluster_id,
+        lease=True,
+    )
+
+
 class NativeEKSTokenSource:
     """A ``TokenSource`` that presigns EKS tokens with aiobotocore credentials (kind ``eks-native``).
 
@@ -73,17 +87,7 @@ class NativeEKSTokenSource:
     async def _ctx(self) -> AWSContext:
         """This source's AWS identity, leased from the pool until ``aclose()``."""
         if self._context is None:
-            c = self.config
-            ctx = await self._pool.context(
-                profile=c.profile,
-                region=c.region,
-                role_arn=c.role_arn,
-                external_id=c.external_id,
-                env=c.env,
-                profile_from_env=c.profile_from_env,
-                cluster_id=self._cluster_id,
-                lease=True,
-            )
+            ctx = await lease_identity(self._pool, self.config, self._cluster_id)
             if self._context is not None:  # a concurrent first fetch won
                 await self._pool.release(ctx)
             else:
