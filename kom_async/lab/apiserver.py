@@ -49,6 +49,10 @@ VERSION = {
 }
 
 
+AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+"""The media type of aggregated discovery, asked for in ``Accept`` and answered as ``Content-Type``."""
+
+
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         status=status,
@@ -222,6 +226,9 @@ class KubeAPIServer:
         if user is None:
             raise ApiError(401, "Unauthorized", reason="Unauthorized")
         if request.method == "GET":
+            aggregated = self._aggregated_discovery(state, segs, request.headers.get("Accept", ""))
+            if aggregated is not None:
+                return aggregated
             doc = self._discovery(state, segs)
             if doc is not None:
                 return _json(doc)
@@ -242,6 +249,20 @@ class KubeAPIServer:
                 reason="Forbidden",
             )
         return await self._dispatch(state, request, target, verb)
+
+    @staticmethod
+    def _aggregated_discovery(state: ClusterState, segs: list[str], accept: str) -> web.Response | None:
+        """``/api`` or ``/apis`` as one aggregated document, when the client asks for v2 (as
+        kubectl and kom-async do) and the cluster serves it (1.30+; see ``legacy_discovery``)."""
+        if segs not in (["api"], ["apis"]) or not state.aggregated_discovery:
+            return None
+        wanted = AGGREGATED_V2.replace(" ", "")
+        if not any(part.replace(" ", "") == wanted for part in accept.split(",")):
+            return None
+        doc = state.types.aggregated(core=segs == ["api"])
+        response = web.Response(text=json.dumps(doc, separators=(",", ":")))
+        response.headers["Content-Type"] = AGGREGATED_V2  # aiohttp's content_type= drops parameters
+        return response
 
     def _discovery(self, state: ClusterState, segs: list[str]) -> Obj | None:
         types = state.types

@@ -433,6 +433,12 @@ class EKSLab:
         for state in states:
             api.authenticator.revoke(state)
 
+    def legacy_discovery(self, name: str, region: str | None = None, *, on: bool = True) -> None:
+        """Answer discovery like a pre-1.26 server (one request per group version) instead of
+        with aggregated discovery; ``on=False`` restores the default."""
+        self._require()
+        self._state(name, region).aggregated_discovery = not on
+
     def api_fault(
         self,
         name: str,

@@ -68,6 +68,34 @@ class ResourceType:
             out.append(entry)
         return out
 
+    def discovery_resource(self) -> dict[str, Any]:
+        """This type's entry in an aggregated discovery document (apidiscovery.k8s.io/v2)."""
+        entry: dict[str, Any] = {
+            "resource": self.plural,
+            "responseKind": {"group": self.group, "version": self.version, "kind": self.kind},
+            "scope": "Namespaced" if self.namespaced else "Cluster",
+            "singularResource": self.kind.lower(),
+            "verbs": list(ALL_VERBS),
+        }
+        if self.short_names:
+            entry["shortNames"] = list(self.short_names)
+        if self.categories:
+            entry["categories"] = list(self.categories)
+        subs = []
+        for sub in self.subresources:
+            group, version = ("autoscaling", "v1") if sub == "scale" else (self.group, self.version)
+            kind = SUBRESOURCE_KINDS.get(sub, self.kind)
+            subs.append(
+                {
+                    "subresource": sub,
+                    "responseKind": {"group": group, "version": version, "kind": kind},
+                    "verbs": SUBRESOURCE_VERBS.get(sub, ["get", "patch", "update"]),
+                }
+            )
+        if subs:
+            entry["subresources"] = subs
+        return entry
+
 
 BUILTIN_TYPES = (
     ResourceType("", "v1", "namespaces", "Namespace", False, ("ns",), ("status",)),
@@ -152,6 +180,29 @@ class TypeRegistry:
             "name": group,
             "versions": entries,
             "preferredVersion": entries[0] if entries else {},
+        }
+
+    def aggregated(self, *, core: bool) -> dict[str, Any]:
+        """The aggregated ``/api`` (``core``) or ``/apis`` document, as Kubernetes 1.30+ serves
+        it to clients that ask for ``apidiscovery.k8s.io/v2``: every resource in one answer."""
+        groups: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for (g, v, _), rt in self.types.items():
+            if (g == "") == core:
+                groups.setdefault(g, {}).setdefault(v, []).append(rt.discovery_resource())
+        items = [
+            {
+                "metadata": {"name": g, "creationTimestamp": None},
+                "versions": [
+                    {"version": v, "resources": res, "freshness": "Current"} for v, res in versions.items()
+                ],
+            }
+            for g, versions in groups.items()
+        ]
+        return {
+            "kind": "APIGroupDiscoveryList",
+            "apiVersion": "apidiscovery.k8s.io/v2",
+            "metadata": {},
+            "items": items,
         }
 
     def resource_list(self, group: str, version: str) -> dict[str, Any] | None:

@@ -73,6 +73,9 @@ class ClusterState:
         self.revoked_hashes: set[str] = set()
         self.seen_hashes: dict[str, datetime] = {}
         self.fault: Fault | None = None
+        #: answer ``/api`` and ``/apis`` with aggregated discovery when asked (Kubernetes
+        #: 1.30+, as the lab's version says); False answers like a pre-1.26 server
+        self.aggregated_discovery = True
         self.stats = ClusterStats()
         self.pager = Pager()
         self.logs = LogBook()

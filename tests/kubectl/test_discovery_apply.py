@@ -10,6 +10,7 @@ from kubectl_helpers import CountingApiClient
 
 from kom_async.errors import QueryError
 from kom_async.kubectl import Kubectl
+from kom_async.lab import EKSLab, LabCluster
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -112,6 +113,23 @@ async def test_discovery_is_cached_for_its_ttl_and_can_be_invalidated(api: Count
     kubectl.invalidate_discovery()
     await kubectl.resource("pods").namespace("demo").list()
     assert kubectl.discovery.loads == 3
+
+
+async def test_discovery_takes_two_requests_when_aggregated_and_reads_the_same_from_a_legacy_server(
+    api: CountingApiClient, lab: EKSLab, cluster: LabCluster
+) -> None:
+    await Kubectl(api).resource("crd").create(WIDGET_CRD)  # a CRD's group must be in both documents too
+    aggregated = Kubectl(api)
+    before = len(api.requests)
+    found = await aggregated.api_resources()
+    assert [url.rsplit("/", 1)[-1] for _, url in api.requests[before:]] == ["api", "apis"]
+    lab.legacy_discovery(cluster.name)
+    legacy = Kubectl(api)
+    before = len(api.requests)
+    assert await legacy.api_resources() == found  # same names, scopes, verbs, subresources, order
+    assert len(api.requests) - before >= 5  # /api, /apis, then one per group version
+    assert {"Widget", "Pod", "Deployment"} <= {r.kind for r in found}
+    assert next(r for r in found if r.kind == "Widget").short_names == ("wg",)
 
 
 async def test_names_resolve_like_kubectl(kubectl: Kubectl) -> None:

@@ -21,14 +21,46 @@ async def test_version_and_health_answer_without_credentials_but_resources_do_no
     assert status == 401 and body["code"] == 401
 
 
-async def test_discovery_lists_core_apps_and_apiextensions(api: LabAPI) -> None:
-    kubectl_accept = (
-        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
-        "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
-    )
-    status, body = await api.get("/api", headers={"Accept": kubectl_accept})
+KUBECTL_ACCEPT = (
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
+)
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+async def test_discovery_is_aggregated_for_clients_that_ask_as_on_kubernetes_1_30(api: LabAPI) -> None:
+    headers = {"Authorization": f"Bearer {api.token}", "Accept": KUBECTL_ACCEPT}
+    docs = {}
+    for path in ("/api", "/apis"):
+        async with api.session.get(api.cluster.server + path, headers=headers, ssl=api.ssl) as resp:
+            # clients pick the parser by the answer's media type, parameters included
+            assert resp.status == 200 and resp.headers["Content-Type"] == AGGREGATED
+            docs[path] = await resp.json()
+    assert docs["/api"]["kind"] == "APIGroupDiscoveryList"
+    assert docs["/api"]["apiVersion"] == "apidiscovery.k8s.io/v2"
+    (core,) = docs["/api"]["items"]
+    assert core["metadata"]["name"] == "" and [v["version"] for v in core["versions"]] == ["v1"]
+    pods = next(r for r in core["versions"][0]["resources"] if r["resource"] == "pods")
+    assert pods["responseKind"] == {"group": "", "version": "v1", "kind": "Pod"}
+    assert pods["scope"] == "Namespaced" and pods["shortNames"] == ["po"] and "watch" in pods["verbs"]
+    assert {s["subresource"] for s in pods["subresources"]} >= {"log", "exec", "portforward"}
+    groups = {item["metadata"]["name"]: item for item in docs["/apis"]["items"]}
+    assert {"apps", "apiextensions.k8s.io"} <= set(groups)
+    deployments = next(r for r in groups["apps"]["versions"][0]["resources"] if r["resource"] == "deployments")
+    scale = next(s for s in deployments["subresources"] if s["subresource"] == "scale")
+    assert scale["responseKind"] == {"group": "autoscaling", "version": "v1", "kind": "Scale"}
+    nodes = next(r for r in core["versions"][0]["resources"] if r["resource"] == "nodes")
+    assert nodes["scope"] == "Cluster"
+    # a client that does not ask gets the legacy documents
+    assert (await api.get("/api"))[1]["kind"] == "APIVersions"
+    assert (await api.get("/apis", headers={"Accept": "application/json"}))[1]["kind"] == "APIGroupList"
+
+
+async def test_discovery_lists_core_apps_and_apiextensions(api: LabAPI, eks_lab: EKSLab) -> None:
+    eks_lab.legacy_discovery("lab")  # a pre-1.26 server ignores the aggregated media type
+    status, body = await api.get("/api", headers={"Accept": KUBECTL_ACCEPT})
     assert status == 200 and body["kind"] == "APIVersions" and body["versions"] == ["v1"]
-    status, body = await api.get("/apis", headers={"Accept": kubectl_accept})
+    status, body = await api.get("/apis", headers={"Accept": KUBECTL_ACCEPT})
     assert {g["name"] for g in body["groups"]} >= {"apps", "apiextensions.k8s.io"}
     status, body = await api.get("/api/v1")
     names = {r["name"] for r in body["resources"]}
@@ -37,6 +69,8 @@ async def test_discovery_lists_core_apps_and_apiextensions(api: LabAPI) -> None:
     assert {"deployments", "deployments/scale"} <= {r["name"] for r in body["resources"]}
     assert (await api.get("/apis/apps"))[1]["preferredVersion"]["version"] == "v1"
     assert (await api.get("/apis/nope.example.com/v1"))[0] == 404
+    eks_lab.legacy_discovery("lab", on=False)
+    assert (await api.get("/api", headers={"Accept": KUBECTL_ACCEPT}))[1]["kind"] == "APIGroupDiscoveryList"
 
 
 async def test_create_get_update_delete_with_kubernetes_errors(api: LabAPI) -> None:
