@@ -70,26 +70,47 @@ class AWSProxy:
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._handlers: set[asyncio.Task[object]] = set()
 
     async def start(self) -> None:
         """Listen on a free 127.0.0.1 port."""
         app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.router.add_route("*", "/{tail:.*}", self._tracked)
         self._session = aiohttp.ClientSession(auto_decompress=False)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # handler_cancellation: a client that gives up (a cancelled registration) ends its
+        # delayed request here too, instead of leaving it sleeping until stop()
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=1.0, handler_cancellation=True
+        )
         await runner.setup()
         self._runner = runner
         port = await listen_loopback(runner)
         self.url = f"http://127.0.0.1:{port}"
 
     async def stop(self) -> None:
-        """Stop listening and close the upstream session."""
+        """Cancel and await requests still being served (a 'delay' fault sleeping), stop
+        listening and close the upstream session; without the cancel, aiohttp waits for them."""
+        handlers = [t for t in self._handlers if not t.done()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    async def _tracked(self, request: web.Request) -> web.StreamResponse:
+        """Serve one request, known to ``stop()`` while it runs."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            return await self._handle(request)
+        finally:
+            if task is not None:
+                self._handlers.discard(task)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         service = service_of(request)
