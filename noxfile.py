@@ -14,9 +14,15 @@ PYTHON = "3.11"
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The test suite but its `slow` group: warnings as errors, a per-test timeout (pyproject.toml),
-    the 25 slowest tests and the total time printed."""
+    the 25 slowest tests and the total time printed.
+
+    Three pytest-xdist workers, a test file each at a time: the tests mostly wait (on the lab,
+    exec plugins, subprocesses), so three share 2 cores well; the leak check gathers every
+    worker's findings (tests/conftest.py). ``nox -s tests -- -n 0`` runs in one process."""
     session.install("-e", ".[test]")
-    session.run("pytest", "-m", "not slow", "--durations=25", *session.posargs)
+    session.run(
+        "pytest", "-m", "not slow", "-n", "3", "--dist", "loadfile", "--durations=25", *session.posargs
+    )
 
 
 @nox.session(python=PYTHON)

@@ -88,23 +88,67 @@ def _private_token_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
 
 
+#: what each xdist worker found, sent to the controller when the worker ends (empty when the
+#: suite runs in one process): records scanned, secrets known, and the texts of every hit
+worker_reports: list[dict[str, Any]] = []
+
+
+def _report() -> dict[str, Any]:
+    """This process's findings, in the form a worker sends to the controller."""
+    return {
+        "records": detector.records,
+        "secrets": len(detector.secrets),
+        "leaks": list(detector.leaks),
+        "error_leaks": list(error_leaks),
+        "hygiene": list(hygiene.complaints),
+    }
+
+
+def _totals() -> dict[str, Any]:
+    """This process's findings plus those of every worker that has ended."""
+    total = _report()
+    for report in worker_reports:
+        for key in ("records", "secrets"):
+            total[key] += report[key]
+        for key in ("leaks", "error_leaks", "hygiene"):
+            total[key] += report[key]
+    return total
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """Controller side of pytest-xdist: collect a finished worker's findings."""
+    report = getattr(node, "workeroutput", {}).get("kom_leakcheck")
+    if report is not None:
+        worker_reports.append(report)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     gc.collect()
-    if detector.leaks or error_leaks or hygiene.complaints:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller judges the whole run
+        workeroutput["kom_leakcheck"] = _report()
+        return
+    total = _totals()
+    if total["leaks"] or total["error_leaks"] or total["hygiene"]:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if hasattr(terminalreporter.config, "workeroutput"):
+        return
+    total = _totals()
+    workers = f" in {len(worker_reports)} workers" if worker_reports else ""
     write = terminalreporter.write_line
     write(
-        f"secret-leak check: {detector.records} log records scanned at DEBUG, "
-        f"{len(detector.secrets)} secrets known, {len(detector.leaks)} leaks; "
-        f"{len(error_leaks)} errors showing a secret"
+        f"secret-leak check{workers}: {total['records']} log records scanned at DEBUG, "
+        f"{total['secrets']} secrets known, {len(total['leaks'])} leaks; "
+        f"{len(total['error_leaks'])} errors showing a secret"
     )
-    write(f"asyncio hygiene check: {len(hygiene.complaints)} leaked tasks/sessions/connectors reported")
-    for leak in detector.leaks[:20]:
+    write(f"asyncio hygiene check: {len(total['hygiene'])} leaked tasks/sessions/connectors reported")
+    for leak in total["leaks"][:20]:
         write(f"  LEAK {leak}")
-    for text in error_leaks[:20]:
+    for text in total["error_leaks"][:20]:
         write(f"  ERROR LEAK {text}")
-    for text in hygiene.complaints[:20]:
+    for text in total["hygiene"][:20]:
         write(f"  HYGIENE {text}")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import sys
+from pathlib import Path
 
-from leakcheck import LeakDetector
+import pytest
+from leakcheck import LeakDetector, detector
 
 from kom_async.auth.token import Token
 
@@ -24,3 +29,45 @@ def test_the_leak_detector_flags_a_logged_token_and_a_known_secret() -> None:
         logger.removeHandler(probe)
         logger.propagate = True
     assert len(probe.leaks) == 2 and probe.records == 4
+
+
+PLANT = "KOM_LEAKCHECK_PLANT"
+
+
+@pytest.mark.skipif(os.environ.get(PLANT) != "1", reason="only run by the test below, in a child pytest")
+def test_planted_leak() -> None:
+    """Logs a learnt secret through the suite-wide detector (passes itself; the session must not)."""
+    detector.learn("planted-secret-value-0123")
+    logging.getLogger("kom_async.selftest").warning("oops: planted-secret-value-0123")
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+async def test_a_leak_fails_the_whole_run_also_when_it_happens_in_an_xdist_worker(workers: list[str]) -> None:
+    here = Path(__file__)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *workers,
+        f"{here}::test_planted_leak",
+        f"{here}::test_the_leak_detector_flags_a_logged_token_and_a_known_secret",
+        cwd=here.parents[1],
+        env={**os.environ, PLANT: "1"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 100)
+    except BaseException:  # timeout, pytest-timeout or cancellation: leave no child behind
+        proc.kill()
+        await proc.wait()
+        raise
+    text = out.decode()
+    assert "2 passed" in text, text  # every test passed ...
+    assert proc.returncode == 1, text  # ... and the run failed on the leak
+    assert "1 leaks" in text and "LEAK" in text, text
+    if workers:
+        assert "in 2 workers" in text, text
