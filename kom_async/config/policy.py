@@ -1,12 +1,15 @@
 """What a kubeconfig may make this process do. ``ExecPolicy``: which exec plugins run.
 ``TrustPolicy``: whether the kubeconfig is the operator's own (trusted, kubectl behaviour) or
 someone else's (untrusted: allowlisted exec env, files only under allowed directories, https
-with verification, credentials of this host only to servers proven to be the right ones)."""
+with verification, no link-local/metadata server, credentials of this host only to servers
+proven to be the right ones; with ``pin_servers``, every server proven or listed)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +111,12 @@ SAFE_EXEC_ENV = frozenset(
         "AWS_PAGER",
     }
 )
+# never a Kubernetes API server: link-local addresses (cloud instance metadata at 169.254.169.254,
+# link-local IPv6), EC2's IPv6 metadata address, and the NAT64 spelling of 169.254.0.0/16
+_NEVER_SERVERS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "64:ff9b::a9fe:0/112")
+)
 # values the AWS CLI replaces by a file's or a URL's content (``--cluster-name file:///etc/x``)
 _PARAM_FILE_PREFIXES = ("file://", "fileb://", "http://", "https://")
 
@@ -137,15 +146,25 @@ class TrustPolicy:
     TLS verification and proxies; and credentials of this host (an exec plugin's token, a
     tokenFile) for a server that is neither in ``allowed_servers`` nor, for EKS, the endpoint
     DescribeCluster reports for the cluster name (checked by the registry before the first
-    token is minted).
+    token is minted). A server whose host is a link-local / cloud-metadata address is refused.
+
+    ``pin_servers=True`` (strict; ``kom-async mcp --pin-servers``) extends the server rule to
+    kubeconfigs that bring their own credentials (token, client certificate, basic auth, none):
+    every server must be in ``allowed_servers`` or a DescribeCluster-confirmed EKS endpoint, so
+    a kubeconfig cannot make this host reach an internal https service.
     """
 
     trusted: bool = False
     allowed_dirs: tuple[str, ...] = ()
     allowed_servers: frozenset[str] = frozenset()
     allowed_env: frozenset[str] = field(default=SAFE_EXEC_ENV)
+    pin_servers: bool = False
 
     def __post_init__(self) -> None:
+        if self.trusted and self.pin_servers:
+            raise InvalidArgument(
+                "pin_servers applies to untrusted kubeconfigs; a trusted policy goes anywhere"
+            )
         for server in self.allowed_servers:
             if normalize_server(server) != server:
                 raise InvalidArgument(
@@ -160,9 +179,11 @@ class TrustPolicy:
         allowed_dirs: Iterable[str | os.PathLike[str]] = (),
         allowed_servers: Iterable[str] = (),
         allowed_env: Iterable[str] = SAFE_EXEC_ENV,
+        pin_servers: bool = False,
     ) -> TrustPolicy:
         """An untrusted policy: files only under ``allowed_dirs``, credentials of this host only
-        to ``allowed_servers`` (or the DescribeCluster endpoint), exec env only ``allowed_env``."""
+        to ``allowed_servers`` (or the DescribeCluster endpoint), exec env only ``allowed_env``;
+        ``pin_servers``: every server, whoever's credentials, only those."""
         servers = set()
         for server in allowed_servers:
             if not server.lower().startswith("https://"):
@@ -173,6 +194,7 @@ class TrustPolicy:
             allowed_dirs=tuple(os.fspath(Path(d).expanduser()) for d in allowed_dirs),
             allowed_servers=frozenset(servers),
             allowed_env=frozenset(allowed_env),
+            pin_servers=pin_servers,
         )
 
     @property
@@ -225,6 +247,11 @@ class TrustPolicy:
             )
         if selection.proxy_url:
             raise KubeconfigRefused(f"{where}: proxy-url is set; an untrusted kubeconfig may not use a proxy")
+        if _metadata_address(urlsplit(server).hostname or ""):
+            raise KubeconfigRefused(
+                f"{where}: server {_no_userinfo(server)!r} is a link-local / cloud metadata address, "
+                "never a Kubernetes API server; an untrusted kubeconfig may not name it"
+            )
         auth = selection.auth
         if auth.exec is not None:
             self.check_env(auth.exec.env, what=f"{where}: the exec plugin's env")
@@ -247,10 +274,38 @@ class TrustPolicy:
                 f"{_no_userinfo(server)!r} is not one this host's credentials may go to; the "
                 "operator can list it (TrustPolicy(allowed_servers=...), kom-async mcp --allow-server)"
             )
+        if self.pin_servers and not eks and not self.server_allowed(server):
+            raise KubeconfigRefused(
+                f"{where}: server {_no_userinfo(server)!r} is not one of the API servers the operator "
+                "allowed, and this host pins servers (pin_servers): an untrusted kubeconfig may only "
+                "name an allowed server or an EKS endpoint that eks:DescribeCluster confirms; the "
+                "operator can allow it (TrustPolicy.untrusted(allowed_servers=[...]), "
+                "kom-async mcp --allow-server URL)"
+            )
 
     def needs_eks_check(self, server: str) -> bool:
         """True when an EKS server must be confirmed by DescribeCluster before a token goes out."""
         return not self.trusted and not self.server_allowed(server)
+
+
+def _metadata_address(host: str) -> bool:
+    """True when ``host`` is a literal link-local / metadata address, in any spelling the C
+    resolver accepts (``169.254.169.254``, ``2852039166``, ``0xa9.0xfe.0xa9.0xfe``,
+    ``::ffff:169.254.169.254``, ``fe80::1%eth0``)."""
+    host = host.split("%", 1)[0].lower().rstrip(".")  # a trailing dot names the same host
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if not host or host.strip("0123456789abcdefx.") or ".." in host:
+            return False  # a name, not a number
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in _NEVER_SERVERS)
 
 
 def _no_userinfo(url: str) -> str:

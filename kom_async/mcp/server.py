@@ -2,7 +2,8 @@
 
 Clusters can be preloaded from local kubeconfigs (trusted: the operator chose them) and
 registered at run time through tools (untrusted: ``TrustPolicy.untrusted`` with the
-``--kubeconfig-dir`` directories and ``--allow-server`` servers, plus the exec allowlist).
+``--kubeconfig-dir`` directories and ``--allow-server`` servers, plus the exec allowlist;
+``--pin-servers`` limits every server of those kubeconfigs to that list or confirmed EKS).
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ AUTH_KEY_ENV = "KOM_ASYNC_MCP_AUTH_KEY"
 
 DEFAULT_KUBECONFIG_DIR = "~/.kube"
 """Where tool-supplied kubeconfig paths may point when no --kubeconfig-dir is given."""
+
+UNPINNED_NOTE = (
+    "--allow-server only lists where this host's own credentials (exec plugins, token files) may "
+    "go; tool-supplied kubeconfigs that carry their own credentials may still name any https "
+    "server. Add --pin-servers to hold every server to the list (or to a DescribeCluster-confirmed "
+    "EKS endpoint)"
+)
+"""Printed when --allow-server is given without --pin-servers: the list is not a server pin."""
 
 _KUBECONFIG_SUFFIXES = {"", ".yaml", ".yml", ".conf", ".kubeconfig", ".config"}
 
@@ -82,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="an https API server that tool-supplied kubeconfigs may send this host's credentials to "
         "without further proof (repeatable; EKS servers are otherwise confirmed with DescribeCluster)",
+    )
+    parser.add_argument(
+        "--pin-servers",
+        action="store_true",
+        help="tool-supplied kubeconfigs may only name an --allow-server server or an EKS endpoint "
+        "DescribeCluster confirms, whatever their credentials (token, client certificate, basic auth, "
+        "none): an agent cannot make this host reach other https services. Without it such "
+        "kubeconfigs may name any https server except link-local/metadata addresses; --allow-server "
+        "without --pin-servers prints a note saying so",
     )
     parser.add_argument(
         "--allow-exec",
@@ -235,7 +253,9 @@ async def serve(options: argparse.Namespace) -> int:
     auth_key = _auth_key(options)
     policy = ExecPolicy(DEFAULT_ALLOWED_COMMANDS | set(options.allow_exec), deny_all=options.deny_all_exec)
     trust = TrustPolicy.untrusted(
-        allowed_dirs=options.kubeconfig_dir or [DEFAULT_KUBECONFIG_DIR], allowed_servers=options.allow_server
+        allowed_dirs=options.kubeconfig_dir or [DEFAULT_KUBECONFIG_DIR],
+        allowed_servers=options.allow_server,
+        pin_servers=options.pin_servers,
     )
     settings = ToolSettings(
         exec_policy=policy,
@@ -294,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"kom-async mcp: {problem}", file=sys.stderr)
         return 2
+    if options.allow_server and not options.pin_servers:
+        print(f"kom-async mcp: note: {UNPINNED_NOTE}", file=sys.stderr, flush=True)
     _configure_logging(options.log_level)
     try:
         return asyncio.run(serve(options))
