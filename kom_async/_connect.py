@@ -211,6 +211,7 @@ class Connector:
                 exec_timeout=exec_timeout,
                 verify=verify,
                 source=source,
+                follow_redirects=trust.trusted,
             )
 
     async def _connect(
@@ -223,6 +224,7 @@ class Connector:
         exec_timeout: float,
         verify: bool,
         source: TokenSource | None,
+        follow_redirects: bool = True,
     ) -> Connection:
         """Create source, provider, first token, API client and refresh task — or nothing.
 
@@ -265,6 +267,7 @@ class Connector:
                 else None,
                 basic_auth=(auth.username or "", auth.password or "") if auth.kind == "basic" else None,
                 retry_policy=self._retry_policy,
+                follow_redirects=follow_redirects,  # untrusted: a redirect is refused
             )
             if verify:
                 await _verify(api_client, source)

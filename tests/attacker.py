@@ -17,10 +17,12 @@ class Attacker:
 
     With ``tls`` it serves a certificate for 127.0.0.1 from its own CA (``ca_data``, what an
     attacker would put in the kubeconfig), so a client that trusts that CA talks to it happily.
+    It answers every request 401, or, with ``redirect`` set, 302 to that URL.
     """
 
     def __init__(self, tls: bool) -> None:
         self.tls = tls
+        self.redirect: str | None = None
         self.connections = 0
         self.received = bytearray()
         self._ca = trustme.CA(organization_name="attacker")
@@ -73,7 +75,8 @@ class Attacker:
             while chunk := await asyncio.wait_for(reader.read(65536), 5):
                 self.received.extend(chunk)
                 if b"\r\n\r\n" in self.received:
-                    writer.write(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    status = f"302 Found\r\nLocation: {self.redirect}" if self.redirect else "401 Unauthorized"
+                    writer.write(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
                     await writer.drain()
                     break
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError):

@@ -27,7 +27,14 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from kom_async.auth.provider import TokenProvider
 from kom_async.auth.token import Token
 from kom_async.config.urls import redact_url
-from kom_async.errors import ClusterUnreachable, EKSAuthError, EKSAuthErrorKind, ExecPluginError, KomError
+from kom_async.errors import (
+    ClusterUnreachable,
+    EKSAuthError,
+    EKSAuthErrorKind,
+    ExecPluginError,
+    KomError,
+    KubeconfigRefused,
+)
 from kom_async.transport import restlog
 from kom_async.transport.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
@@ -93,10 +100,27 @@ class TokenAuth:
         self.provider.note_auth_failure(kind)
 
 
+async def _refuse_redirect(
+    session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestRedirectParams
+) -> None:
+    """Stop a redirect before it is followed: a server an untrusted kubeconfig names could
+    otherwise send this host anywhere (plain http, a metadata address, an unlisted server)."""
+    location = params.response.headers.get("Location", "")
+    status = params.response.status
+    params.response.close()
+    raise KubeconfigRefused(
+        f"the API server at {redact_url(str(params.url.origin()))} answered {status} with a redirect to "
+        f"{redact_url(location)[:200]!r}; redirects are not followed for an untrusted kubeconfig "
+        "(its server could send this host anywhere): give the kubeconfig the final server URL"
+    )
+
+
 class _RESTClient(rest.RESTClientObject):
     """kubernetes_asyncio's REST client, built around an SSL context we made in memory."""
 
-    def __init__(self, configuration: Configuration, ssl_context: ssl.SSLContext) -> None:
+    def __init__(
+        self, configuration: Configuration, ssl_context: ssl.SSLContext, *, follow_redirects: bool = True
+    ) -> None:
         # the stubs say str; kubernetes_asyncio itself stores None for "not set"
         self.server_hostname = configuration.tls_server_name  # type: ignore[assignment]
         # the kubeconfig's proxy-url, else HTTPS_PROXY/NO_PROXY as client-go reads them —
@@ -104,8 +128,12 @@ class _RESTClient(rest.RESTClientObject):
         self.proxy = configuration.proxy or _env_proxy(configuration.host or "")  # type: ignore[assignment]
         self.proxy_headers = configuration.proxy_headers  # type: ignore[assignment]
         connector = aiohttp.TCPConnector(limit=configuration.connection_pool_maxsize, ssl=ssl_context)
+        traces = []
+        if not follow_redirects:
+            traces.append(aiohttp.TraceConfig())
+            traces[0].on_request_redirect.append(_refuse_redirect)
         self.pool_manager = aiohttp.ClientSession(
-            connector=connector, trust_env=False, read_bufsize=_READ_BUFSIZE
+            connector=connector, trust_env=False, read_bufsize=_READ_BUFSIZE, trace_configs=traces
         )
 
 
@@ -128,12 +156,13 @@ class KomApiClient(ApiClient):
         auth: TokenAuth | None = None,
         basic_auth: tuple[str, str] | None = None,
         retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
+        follow_redirects: bool = True,
     ) -> None:
         # ApiClient.__init__ would build its own REST client (and session) from files on
         # disk; set up the same attributes around ours instead.
         self.configuration = configuration
         self.pool_threads = 1
-        self.rest_client = _RESTClient(configuration, ssl_context)
+        self.rest_client = _RESTClient(configuration, ssl_context, follow_redirects=follow_redirects)
         self.default_headers: dict[str, str] = {}
         self.cookie = None  # type: ignore[assignment]
         self.user_agent = "kom-async/0.1 (kubernetes_asyncio)"

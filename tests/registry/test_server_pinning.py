@@ -19,6 +19,7 @@ import trustme
 import yaml
 from attacker import Attacker
 from kubernetes_asyncio.client import CoreV1Api
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from kom_async import Clusters, KomError, TrustPolicy
 from kom_async.errors import InvalidArgument, KubeconfigRefused
@@ -190,3 +191,23 @@ async def test_a_trusted_registry_is_not_pinned() -> None:
 
     selection = load_kubeconfig(kubeconfig("https://169.254.169.254", {"token": SECRET}))
     TRUSTED.check_selection(selection, eks=False)
+
+
+async def test_untrusted_a_server_cannot_redirect_this_host_elsewhere(eks_lab_module: EKSLab) -> None:
+    """A server the kubeconfig names answers 302 to a plain-http "internal" listener (standing
+    in for http://169.254.169.254/latest/meta-data/): untrusted, the redirect is refused."""
+    async with Attacker.listening() as inner, Attacker.listening(tls=True) as evil:
+        evil.redirect = f"{inner.url}/latest/meta-data/"
+        config = kubeconfig(evil.url, {"token": SECRET}, evil.ca_data)
+        async with Clusters(trust=TrustPolicy.untrusted()) as clusters:
+            k = await clusters.register_by_string(config)
+            with pytest.raises(KubeconfigRefused, match="redirect") as info:
+                await CoreV1Api(k.api_client).list_namespace()
+            assert "/latest/meta-data/" in str(info.value) and SECRET not in str(info.value)
+        assert evil.connections == 1
+        inner.assert_received_nothing()
+        async with Clusters() as clusters:  # trusted: the operator's own file, kubectl behaviour
+            k = await clusters.register_by_string(config)
+            with pytest.raises(ApiException):  # the inner listener answers 401
+                await CoreV1Api(k.api_client).list_namespace()
+        assert inner.connections >= 1 and SECRET.encode() not in inner.received
