@@ -6,10 +6,11 @@ Wrong types and values fail here, typed (``InvalidArgument``), before any work i
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, TypedDict
 
 from kom_async._connect import TokenSourceChoice
-from kom_async.errors import InvalidArgument
+from kom_async.errors import EKSAuthError, EKSAuthErrorKind, InvalidArgument
 
 if TYPE_CHECKING:
     from kom_async.config.policy import ExecPolicy, TrustChoice
@@ -76,6 +77,30 @@ def check_options(
         )
     if not isinstance(token_source, str) or token_source not in ("auto", "native", "exec"):
         raise InvalidArgument(f"token_source must be 'auto', 'native' or 'exec', not {token_source!r:.40}")
-    for what, value in (("cluster_id", cluster_id), ("context", context)):
+    check_optional_str(cluster_id=cluster_id, context=context)
+
+
+def check_optional_str(**values: object) -> None:
+    """Each keyword's value is a string or None (the keyword names the argument in the error)."""
+    for what, value in values.items():
         if value is not None and not isinstance(value, str):
             raise InvalidArgument(f"{what} must be a string or None, not {type(value).__name__}")
+
+
+def check_eks_by_name(
+    cluster_name: object, region: object, profile: object, role_arn: object, env: object, token_source: object
+) -> None:
+    """``register_eks``'s own arguments: names, the AWS identity's strings and env, and no exec
+    plugin (it mints tokens natively)."""
+    check_optional_str(profile=profile, role_arn=role_arn)
+    pairs = env.items() if isinstance(env, Mapping) else [(None, None)]
+    if env is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in pairs):
+        raise InvalidArgument("env must map variable names to string values")
+    if token_source == "exec":
+        raise EKSAuthError(
+            EKSAuthErrorKind.InvalidKubeconfig,
+            "register_eks mints tokens natively; to use an exec plugin, register a "
+            "kubeconfig with register_eks_by_string/by_path and token_source='exec'",
+        )
+    check_name(cluster_name, "cluster_name")
+    check_name(region, "region")

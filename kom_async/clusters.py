@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 import anyio
 
 from kom_async._connect import Connector, TokenSourceChoice
-from kom_async._options import RegisterOptions, check_name, check_options, check_register_options
+from kom_async._options import (
+    RegisterOptions,
+    check_eks_by_name,
+    check_name,
+    check_options,
+    check_register_options,
+)
 from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.provider import AuthStats, TokenProvider
 from kom_async.auth.refresh import RefreshPolicy
@@ -205,20 +211,7 @@ class Clusters:
         from kom_async.auth.eks.config import EKSAuthConfig
 
         check_options(replace, exec_timeout, token_source, cluster_id=cluster_id)
-        for what, value in (("profile", profile), ("role_arn", role_arn)):
-            if value is not None and not isinstance(value, str):
-                raise InvalidArgument(f"{what} must be a string or None, not {type(value).__name__}")
-        pairs = env.items() if isinstance(env, Mapping) else [(None, None)]
-        if env is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in pairs):
-            raise InvalidArgument("env must map variable names to string values")
-        if token_source == "exec":
-            raise EKSAuthError(
-                EKSAuthErrorKind.InvalidKubeconfig,
-                "register_eks mints tokens natively; to use an exec plugin, register a "
-                "kubeconfig with register_eks_by_string/by_path and token_source='exec'",
-            )
-        check_name(cluster_name, "cluster_name")
-        check_name(region, "region")
+        check_eks_by_name(cluster_name, region, profile, role_arn, env, token_source)
         trust_policy(trust, self._trust).check_env(env or {}, what="register_eks env")
         cid = cluster_id or f"{region}-{cluster_name}"
         config = EKSAuthConfig(
