@@ -13,7 +13,7 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Required, TypedDict
 
 import anyio
 from kubernetes_asyncio.client import Configuration
@@ -24,7 +24,7 @@ from kom_async.auth.provider import TokenProvider
 from kom_async.auth.refresh import RefreshPolicy, start_refresh_task
 from kom_async.auth.static import FileTokenSource, StaticTokenSource
 from kom_async.auth.token import TokenSource
-from kom_async.config.kubeconfig import KubeconfigSelection
+from kom_async.config.kubeconfig import KubeconfigSelection, UserAuth
 from kom_async.config.policy import TRUSTED, TrustPolicy, normalize_server
 from kom_async.config.tls import ssl_context_for
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KubeconfigRefused
@@ -39,6 +39,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("kom_async")
 
 TokenSourceChoice = Literal["auto", "native", "exec"]
+
+
+class ConnectOptions(TypedDict, total=False):
+    """The keyword options of ``Connector.connect``, as the registry passes them along."""
+
+    token_source: Required[TokenSourceChoice]
+    exec_timeout: Required[float]
+    verify: bool
+    source: TokenSource | None
+    trust: TrustPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +330,39 @@ def _unconfirmed(server: str, config: EKSAuthConfig, why: str) -> KubeconfigRefu
         "endpoint eks:DescribeCluster reports for its cluster name: grant this AWS identity "
         "eks:DescribeCluster on the cluster, or have the operator allow the server "
         "(TrustPolicy(allowed_servers=...), kom-async mcp --allow-server URL)"
+    )
+
+
+def eks_config_of(selection: KubeconfigSelection, *, require: bool) -> EKSAuthConfig | None:
+    """The EKS settings of the selection's exec user, or None; ``require`` refuses a user that
+    does not authenticate with EKS."""
+    if selection.auth.kind == "eks-exec" and selection.auth.exec is not None:
+        from kom_async.auth.eks.config import eks_config_from_exec
+
+        return eks_config_from_exec(selection.auth.exec, selection.server)
+    if require:
+        raise EKSAuthError(
+            EKSAuthErrorKind.InvalidKubeconfig,
+            f"context {selection.context_name!r} does not authenticate with EKS (its user "
+            f"uses {selection.auth.kind!r} auth); register it with register_by_string",
+        )
+    return None
+
+
+def described_selection(cid: str, config: EKSAuthConfig, endpoint: ClusterEndpoint) -> KubeconfigSelection:
+    """The selection of an EKS cluster registered by name: the endpoint and CA DescribeCluster
+    reported, tokens minted natively (no kubeconfig behind it)."""
+    return KubeconfigSelection(
+        context_name=cid,
+        cluster_name=config.cluster_name,
+        user_name="",
+        server=endpoint.endpoint.rstrip("/"),
+        namespace=None,
+        ca_data=endpoint.ca_data,
+        insecure_skip_tls_verify=False,
+        tls_server_name=None,
+        proxy_url=None,
+        auth=UserAuth(kind="eks-exec"),
     )
 
 

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import anyio
 
-from kom_async._connect import Connector, TokenSourceChoice
+from kom_async._connect import (
+    ConnectOptions,
+    Connector,
+    TokenSourceChoice,
+    described_selection,
+    eks_config_of,
+)
 from kom_async._options import (
     RegisterOptions,
     check_eks_by_name,
@@ -28,14 +34,12 @@ from kom_async._options import (
 from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.provider import AuthStats, TokenProvider
 from kom_async.auth.refresh import RefreshPolicy
-from kom_async.config.kubeconfig import AuthKind, KubeconfigSelection, UserAuth, load_kubeconfig
-from kom_async.config.policy import TRUSTED, ExecPolicy, TrustChoice, TrustPolicy, trust_policy
+from kom_async.config.kubeconfig import AuthKind, KubeconfigSelection, load_kubeconfig
+from kom_async.config.policy import TRUSTED, ExecPolicy, TrustChoice, trust_policy
 from kom_async.config.urls import redact_url
 from kom_async.errors import (
     ClusterExistsError,
     ClusterNotFound,
-    EKSAuthError,
-    EKSAuthErrorKind,
     InvalidArgument,
     RegistryClosed,
 )
@@ -45,16 +49,12 @@ from kom_async.transport.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
 if TYPE_CHECKING:
     from kom_async.auth.eks.config import EKSAuthConfig
-    from kom_async.auth.token import TokenSource
 
 __all__ = ["Cluster", "Clusters", "RegisterOptions", "TokenSourceChoice"]
 
 log = logging.getLogger("kom_async")
 
 T = TypeVar("T")
-
-
-_EKS_NATIVE_AUTH = UserAuth(kind="eks-exec")
 
 
 class Clusters:
@@ -232,26 +232,15 @@ class Clusters:
         self._reserve(cid, replace)
         try:
             async with self._connector.described(config, cid) as endpoint:
-                selection = KubeconfigSelection(
-                    context_name=cid,
-                    cluster_name=config.cluster_name,
-                    user_name="",
-                    server=endpoint.endpoint.rstrip("/"),
-                    namespace=None,
-                    ca_data=endpoint.ca_data,
-                    insecure_skip_tls_verify=False,
-                    tls_server_name=None,
-                    proxy_url=None,
-                    auth=_EKS_NATIVE_AUTH,
-                )
+                selection = described_selection(cid, config, endpoint)
                 # the endpoint is EKS's own answer: trusted as such, nothing more to confirm
                 return await self._build(
                     selection,
                     cid,
                     config,
+                    replace,
                     token_source="native",
                     exec_timeout=exec_timeout,
-                    replace=replace,
                     trust=TRUSTED,
                     verify=verify,
                 )
@@ -314,7 +303,15 @@ class Clusters:
         source = self._connector.token_file_source(selection, recheck=recheck)
         return await self._in_flight_registration(
             self._reserved_build(
-                selection, cid, None, "auto", 30.0, replace, TRUSTED, verify=verify, source=source
+                selection,
+                cid,
+                None,
+                replace,
+                token_source="auto",
+                exec_timeout=30.0,
+                trust=TRUSTED,
+                verify=verify,
+                source=source,
             )
         )
 
@@ -409,17 +406,7 @@ class Clusters:
         policy = exec_policy or self._exec_policy or (None if trust.trusted else ExecPolicy())
         if policy is not None:
             policy.check_kubeconfig(selection)  # before anything else looks at what it runs
-        eks_config: EKSAuthConfig | None = None
-        if selection.auth.kind == "eks-exec" and selection.auth.exec is not None:
-            from kom_async.auth.eks.config import eks_config_from_exec
-
-            eks_config = eks_config_from_exec(selection.auth.exec, selection.server)
-        elif require_eks:
-            raise EKSAuthError(
-                EKSAuthErrorKind.InvalidKubeconfig,
-                f"context {selection.context_name!r} does not authenticate with EKS (its user "
-                f"uses {selection.auth.kind!r} auth); register it with register_by_string",
-            )
+        eks_config = eks_config_of(selection, require=require_eks)
         trust.check_selection(
             selection,
             eks=eks_config is not None,
@@ -429,7 +416,14 @@ class Clusters:
         check_name(cid, "cluster_id")
         return await self._in_flight_registration(
             self._reserved_build(
-                selection, cid, eks_config, token_source, exec_timeout, replace, trust, verify=verify
+                selection,
+                cid,
+                eks_config,
+                replace,
+                token_source=token_source,
+                exec_timeout=exec_timeout,
+                trust=trust,
+                verify=verify,
             )
         )
 
@@ -438,27 +432,13 @@ class Clusters:
         selection: KubeconfigSelection,
         cid: str,
         eks_config: EKSAuthConfig | None,
-        token_source: TokenSourceChoice,
-        exec_timeout: float,
         replace: bool,
-        trust: TrustPolicy,
-        *,
-        verify: bool = False,
-        source: TokenSource | None = None,
+        **options: Unpack[ConnectOptions],
     ) -> Kubectl:
+        """``_build`` with ``cid`` reserved meanwhile (a second registration of it is refused)."""
         self._reserve(cid, replace)
         try:
-            return await self._build(
-                selection,
-                cid,
-                eks_config,
-                token_source=token_source,
-                exec_timeout=exec_timeout,
-                replace=replace,
-                trust=trust,
-                verify=verify,
-                source=source,
-            )
+            return await self._build(selection, cid, eks_config, replace, **options)
         finally:
             self._pending.discard(cid)
 
@@ -495,25 +475,11 @@ class Clusters:
         selection: KubeconfigSelection,
         cid: str,
         eks_config: EKSAuthConfig | None,
-        *,
-        token_source: TokenSourceChoice,
-        exec_timeout: float,
         replace: bool,
-        trust: TrustPolicy,
-        verify: bool = False,
-        source: TokenSource | None = None,
+        **options: Unpack[ConnectOptions],
     ) -> Kubectl:
         """Connect the cluster, then put it in the registry (replacing ``cid`` if asked)."""
-        conn = await self._connector.connect(
-            selection,
-            cid,
-            eks_config,
-            token_source=token_source,
-            exec_timeout=exec_timeout,
-            verify=verify,
-            source=source,
-            trust=trust,
-        )
+        conn = await self._connector.connect(selection, cid, eks_config, **options)
         cluster = Cluster(
             id=cid,
             server=redact_url(selection.server),
