@@ -20,13 +20,14 @@ from kubernetes_asyncio.client import Configuration
 
 from kom_async.auth.clock import Clock
 from kom_async.auth.exec import ExecTokenSource
-from kom_async.auth.provider import TokenProvider
+from kom_async.auth.provider import AuthStats, TokenProvider
 from kom_async.auth.refresh import RefreshPolicy, start_refresh_task
 from kom_async.auth.static import FileTokenSource, StaticTokenSource
 from kom_async.auth.token import TokenSource
-from kom_async.config.kubeconfig import KubeconfigSelection, UserAuth
+from kom_async.config.kubeconfig import AuthKind, KubeconfigSelection, UserAuth
 from kom_async.config.policy import TRUSTED, TrustPolicy, normalize_server
 from kom_async.config.tls import ssl_context_for
+from kom_async.config.urls import redact_url
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KubeconfigRefused
 from kom_async.kubectl import Kubectl
 from kom_async.transport.apiclient import KomApiClient, TokenAuth
@@ -51,15 +52,58 @@ class ConnectOptions(TypedDict, total=False):
     trust: TrustPolicy
 
 
-@dataclass(frozen=True, slots=True)
-class Connection:
-    """What connecting made for one cluster; the registry wraps it into a ``Cluster``."""
+@dataclass(eq=False, repr=False)
+class Cluster:
+    """A connected cluster, as the registry holds it. Built by ``Clusters.register_*`` (through
+    ``Connector.connect``); closed by ``unregister``.
 
-    api_client: KomApiClient
+    ``server`` is the API server URL as shown to people: without ``user:password@``.
+    """
+
+    id: str
+    server: str
+    auth_kind: AuthKind
     kubectl: Kubectl
-    token_provider: TokenProvider | None
-    refresh_task: asyncio.Task[None] | None
-    source_kind: str | None
+    api_client: KomApiClient
+    token_provider: TokenProvider | None = None
+    eks: EKSAuthConfig | None = None
+    refresh_task: asyncio.Task[None] | None = None
+    context: str | None = None
+    #: the kubeconfig context's namespace, or the pod's own namespace in-cluster (None: unset)
+    namespace: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Cluster(id={self.id!r}, server={redact_url(self.server)!r}, auth={self.auth_kind!r}, "
+            f"is_eks={self.is_eks})"
+        )
+
+    @property
+    def is_eks(self) -> bool:
+        """True when the cluster authenticates with EKS tokens (native or exec)."""
+        return self.eks is not None
+
+    @property
+    def auth_stats(self) -> AuthStats | None:
+        """Token fetches, refresh failures, 401 recoveries and the current expiry."""
+        return self.token_provider.stats if self.token_provider else None
+
+    async def aclose(self) -> None:
+        """Cancel and await the refresh task, then close the provider and the API client."""
+        task, self.refresh_task = self.refresh_task, None
+        # shielded: a caller's cancel scope (a timeout around unregister) must not leave a
+        # task running or a session open half-way through closing
+        with anyio.CancelScope(shield=True):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            try:
+                if self.token_provider is not None:
+                    await self.token_provider.aclose()
+            finally:
+                await self.api_client.close()
+        log.info("cluster %s closed", self.id, extra={"cluster": self.id})
 
 
 class Connector:
@@ -195,7 +239,7 @@ class Connector:
         verify: bool = False,
         source: TokenSource | None = None,
         trust: TrustPolicy = TRUSTED,
-    ) -> Connection:
+    ) -> Cluster:
         """Connect; an untrusted EKS kubeconfig's server is first confirmed by DescribeCluster
         (unless the operator allowed it), before any token is minted, let alone sent."""
         async with contextlib.AsyncExitStack() as stack:
@@ -235,7 +279,7 @@ class Connector:
         verify: bool,
         source: TokenSource | None,
         follow_redirects: bool = True,
-    ) -> Connection:
+    ) -> Cluster:
         """Create source, provider, first token, API client and refresh task — or nothing.
 
         ``verify``: also check the credentials with AWS (EKS native) and make one request.
@@ -281,12 +325,17 @@ class Connector:
             )
             if verify:
                 await _verify(api_client, source)
-            return Connection(
-                api_client=api_client,
+            return Cluster(
+                id=cid,
+                server=redact_url(selection.server),
+                auth_kind=selection.auth.kind,
                 kubectl=Kubectl(api_client, cluster_id=cid),
+                api_client=api_client,
                 token_provider=provider,
+                eks=eks_config,
                 refresh_task=refresh_task,
-                source_kind=source.kind if source is not None else None,
+                context=selection.context_name,
+                namespace=selection.namespace,
             )
         except BaseException:
             # shielded: when a timeout or cancellation ends the registration, what was made

@@ -1,13 +1,12 @@
 """The registry: register clusters from kubeconfigs or EKS names, look them up, close them.
 
-``Cluster`` is one registered cluster; how a cluster is connected (token source, provider,
-API client) lives in ``_connect.py``.
+How a cluster is connected (token source, provider, API client) and ``Cluster``, what that
+makes, live in ``_connect.py``; the registry keeps names and lifetimes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 import anyio
 
 from kom_async._connect import (
+    Cluster,
     ConnectOptions,
     Connector,
     TokenSourceChoice,
@@ -32,11 +32,9 @@ from kom_async._options import (
     check_register_options,
 )
 from kom_async.auth.clock import Clock, system_clock
-from kom_async.auth.provider import AuthStats, TokenProvider
 from kom_async.auth.refresh import RefreshPolicy
-from kom_async.config.kubeconfig import AuthKind, KubeconfigSelection, load_kubeconfig
+from kom_async.config.kubeconfig import KubeconfigSelection, load_kubeconfig
 from kom_async.config.policy import TRUSTED, ExecPolicy, TrustChoice, trust_policy
-from kom_async.config.urls import redact_url
 from kom_async.errors import (
     ClusterExistsError,
     ClusterNotFound,
@@ -44,7 +42,6 @@ from kom_async.errors import (
     RegistryClosed,
 )
 from kom_async.kubectl import Kubectl
-from kom_async.transport.apiclient import KomApiClient
 from kom_async.transport.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
 if TYPE_CHECKING:
@@ -479,29 +476,18 @@ class Clusters:
         **options: Unpack[ConnectOptions],
     ) -> Kubectl:
         """Connect the cluster, then put it in the registry (replacing ``cid`` if asked)."""
-        conn = await self._connector.connect(selection, cid, eks_config, **options)
-        cluster = Cluster(
-            id=cid,
-            server=redact_url(selection.server),
-            auth_kind=selection.auth.kind,
-            kubectl=conn.kubectl,
-            api_client=conn.api_client,
-            token_provider=conn.token_provider,
-            eks=eks_config,
-            refresh_task=conn.refresh_task,
-            context=selection.context_name,
-            namespace=selection.namespace,
-        )
+        cluster = await self._connector.connect(selection, cid, eks_config, **options)
         old = self._clusters.pop(cid, None) if replace else None
         self._clusters[cid] = cluster
         if old is not None:
             await old.aclose()
+        provider = cluster.token_provider
         log.info(
             "cluster %s registered (server %s, auth %s%s)",
             cid,
-            redact_url(selection.server),
-            selection.auth.kind,
-            f", token source {conn.source_kind}" if conn.source_kind is not None else "",
+            cluster.server,
+            cluster.auth_kind,
+            f", token source {provider.source.kind}" if provider is not None else "",
             extra={"cluster": cid},
         )
         return cluster.kubectl
@@ -513,56 +499,3 @@ class _Flight:
 
     cancelled: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-@dataclass(eq=False, repr=False)
-class Cluster:
-    """A cluster in the registry. Built by ``Clusters.register_*``; closed by ``unregister``.
-
-    ``server`` is the API server URL as shown to people: without ``user:password@``.
-    """
-
-    id: str
-    server: str
-    auth_kind: AuthKind
-    kubectl: Kubectl
-    api_client: KomApiClient
-    token_provider: TokenProvider | None = None
-    eks: EKSAuthConfig | None = None
-    refresh_task: asyncio.Task[None] | None = None
-    context: str | None = None
-    #: the kubeconfig context's namespace, or the pod's own namespace in-cluster (None: unset)
-    namespace: str | None = None
-
-    def __repr__(self) -> str:
-        return (
-            f"Cluster(id={self.id!r}, server={redact_url(self.server)!r}, auth={self.auth_kind!r}, "
-            f"is_eks={self.is_eks})"
-        )
-
-    @property
-    def is_eks(self) -> bool:
-        """True when the cluster authenticates with EKS tokens (native or exec)."""
-        return self.eks is not None
-
-    @property
-    def auth_stats(self) -> AuthStats | None:
-        """Token fetches, refresh failures, 401 recoveries and the current expiry."""
-        return self.token_provider.stats if self.token_provider else None
-
-    async def aclose(self) -> None:
-        """Cancel and await the refresh task, then close the provider and the API client."""
-        task, self.refresh_task = self.refresh_task, None
-        # shielded: a caller's cancel scope (a timeout around unregister) must not leave a
-        # task running or a session open half-way through closing
-        with anyio.CancelScope(shield=True):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            try:
-                if self.token_provider is not None:
-                    await self.token_provider.aclose()
-            finally:
-                await self.api_client.close()
-        log.info("cluster %s closed", self.id, extra={"cluster": self.id})
