@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from childproc import communicate
 from leakcheck import LeakDetector, detector
 
 from kom_async.auth.token import Token
@@ -59,12 +60,7 @@ async def test_a_leak_fails_the_whole_run_also_when_it_happens_in_an_xdist_worke
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), 100)
-    except BaseException:  # timeout, pytest-timeout or cancellation: leave no child behind
-        proc.kill()
-        await proc.wait()
-        raise
+    out, _ = await communicate(proc, 100)
     text = out.decode()
     assert "2 passed" in text, text  # every test passed ...
     assert proc.returncode == 1, text  # ... and the run failed on the leak

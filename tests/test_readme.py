@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from childproc import communicate
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -39,12 +40,7 @@ async def test_the_quickstart_runs_as_written_against_the_lab_and_prints_pods(tm
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 90)
-    except BaseException:
-        proc.kill()
-        await proc.wait()
-        raise
+    out, err = await communicate(proc, 90)
     assert proc.returncode == 0, err.decode()
     lines = out.decode().splitlines()
     assert ast.literal_eval(lines[0]) == ["api-0", "web-0", "web-1"]  # the pods of the demo namespace
@@ -96,12 +92,6 @@ async def test_the_lab_test_examples_pass_under_pytest(tmp_path: Path) -> None:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    try:
-        # under the test's own ceiling, so that a hang ends here and the child is killed
-        out, _ = await asyncio.wait_for(proc.communicate(), 240)
-    except BaseException:  # timeout, pytest-timeout or cancellation: leave no pytest behind
-        proc.kill()
-        await proc.wait()
-        raise
+    out, _ = await communicate(proc, 240)  # under the test's own ceiling: a hang ends here
     assert proc.returncode == 0, out.decode()
     assert f"{len(examples)} passed" in out.decode()

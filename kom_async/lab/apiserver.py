@@ -21,7 +21,7 @@ from aiohttp import web
 
 from kom_async.lab import podexec, podlogs, portforward, tables, writes
 from kom_async.lab.authn import Authenticator, authorize
-from kom_async.lab.listen import listen_loopback
+from kom_async.lab.listen import InFlight, listen_loopback
 from kom_async.lab.patch import PatchError
 from kom_async.lab.podparams import query_int
 from kom_async.lab.resources import ResourceType
@@ -95,7 +95,7 @@ class KubeAPIServer:
         self.clusters: dict[tuple[str, str], ClusterState] = {}
         self._runner: web.AppRunner | None = None
         self._watch_tasks: set[asyncio.Task[Any]] = set()
-        self._handlers: set[asyncio.Task[Any]] = set()  # requests being served, for stop()
+        self._in_flight = InFlight()  # requests being served, for stop()
         self.base_url = ""
         #: (region, name) of the cluster also served at "/" (an in-cluster client's view)
         self.root_cluster: tuple[str, str] | None = None
@@ -103,8 +103,9 @@ class KubeAPIServer:
     async def start(self) -> None:
         """Listen on a free port."""
         app = web.Application(client_max_size=8 * 1024 * 1024)
-        app.router.add_route("*", "/clusters/{region}/{name}{path:(/.*)?}", self._tracked)
-        app.router.add_route("*", "/{path:.*}", self._tracked)  # the root cluster, if one is set
+        handle = self._in_flight.track(self._handle)
+        app.router.add_route("*", "/clusters/{region}/{name}{path:(/.*)?}", handle)
+        app.router.add_route("*", "/{path:.*}", handle)  # the root cluster, if one is set
         # handler_cancellation: a client that goes away ends what it started (follows, execs);
         # header lines up to 1 MiB like kube-apiserver (Go's DefaultMaxHeaderBytes), so an oversized
         # bearer token is answered 401 as a real server would, not echoed into aiohttp's error log
@@ -126,24 +127,10 @@ class KubeAPIServer:
         """End open watches, cancel and await requests still being served, stop listening."""
         for state in self.clusters.values():
             state.store.drop_watches()
-        handlers = [t for t in self._handlers if not t.done()]
-        for task in handlers:
-            task.cancel()  # e.g. a handler sleeping in a 'delay' fault
-        await asyncio.gather(*handlers, return_exceptions=True)
+        await self._in_flight.cancel()  # e.g. a handler sleeping in a 'delay' fault
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def _tracked(self, request: web.Request) -> web.StreamResponse:
-        """Serve one request, known to ``stop()`` while it runs."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._handlers.add(task)
-        try:
-            return await self._handle(request)
-        finally:
-            if task is not None:
-                self._handlers.discard(task)
 
     def url_for(self, region: str, name: str) -> str:
         """The server URL of one cluster."""

@@ -14,7 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from kom_async.lab.faults import Fault
-from kom_async.lab.listen import listen_loopback
+from kom_async.lab.listen import InFlight, listen_loopback
 
 _SCOPE = re.compile(r"Credential=[^/\s,]+/\d{8}/[^/\s,]+/([a-z0-9-]+)/aws4_request")
 _KEY = re.compile(r"Credential=([A-Z0-9]{16,128})/")
@@ -70,12 +70,12 @@ class AWSProxy:
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._handlers: set[asyncio.Task[object]] = set()
+        self._in_flight = InFlight()
 
     async def start(self) -> None:
         """Listen on a free 127.0.0.1 port."""
         app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._tracked)
+        app.router.add_route("*", "/{tail:.*}", self._in_flight.track(self._handle))
         self._session = aiohttp.ClientSession(auto_decompress=False)
         # handler_cancellation: a client that gives up (a cancelled registration) ends its
         # delayed request here too, instead of leaving it sleeping until stop()
@@ -90,27 +90,13 @@ class AWSProxy:
     async def stop(self) -> None:
         """Cancel and await requests still being served (a 'delay' fault sleeping), stop
         listening and close the upstream session; without the cancel, aiohttp waits for them."""
-        handlers = [t for t in self._handlers if not t.done()]
-        for task in handlers:
-            task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
+        await self._in_flight.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-    async def _tracked(self, request: web.Request) -> web.StreamResponse:
-        """Serve one request, known to ``stop()`` while it runs."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._handlers.add(task)
-        try:
-            return await self._handle(request)
-        finally:
-            if task is not None:
-                self._handlers.discard(task)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         service = service_of(request)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def listen_loopback(runner: web.AppRunner, ssl_context: ssl.SSLContext | None = None) -> int:
@@ -21,3 +25,33 @@ async def listen_loopback(runner: web.AppRunner, ssl_context: ssl.SSLContext | N
         sock.close()
         raise
     return port
+
+
+class InFlight:
+    """The requests a lab server is serving, so that stopping it cancels them (a handler
+    sleeping in a 'delay' fault) instead of aiohttp waiting for them to finish."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    def track(self, handler: Handler) -> Handler:
+        """``handler``, registered here while each call runs."""
+
+        async def tracked(request: web.Request) -> web.StreamResponse:
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.add(task)
+            try:
+                return await handler(request)
+            finally:
+                if task is not None:
+                    self._tasks.discard(task)
+
+        return tracked
+
+    async def cancel(self) -> None:
+        """Cancel every request still being served and wait until each has ended."""
+        running = [t for t in self._tasks if not t.done()]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)

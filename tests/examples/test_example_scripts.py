@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from childproc import communicate
 from lab_setup import lab_with_kubeconfigs
 from multi_cluster_report import format_table, report
 
@@ -23,12 +24,7 @@ async def run_example(*args: str, timeout: float = 60) -> tuple[int, str, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except BaseException:  # timeout, pytest-timeout or cancellation: leave no child behind
-        proc.kill()
-        await proc.wait()
-        raise
+    out, err = await communicate(proc, timeout)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 

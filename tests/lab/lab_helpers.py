@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from childproc import communicate
 
 from kom_async.lab import LabCluster
 
@@ -80,12 +81,7 @@ async def run(*cmd: str, env: dict[str, str] | None = None, timeout: float = 30)
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except BaseException:
-        proc.kill()
-        await proc.wait()
-        raise
+    out, err = await communicate(proc, timeout)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 

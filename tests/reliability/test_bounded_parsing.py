@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from childproc import communicate
 
 from kom_async import Clusters
 from kom_async.config.kubeconfig import load_kubeconfig
@@ -152,15 +153,9 @@ async def run_limited(texts: dict[str, str]) -> dict[str, dict[str, object]]:
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "MALLOC_ARENA_MAX": "1"},
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(json.dumps(texts).encode()), 120)
+        out, err = await communicate(proc, 120, json.dumps(texts).encode())
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
         raise AssertionError("the registrations did not finish within 120 s") from None
-    except BaseException:  # pytest-timeout or cancellation: leave no child behind
-        proc.kill()
-        await proc.wait()
-        raise
     assert proc.returncode == 0, f"exit status {proc.returncode}: {err.decode()[-2000:]}"
     reports = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
     return {r["name"]: r for r in reports}
