@@ -8,8 +8,10 @@ import base64
 import contextlib
 import ssl
 from collections.abc import AsyncIterator
+from typing import Any
 
 import trustme
+import yaml
 
 
 class Attacker:
@@ -86,3 +88,21 @@ class Attacker:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
             self._tasks.discard(task)
+
+
+def hostile_kubeconfig(server: str, user: dict[str, Any], ca_data: str | None = None, name: str = "tenant") -> str:
+    """A one-context kubeconfig for ``server`` with the given user entry, as a tenant or an MCP
+    client would hand it over (``ca_data``: the attacker's own CA, base64)."""
+    cluster: dict[str, Any] = {"server": server}
+    if ca_data is not None:
+        cluster["certificate-authority-data"] = ca_data
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": name,
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+            "clusters": [{"name": name, "cluster": cluster}],
+            "users": [{"name": name, "user": user}],
+        }
+    )

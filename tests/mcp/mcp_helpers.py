@@ -147,6 +147,14 @@ class HTTPServer:
                 yield client
 
 
+@contextlib.asynccontextmanager
+async def http_client(lab: EKSLab, *args: str) -> AsyncIterator[Client]:
+    """An MCP client of a fresh HTTP server started with ``args`` (no API key)."""
+    async with HTTPServer.run(lab, *args) as server:
+        async with server.client(None) as client:
+            yield client
+
+
 def _open_sink(path: Path) -> BinaryIO:
     return open(path, "wb")
 

@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import trustme
-import yaml
-from attacker import Attacker
+from attacker import Attacker, hostile_kubeconfig
 from mcp import Client
-from mcp_helpers import HTTPServer, call_error, call_ok, held, stdio_client
+from mcp_helpers import HTTPServer, call_error, call_ok, held, http_client, stdio_client
 
 from kom_async.lab import EKSLab, LabCluster
 from kom_async.mcp.server import UNPINNED_NOTE, build_parser
@@ -43,33 +42,10 @@ def _own_credentials() -> dict[str, dict[str, Any]]:
 OWN_CREDENTIALS = _own_credentials()
 
 
-def kubeconfig(server: str, user: dict[str, Any], ca_data: str | None = None) -> str:
-    cluster: dict[str, Any] = {"server": server}
-    if ca_data is not None:
-        cluster["certificate-authority-data"] = ca_data
-    return yaml.safe_dump(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "current-context": "agent",
-            "contexts": [{"name": "agent", "context": {"cluster": "agent", "user": "agent"}}],
-            "clusters": [{"name": "agent", "cluster": cluster}],
-            "users": [{"name": "agent", "user": user}],
-        }
-    )
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def listed(lab: EKSLab) -> LabCluster:
     """The lab cluster the operator lists with --allow-server."""
     return await lab.create_cluster("pinned-listed")
-
-
-@contextlib.asynccontextmanager
-async def http_client(lab: EKSLab, *args: str) -> AsyncIterator[Client]:
-    async with HTTPServer.run(lab, *args) as server:
-        async with server.client(None) as client:
-            yield client
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=["stdio", "http"])
@@ -104,7 +80,7 @@ async def test_pinned_an_agents_own_credentials_cannot_reach_an_unlisted_https_s
     pinned: Client, kind: str
 ) -> None:
     async with Attacker.listening(tls=True) as evil:
-        config = kubeconfig(evil.url, OWN_CREDENTIALS[kind], evil.ca_data)
+        config = hostile_kubeconfig(evil.url, OWN_CREDENTIALS[kind], evil.ca_data, name="agent")
         error = await refused(pinned, config, f"internal-{kind}", "pin_servers", "--allow-server")
         assert evil.url in error
         evil.assert_received_nothing(SECRET)
@@ -136,7 +112,7 @@ async def test_unpinned_metadata_servers_are_refused_and_allow_server_alone_prin
     async with HTTPServer.run(lab, "--allow-server", listed.server) as server:
         async with server.client(None) as client:
             for n, host in enumerate(("169.254.169.254", "[fd00:ec2::254]", "[fe80::1]:6443", "2852039166")):
-                config = kubeconfig(f"https://{host}", {"token": SECRET})
+                config = hostile_kubeconfig(f"https://{host}", {"token": SECRET}, name="agent")
                 await refused(client, config, f"metadata-{n}", "link-local / cloud metadata")
             # the default mode stays open to other https servers (the lab is on 127.0.0.1)
             config = lab.kubeconfig(listed.name, static_token=True)

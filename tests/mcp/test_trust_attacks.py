@@ -18,7 +18,7 @@ import pytest_asyncio
 import yaml
 from attacker import Attacker
 from mcp import Client
-from mcp_helpers import HTTPServer, call_error, call_ok, held, stdio_client
+from mcp_helpers import HTTPServer, call_error, call_ok, held, http_client, stdio_client
 
 from kom_async.lab import EKSLab, LabCluster
 
@@ -49,13 +49,6 @@ def dirs(tmp_path_factory: pytest.TempPathFactory) -> Dirs:
     token = refs / "token.txt"
     token.write_text(SECRET)
     return Dirs(allowed, refs, outside, secret, token)
-
-
-@contextlib.asynccontextmanager
-async def http_client(lab: EKSLab, *args: str) -> AsyncIterator[Client]:
-    async with HTTPServer.run(lab, *args) as server:
-        async with server.client(None) as client:
-            yield client
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=["stdio", "http"])

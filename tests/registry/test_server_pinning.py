@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 import trustme
-import yaml
-from attacker import Attacker
+from attacker import Attacker, hostile_kubeconfig
 from kubernetes_asyncio.client import CoreV1Api
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -47,22 +46,6 @@ OWN_CREDENTIALS: dict[str, dict[str, Any]] = {
 }
 
 
-def kubeconfig(server: str, user: dict[str, Any], ca_data: str | None = None) -> str:
-    cluster: dict[str, Any] = {"server": server}
-    if ca_data is not None:
-        cluster["certificate-authority-data"] = ca_data
-    return yaml.safe_dump(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "current-context": "tenant",
-            "contexts": [{"name": "tenant", "context": {"cluster": "tenant", "user": "tenant"}}],
-            "clusters": [{"name": "tenant", "cluster": cluster}],
-            "users": [{"name": "tenant", "user": user}],
-        }
-    )
-
-
 @pytest.fixture
 def lab_aws(eks_lab_module: EKSLab, monkeypatch: pytest.MonkeyPatch) -> Iterator[EKSLab]:
     """This host's AWS setup is the lab's (what an operator configures, not the kubeconfig)."""
@@ -81,7 +64,7 @@ async def test_pinned_a_kubeconfig_with_its_own_credentials_cannot_reach_an_unli
     lab_server = eks_lab_module.cluster("lab").server
     strict = TrustPolicy.untrusted(allowed_servers=[lab_server], pin_servers=True)
     async with Attacker.listening(tls=True) as evil, Clusters(trust=strict) as clusters:
-        config = kubeconfig(evil.url, OWN_CREDENTIALS[kind], evil.ca_data)
+        config = hostile_kubeconfig(evil.url, OWN_CREDENTIALS[kind], evil.ca_data)
         with pytest.raises(KubeconfigRefused) as info:
             await clusters.register_by_string(config, verify=True)  # verify: one request, if allowed
         message = str(info.value)
@@ -96,7 +79,7 @@ async def test_unpinned_the_same_kubeconfig_does_reach_the_listener(eks_lab_modu
     zero count means the pin held, not that nothing tried)."""
     async with Attacker.listening(tls=True) as evil, Clusters(trust=TrustPolicy.untrusted()) as clusters:
         with pytest.raises(KomError):  # the listener answers 401
-            await clusters.register_by_string(kubeconfig(evil.url, {"token": SECRET}, evil.ca_data), verify=True)
+            await clusters.register_by_string(hostile_kubeconfig(evil.url, {"token": SECRET}, evil.ca_data), verify=True)
         assert evil.connections >= 1
 
 
@@ -162,7 +145,7 @@ async def test_a_link_local_or_metadata_server_is_refused_in_every_untrusted_mod
     policy = TrustPolicy.untrusted(allowed_servers=[server], pin_servers=pin)  # listing does not help
     async with Clusters(trust=policy) as clusters:
         with pytest.raises(KubeconfigRefused, match="link-local / cloud metadata"):
-            await clusters.register_by_string(kubeconfig(server, {"token": SECRET}))
+            await clusters.register_by_string(hostile_kubeconfig(server, {"token": SECRET}))
         assert clusters.values() == []
 
 
@@ -189,7 +172,7 @@ async def test_a_trusted_registry_is_not_pinned() -> None:
     from kom_async.config.kubeconfig import load_kubeconfig
     from kom_async.config.policy import TRUSTED
 
-    selection = load_kubeconfig(kubeconfig("https://169.254.169.254", {"token": SECRET}))
+    selection = load_kubeconfig(hostile_kubeconfig("https://169.254.169.254", {"token": SECRET}))
     TRUSTED.check_selection(selection, eks=False)
 
 
@@ -198,7 +181,7 @@ async def test_untrusted_a_server_cannot_redirect_this_host_elsewhere(eks_lab_mo
     in for http://169.254.169.254/latest/meta-data/): untrusted, the redirect is refused."""
     async with Attacker.listening() as inner, Attacker.listening(tls=True) as evil:
         evil.redirect = f"{inner.url}/latest/meta-data/"
-        config = kubeconfig(evil.url, {"token": SECRET}, evil.ca_data)
+        config = hostile_kubeconfig(evil.url, {"token": SECRET}, evil.ca_data)
         async with Clusters(trust=TrustPolicy.untrusted()) as clusters:
             k = await clusters.register_by_string(config)
             with pytest.raises(KubeconfigRefused, match="redirect") as info:
