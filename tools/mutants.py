@@ -39,10 +39,10 @@ class Mutant:
 
 MUTANTS = [
     Mutant(
-        "single flight off: every caller starts its own token fetch",
+        "single flight off: a caller queued on the refresh lock fetches again instead of taking the token just fetched",
         "kom_async/auth/provider.py",
-        "        task = self._fetch_task\n        if task is None:\n",
-        "        task = self._fetch_task\n        if True:\n",
+        "            current = self._usable(stale, force)  # check again: the last holder's fetch may have done it\n",
+        "            current = None\n",
         (
             "tests/registry/test_401_storm.py::test_a_401_storm_with_a_slow_exec_plugin_runs_the_plugin_once",
             "tests/registry/test_401_storm.py::test_a_401_storm_with_slow_eks_native_credentials_signs_once",
@@ -81,7 +81,7 @@ MUTANTS = [
     ),
     Mutant(
         "refresh task not cancelled on unregister: it is dropped, still running",
-        "kom_async/clusters.py",
+        "kom_async/_connect.py",
         "            if task is not None:\n                task.cancel()\n",
         "            if False:\n                task.cancel()\n",
         (
