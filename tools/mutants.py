@@ -39,9 +39,11 @@ class Mutant:
 
 MUTANTS = [
     Mutant(
-        "single flight off: a caller queued on the refresh lock fetches again instead of taking the token just fetched",
+        "single flight off: a caller queued on the refresh lock fetches again instead of taking "
+        "the token just fetched",
         "kom_async/auth/provider.py",
-        "            current = self._usable(stale, force)  # check again: the last holder's fetch may have done it\n",
+        "            current = self._usable(stale, force)"
+        "  # check again: the last holder's fetch may have done it\n",
         "            current = None\n",
         (
             "tests/registry/test_401_storm.py::test_a_401_storm_with_a_slow_exec_plugin_runs_the_plugin_once",
