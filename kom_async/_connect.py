@@ -278,7 +278,7 @@ class Connector:
         exec_timeout: float,
         verify: bool,
         source: TokenSource | None,
-        follow_redirects: bool = True,
+        follow_redirects: bool,
     ) -> Cluster:
         """Create source, provider, first token, API client and refresh task — or nothing.
 

@@ -53,8 +53,7 @@ class ResourceType:
             main["categories"] = list(self.categories)
         out = [main]
         for sub in self.subresources:
-            kind = SUBRESOURCE_KINDS.get(sub, self.kind)
-            verbs = SUBRESOURCE_VERBS.get(sub, ["get", "patch", "update"])
+            group, version, kind, verbs = self.subresource(sub)
             entry: dict[str, Any] = {
                 "name": f"{self.plural}/{sub}",
                 "singularName": "",
@@ -62,11 +61,17 @@ class ResourceType:
                 "kind": kind,
                 "verbs": verbs,
             }
-            if sub == "scale":
-                entry["group"] = "autoscaling"
-                entry["version"] = "v1"
+            if sub == "scale":  # the one subresource served in another group version
+                entry["group"] = group
+                entry["version"] = version
             out.append(entry)
         return out
+
+    def subresource(self, sub: str) -> tuple[str, str, str, list[str]]:
+        """The group, version and kind a subresource answers with, and its verbs."""
+        group, version = ("autoscaling", "v1") if sub == "scale" else (self.group, self.version)
+        kind = SUBRESOURCE_KINDS.get(sub, self.kind)
+        return group, version, kind, SUBRESOURCE_VERBS.get(sub, ["get", "patch", "update"])
 
     def discovery_resource(self) -> dict[str, Any]:
         """This type's entry in an aggregated discovery document (apidiscovery.k8s.io/v2)."""
@@ -83,13 +88,12 @@ class ResourceType:
             entry["categories"] = list(self.categories)
         subs = []
         for sub in self.subresources:
-            group, version = ("autoscaling", "v1") if sub == "scale" else (self.group, self.version)
-            kind = SUBRESOURCE_KINDS.get(sub, self.kind)
+            group, version, kind, verbs = self.subresource(sub)
             subs.append(
                 {
                     "subresource": sub,
                     "responseKind": {"group": group, "version": version, "kind": kind},
-                    "verbs": SUBRESOURCE_VERBS.get(sub, ["get", "patch", "update"]),
+                    "verbs": verbs,
                 }
             )
         if subs:
