@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+from pathlib import Path
 
 
 async def communicate(
@@ -17,3 +20,26 @@ async def communicate(
         await proc.wait()
         raise
     return out or b"", err or b""
+
+
+async def run_pytest(
+    *args: str, cwd: Path, timeout: float, env: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """Run ``python -m pytest -q -p no:cacheprovider *args`` in ``cwd``; its exit status and its
+    output (stdout and stderr together). The child is killed if the test ends first."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *args,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await communicate(proc, timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()

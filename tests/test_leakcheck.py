@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import sys
 from pathlib import Path
 
 import pytest
-from childproc import communicate
+from childproc import run_pytest
 from leakcheck import LeakDetector, detector
 
 from kom_async.auth.token import Token
@@ -45,25 +43,16 @@ def test_planted_leak() -> None:
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
 async def test_a_leak_fails_the_whole_run_also_when_it_happens_in_an_xdist_worker(workers: list[str]) -> None:
     here = Path(__file__)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
+    code, text = await run_pytest(
         *workers,
         f"{here}::test_planted_leak",
         f"{here}::test_the_leak_detector_flags_a_logged_token_and_a_known_secret",
         cwd=here.parents[1],
-        env={**os.environ, PLANT: "1"},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        timeout=100,
+        env={PLANT: "1"},
     )
-    out, _ = await communicate(proc, 100)
-    text = out.decode()
     assert "2 passed" in text, text  # every test passed ...
-    assert proc.returncode == 1, text  # ... and the run failed on the leak
+    assert code == 1, text  # ... and the run failed on the leak
     assert "1 leaks" in text and "LEAK" in text, text
     if workers:
         assert "in 2 workers" in text, text

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from childproc import communicate
+from childproc import communicate, run_pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -76,22 +76,14 @@ async def test_the_lab_test_examples_pass_under_pytest(tmp_path: Path) -> None:
     assert len(examples) >= 3
     for i, example in enumerate(examples):
         (tmp_path / f"test_readme_lab_example_{i}.py").write_text(example, encoding="utf-8")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
+    code, out = await run_pytest(
         "-o",
         "asyncio_mode=auto",
         "-W",
         "error::ResourceWarning",
         str(tmp_path),
         cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        timeout=240,  # under the test's own ceiling: a hang ends here
     )
-    out, _ = await communicate(proc, 240)  # under the test's own ceiling: a hang ends here
-    assert proc.returncode == 0, out.decode()
-    assert f"{len(examples)} passed" in out.decode()
+    assert code == 0, out
+    assert f"{len(examples)} passed" in out

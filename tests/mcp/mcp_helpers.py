@@ -155,6 +155,11 @@ async def http_client(lab: EKSLab, *args: str) -> AsyncIterator[Client]:
             yield client
 
 
+def client_over(transport: str, lab: EKSLab, *args: str) -> contextlib.AbstractAsyncContextManager[Client]:
+    """An MCP client of a fresh server started with ``args``, over "stdio" or "http"."""
+    return stdio_client(lab, *args) if transport == "stdio" else http_client(lab, *args)
+
+
 def _open_sink(path: Path) -> BinaryIO:
     return open(path, "wb")
 

@@ -6,9 +6,8 @@ counts connections). Without the flag, link-local / metadata servers are still r
 from __future__ import annotations
 
 import base64
-import contextlib
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ import pytest_asyncio
 import trustme
 from attacker import Attacker, hostile_kubeconfig
 from mcp import Client
-from mcp_helpers import HTTPServer, call_error, call_ok, held, http_client, stdio_client
+from mcp_helpers import HTTPServer, call_error, call_ok, client_over, held
 
 from kom_async.lab import EKSLab, LabCluster
 from kom_async.mcp.server import UNPINNED_NOTE, build_parser
@@ -54,12 +53,7 @@ async def pinned(
 ) -> AsyncIterator[Client]:
     """A server run with --pin-servers --allow-server <listed>, per transport."""
     args = ("--pin-servers", "--allow-server", listed.server, "--kubeconfig-dir", str(tmp_path_factory.mktemp("k")))
-    factory: Callable[[], contextlib.AbstractAsyncContextManager[Client]]
-    if request.param == "stdio":
-        factory = lambda: stdio_client(lab, *args)  # noqa: E731
-    else:
-        factory = lambda: http_client(lab, *args)  # noqa: E731
-    async for c in held(factory):
+    async for c in held(lambda: client_over(request.param, lab, *args)):
         yield c
 
 

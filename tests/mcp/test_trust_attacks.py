@@ -4,10 +4,9 @@ the attacker receives nothing: no connection, no file content, no token."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest_asyncio
 import yaml
 from attacker import Attacker
 from mcp import Client
-from mcp_helpers import HTTPServer, call_error, call_ok, held, http_client, stdio_client
+from mcp_helpers import HTTPServer, call_error, call_ok, client_over, held, stdio_client
 
 from kom_async.lab import EKSLab, LabCluster
 
@@ -55,12 +54,7 @@ def dirs(tmp_path_factory: pytest.TempPathFactory) -> Dirs:
 async def client(request: pytest.FixtureRequest, lab: EKSLab, dirs: Dirs) -> AsyncIterator[Client]:
     """One server per transport with default flags and --kubeconfig-dir <allowed>."""
     args = ("--kubeconfig-dir", str(dirs.allowed))
-    factory: Callable[[], contextlib.AbstractAsyncContextManager[Client]]
-    if request.param == "stdio":
-        factory = lambda: stdio_client(lab, *args)  # noqa: E731
-    else:
-        factory = lambda: http_client(lab, *args)  # noqa: E731
-    async for c in held(factory):
+    async for c in held(lambda: client_over(request.param, lab, *args)):
         yield c
 
 
