@@ -123,6 +123,37 @@ MUTANTS = [
             "tests/kubectl/test_names.py::test_a_bad_namespace_inside_an_object_is_refused_before_any_request",
         ),
     ),
+    Mutant(
+        "shared token store never read: every worker process runs its own plugin",
+        "kom_async/auth/shared.py",
+        "        entry = self.store.read(self.key)\n",
+        "        entry = None\n",
+        (
+            "tests/auth/test_shared_store.py::test_three_worker_processes_with_the_same_clusters_run_each_plugin_once",
+            "tests/auth/test_shared_store.py::test_a_token_one_worker_saw_rejected_is_fetched_again_once_for_all",
+        ),
+    ),
+    Mutant(
+        "shared token store takes back a rejected token: the token a worker saw refused is served again",
+        "kom_async/auth/shared.py",
+        "        if value == self._last:\n            return None\n",
+        "",
+        ("tests/auth/test_shared_store.py::test_a_token_one_worker_saw_rejected_is_fetched_again_once_for_all",),
+    ),
+    Mutant(
+        "shared token store without its lock: workers registering at once each run the plugin",
+        "kom_async/auth/shared.py",
+        "            yield await self._acquire(fd)\n",
+        "            yield True\n",
+        ("tests/auth/test_shared_store.py::test_two_workers_registering_at_once_wait_for_one_plugin_run",),
+    ),
+    Mutant(
+        "shared token store trusts any entry: one readable by others, or not a regular file, is read",
+        "kom_async/auth/shared.py",
+        "    return stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077\n",
+        "    return True\n",
+        ("tests/auth/test_shared_store.py::test_an_entry_readable_by_others_or_not_a_regular_file_is_never_taken",),
+    ),
 ]
 
 
