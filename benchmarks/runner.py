@@ -37,6 +37,7 @@ from benchmarks import (
     bench_requests,
     bench_scale,
     bench_storm,
+    bench_workers,
 )
 from benchmarks.chart import write_chart
 from benchmarks.common import BenchConfig, ScenarioResult
@@ -55,6 +56,7 @@ SCENARIOS: dict[str, tuple[str, Scenario]] = {
     bench_scale.NAME: ("6. Scale", bench_scale.run),
     bench_peers.NAME: (bench_peers.TITLE, bench_peers.run),
     bench_coldstart.NAME: (bench_coldstart.TITLE, bench_coldstart.run),
+    bench_workers.NAME: (bench_workers.TITLE, bench_workers.run),
 }
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 README = Path(__file__).resolve().parents[1] / "README.md"
