@@ -122,6 +122,28 @@ MUTANTS = [
             "tests/kubectl/test_names.py::test_a_bad_namespace_inside_an_object_is_refused_before_any_request",
         ),
     ),
+    Mutant(
+        "port-forward shutdown noisy: a connection task cancelled by aclose() ends cancelled",
+        "kom_async/kubectl/port_forward.py",
+        "            task.uncancel()\n",
+        "            raise\n",
+        (
+            "tests/kubectl/test_port_forward_shutdown.py::"
+            "test_closing_a_forward_with_an_open_connection_reports_nothing_to_the_loop",
+        ),
+    ),
+    Mutant(
+        "lab deployments without conditions: no Available/Progressing in their status",
+        "kom_async/lab/controllers.py",
+        '    status["conditions"] = _conditions(\n        status.get("conditions"),\n        now,\n'
+        '        ("Available"',
+        '    status["nothing"] = (\n        status.get("conditions"),\n        now,\n        ("Available"',
+        (
+            "tests/lab/test_lab_workload_status.py::"
+            "test_the_sdk_waits_for_deployment_and_job_conditions_and_every_workload_reports_its_replicas",
+            "tests/lab/test_lab_workload_status.py::test_kubectl_wait_for_condition_returns_on_lab_workloads",
+        ),
+    ),
 ]
 
 
