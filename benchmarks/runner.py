@@ -270,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"total: {total:.1f} s; results in {out}")
     write_results(results, machine, cfg, total, out, chart=not args.no_chart)
     if full and out.resolve() == RESULTS_DIR:
-        update_performance_page(PERFORMANCE_PAGE, json.loads((out / "latest.json").read_text(encoding="utf-8")))
+        update_performance_page(
+            PERFORMANCE_PAGE, json.loads((out / "latest.json").read_text(encoding="utf-8"))
+        )
         print(f"docs/performance.md table regenerated from {out / 'latest.json'}")
     return 1 if any(r.error is not None for r in results) else 0
 

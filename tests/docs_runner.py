@@ -179,8 +179,8 @@ async def run_pytest(blocks: list[dict[str, Any]], config: str, root: Path) -> R
     return result
 
 
-async def main(plan_path: Path, out_path: Path) -> None:
-    plan = json.loads(plan_path.read_text())
+async def main(plan: dict[str, Any]) -> dict[str, Result]:
+    """Run every block of ``plan`` that is not skipped; one result per block id."""
     runnable = [b for b in plan["blocks"] if b["skip"] is None]
     results: dict[str, Result] = {}
     with tempfile.TemporaryDirectory(prefix="kom-docs-") as tmp:
@@ -212,9 +212,10 @@ async def main(plan_path: Path, out_path: Path) -> None:
         pytest_result = await pytest_run
         for block in tests:
             results[block["id"]] = pytest_result
-    out_path.write_text(json.dumps(results, indent=1))
+    return results
 
 
 if __name__ == "__main__":
     warnings.simplefilter("default")  # a warning a block causes is shown, so it is stderr noise
-    asyncio.run(main(Path(sys.argv[1]), Path(sys.argv[2])))
+    results = asyncio.run(main(json.loads(Path(sys.argv[1]).read_text())))
+    Path(sys.argv[2]).write_text(json.dumps(results, indent=1))
