@@ -138,7 +138,9 @@ MUTANTS = [
         "kom_async/auth/shared.py",
         "        if value == self._last:\n            return None\n",
         "",
-        ("tests/auth/test_shared_store.py::test_a_token_one_worker_saw_rejected_is_fetched_again_once_for_all",),
+        (
+            "tests/auth/test_shared_store.py::test_a_token_one_worker_saw_rejected_is_fetched_again_once_for_all",
+        ),
     ),
     Mutant(
         "shared token store without its lock: workers registering at once each run the plugin",
@@ -152,7 +154,31 @@ MUTANTS = [
         "kom_async/auth/shared.py",
         "    return stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077\n",
         "    return True\n",
-        ("tests/auth/test_shared_store.py::test_an_entry_readable_by_others_or_not_a_regular_file_is_never_taken",),
+        (
+            "tests/auth/test_shared_store.py::test_an_entry_readable_by_others_or_not_a_regular_file_is_never_taken",
+        ),
+    ),
+    Mutant(
+        "port-forward shutdown noisy: a connection task cancelled by aclose() ends cancelled",
+        "kom_async/kubectl/port_forward.py",
+        "            task.uncancel()\n",
+        "            raise\n",
+        (
+            "tests/kubectl/test_port_forward_shutdown.py::"
+            "test_closing_a_forward_with_an_open_connection_reports_nothing_to_the_loop",
+        ),
+    ),
+    Mutant(
+        "lab deployments without conditions: no Available/Progressing in their status",
+        "kom_async/lab/controllers.py",
+        '    status["conditions"] = _conditions(\n        status.get("conditions"),\n        now,\n'
+        '        ("Available"',
+        '    status["nothing"] = (\n        status.get("conditions"),\n        now,\n        ("Available"',
+        (
+            "tests/lab/test_lab_workload_status.py::"
+            "test_the_sdk_waits_for_deployment_and_job_conditions_and_every_workload_reports_its_replicas",
+            "tests/lab/test_lab_workload_status.py::test_kubectl_wait_for_condition_returns_on_lab_workloads",
+        ),
     ),
 ]
 
