@@ -200,9 +200,9 @@ class ExecTokenSource:
         """A descendant left the plugin's process group (``setsid``) and still holds its pipes."""
         where = f" (cluster {self.cluster_id!r})" if self.cluster_id else ""
         log.warning(
-            "exec plugin %r%s left a process running outside its process group that still holds "
-            "its %s; kom-async closed its own end of the pipe without waiting for it, and that "
-            "process (a descendant of the plugin that called setsid) is still running",
+            "exec plugin %r%s left a process running outside its process group (a descendant "
+            "that called setsid) that still holds the plugin's %s; kom-async stopped reading "
+            "without waiting for it and cannot kill it: it is still running",
             os.path.basename(self.config.command),
             where,
             " and ".join(held),

@@ -5,6 +5,7 @@ into a timeout. What is left running is logged, naming the plugin."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -68,6 +69,10 @@ def escaped_child_killed_after(pidfile: Path) -> Iterator[None]:
                 os.kill(int(pidfile.read_text().split()[1]), signal.SIGKILL)
 
 
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
 def left_running_warnings(caplog: pytest.LogCaptureFixture, plugin: str) -> list[str]:
     return [
         r.getMessage()
@@ -85,9 +90,11 @@ async def test_a_hanging_plugin_whose_setsid_child_holds_its_pipes_times_out_and
 ) -> None:
     pidfile = tmp_path / "pids"
     plugin = escaping_plugin(make_plugin, pidfile, holds=holds, then="time.sleep(600)")
+    fds = open_fds()
     with escaped_child_killed_after(pidfile):
         with anyio.fail_after(CEILING), pytest.raises(ExecPluginError, match="did not finish within 2 s"):
             await ExecTokenSource(ExecConfig(command=plugin), timeout=TIMEOUT).fetch()
+        assert open_fds() == fds  # our ends of its pipes are closed, although it holds the others
         plugin_pid, child_pid = (int(p) for p in pidfile.read_text().split())
         assert pids_alive([plugin_pid]) == []  # the plugin itself: killed and reaped
         assert pids_alive([child_pid]) == [child_pid]  # the escaped child: out of reach...
@@ -158,3 +165,38 @@ async def test_registration_with_a_hanging_plugin_whose_setsid_child_holds_stdou
                 await clusters.register_by_string(text, cluster_id="held", exec_timeout=TIMEOUT)
             assert "held" not in clusters
         assert pids_alive([int(pidfile.read_text().split()[0])]) == []
+
+
+async def test_a_large_credential_written_just_before_the_exit_is_read_whole_while_a_setsid_child_holds_stdout(
+    make_plugin: Callable[[str], str], tmp_path: Path
+) -> None:
+    """What the plugin wrote is in the pipe when it exits: all of it is read, none is waited for."""
+    pidfile = tmp_path / "pids"
+    padded = CREDENTIAL[:-1] + ', "padding": "' + "x" * 900_000 + '"}'
+    plugin = escaping_plugin(
+        make_plugin,
+        pidfile,
+        holds="stdout",
+        then=f"sys.stdout.write({padded!r}); sys.stdout.flush(); os._exit(0)",
+    )
+    with escaped_child_killed_after(pidfile):
+        with anyio.fail_after(CEILING):
+            token = await ExecTokenSource(ExecConfig(command=plugin), timeout=TIMEOUT).fetch()
+    assert token.value == "escaped-child-token-abc"
+
+
+async def test_cancelling_a_fetch_whose_plugin_has_a_setsid_child_on_its_pipes_returns_at_once(
+    make_plugin: Callable[[str], str], tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "pids"
+    plugin = escaping_plugin(make_plugin, pidfile, holds="both", then="time.sleep(600)")
+    fds = open_fds()
+    with escaped_child_killed_after(pidfile):
+        task = asyncio.create_task(ExecTokenSource(ExecConfig(command=plugin), timeout=120).fetch())
+        while not pidfile.exists():
+            await asyncio.sleep(0.02)
+        task.cancel()
+        with anyio.fail_after(CEILING), pytest.raises(asyncio.CancelledError):
+            await task
+        assert pids_alive([int(pidfile.read_text().split()[0])]) == []
+        assert open_fds() == fds
