@@ -180,6 +180,43 @@ MUTANTS = [
             "tests/lab/test_lab_workload_status.py::test_kubectl_wait_for_condition_returns_on_lab_workloads",
         ),
     ),
+    Mutant(
+        "plugin group kill off: what an exec plugin started is left running when it exits or times out",
+        "kom_async/auth/plugin_process.py",
+        "        os.killpg(pgid, signal.SIGKILL)\n",
+        "        pass\n",
+        (
+            "tests/core/test_exec_leaves_nothing.py::"
+            "test_a_plugin_that_exits_while_its_child_holds_the_pipes_returns_its_token_and_leaves_nothing",
+            "tests/core/test_exec_leaves_nothing.py::"
+            "test_a_hanging_forking_plugin_killed_at_the_timeout_leaves_no_orphan_and_no_open_pipe",
+        ),
+    ),
+    Mutant(
+        "plugin pipes awaited to EOF: a descendant that called setsid holds the fetch as long as it "
+        "holds the plugin's stdout",
+        "kom_async/auth/plugin_process.py",
+        "        with anyio.move_on_after(DRAIN_GRACE):\n",
+        "        with anyio.CancelScope():\n",
+        (
+            "tests/core/test_exec_descendants.py::"
+            "test_a_hanging_plugin_whose_setsid_child_holds_its_pipes_times_out_and_is_reaped[stdout]",
+            "tests/core/test_exec_descendants.py::"
+            "test_a_plugin_that_printed_its_credential_and_exited_succeeds_while_a_setsid_child_holds_its_pipes[stdout]",
+        ),
+    ),
+    Mutant(
+        "plugin text shown raw: an installHint's or a plugin's stderr escape sequences reach the user",
+        "kom_async/printable.py",
+        '    return _CONTROL.sub("", _SEQUENCE.sub("", text))\n',
+        "    return text\n",
+        (
+            "tests/core/test_exec_text.py::"
+            "test_an_install_hint_with_escape_sequences_reaches_the_registration_error_without_them",
+            "tests/core/test_exec_text.py::"
+            "test_escape_sequences_on_a_failing_plugins_stderr_reach_neither_the_message_nor_the_stderr_attribute",
+        ),
+    ),
 ]
 
 
