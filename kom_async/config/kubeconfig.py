@@ -20,7 +20,7 @@ import yaml
 
 from kom_async.config.eks import looks_like_eks
 from kom_async.config.files import allowed_file, fd_is_under
-from kom_async.config.urls import redact_url, server_url_problem, split_userinfo
+from kom_async.config.urls import canonical_server, redact_url, server_url_problem, split_userinfo
 from kom_async.config.yamlload import YAMLBoundError, bound_problem, load_one
 from kom_async.errors import KubeconfigError, KubeconfigRefused
 
@@ -299,7 +299,7 @@ def _select(doc: Mapping[str, Any], context: str | None, files: _Files) -> Kubec
         context_name=context,
         cluster_name=cluster_name,
         user_name=user_name or "",
-        server=server.rstrip("/"),
+        server=canonical_server(server),  # the host as the transport connects to it
         namespace=_opt_str(ctx, "namespace", where_ctx),
         ca_data=ca,
         insecure_skip_tls_verify=_opt_bool(cluster, "insecure-skip-tls-verify", where_cl),

@@ -9,16 +9,15 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
-import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from kom_async.config.eks import looks_like_eks
 from kom_async.config.files import allowed_file
 from kom_async.config.kubeconfig import ExecConfig, KubeconfigSelection
+from kom_async.config.urls import ServerURL, parse_server, redact_url
 from kom_async.errors import ExecNotAllowed, InvalidArgument, KubeconfigRefused
 
 DEFAULT_ALLOWED_COMMANDS = frozenset({"aws", "aws-iam-authenticator", "kom-async"})
@@ -112,27 +111,36 @@ SAFE_EXEC_ENV = frozenset(
     }
 )
 # never a Kubernetes API server: link-local addresses (cloud instance metadata at 169.254.169.254,
-# link-local IPv6), EC2's IPv6 metadata address, and the NAT64 spelling of 169.254.0.0/16
+# the ECS credential endpoint 169.254.170.2, the EKS Pod Identity agent 169.254.170.23, link-local
+# IPv6) and the IPv6 addresses of EC2's metadata service, the EKS Pod Identity agent and GCP's
+# metadata server. IPv4-mapped and NAT64 spellings are unwrapped by the host parser first.
 _NEVER_SERVERS = tuple(
     ipaddress.ip_network(n)
-    for n in ("169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "64:ff9b::a9fe:0/112")
+    for n in (
+        "169.254.0.0/16",
+        "fe80::/10",
+        "fd00:ec2::254/128",  # EC2 instance metadata (IMDS)
+        "fd00:ec2::23/128",  # EKS Pod Identity agent
+        "fd20:ce::254/128",  # GCP metadata server
+    )
 )
 # values the AWS CLI replaces by a file's or a URL's content (``--cluster-name file:///etc/x``)
 _PARAM_FILE_PREFIXES = ("file://", "fileb://", "http://", "https://")
 
 
 def normalize_server(url: str) -> str:
-    """``scheme://host:port/path`` with the host lower-cased, the default port spelled out and
-    no userinfo or trailing slash: two spellings of one API server compare equal."""
+    """``scheme://host:port/path`` with the host read as the transport connects to it (IDNA and
+    Unicode normalised, lower case, no trailing dot), the default port spelled out and no
+    userinfo or trailing slash: two spellings of one API server compare equal."""
+    return _server(url).normalized
+
+
+def _server(url: str) -> ServerURL:
+    """``url`` through the one host parser; ``KubeconfigRefused`` when it cannot be read."""
     try:
-        parts = urlsplit(url.strip())
-        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme.lower(), 0)
+        return parse_server(url)
     except ValueError:
-        raise KubeconfigRefused(f"server URL {url[:80]!r} is malformed") from None
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme.lower()}://{host}:{port}{parts.path.rstrip('/')}"
+        raise KubeconfigRefused(f"server URL {redact_url(url)[:80]!r} is malformed") from None
 
 
 @dataclass(frozen=True)
@@ -235,7 +243,7 @@ class TrustPolicy:
             return
         where = f"context {selection.context_name!r}"
         server = selection.server
-        if normalize_server(server).split(":", 1)[0] != "https":
+        if _server(server).scheme != "https":
             raise KubeconfigRefused(
                 f"{where}: server {_no_userinfo(server)!r} is not https; an untrusted kubeconfig "
                 "must use https with certificate verification"
@@ -247,7 +255,7 @@ class TrustPolicy:
             )
         if selection.proxy_url:
             raise KubeconfigRefused(f"{where}: proxy-url is set; an untrusted kubeconfig may not use a proxy")
-        if _metadata_address(urlsplit(server).hostname or ""):
+        if _metadata_address(server):
             raise KubeconfigRefused(
                 f"{where}: server {_no_userinfo(server)!r} is a link-local / cloud metadata address, "
                 "never a Kubernetes API server; an untrusted kubeconfig may not name it"
@@ -288,24 +296,12 @@ class TrustPolicy:
         return not self.trusted and not self.server_allowed(server)
 
 
-def _metadata_address(host: str) -> bool:
-    """True when ``host`` is a literal link-local / metadata address, in any spelling the C
-    resolver accepts (``169.254.169.254``, ``2852039166``, ``0xa9.0xfe.0xa9.0xfe``,
-    ``::ffff:169.254.169.254``, ``fe80::1%eth0``)."""
-    host = host.split("%", 1)[0].lower().rstrip(".")  # a trailing dot names the same host
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        if not host or host.strip("0123456789abcdefx.") or ".." in host:
-            return False  # a name, not a number
-        try:
-            address = ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in _NEVER_SERVERS)
+def _metadata_address(server: str) -> bool:
+    """True when ``server``'s host is a literal link-local / metadata address, in any spelling the
+    transport would connect to (``169.254.169.254``, ``2852039166``, ``0xa9.0xfe.0xa9.0xfe``,
+    ``①⑥⑨.②⑤④.①⑥⑨.②⑤④``, ``[::ffff:169.254.169.254]``, ``[64:ff9b::a9fe:a9fe]``, ``[fe80::1%eth0]``)."""
+    address = _server(server).address
+    return address is not None and any(address in network for network in _NEVER_SERVERS)
 
 
 def _no_userinfo(url: str) -> str:
