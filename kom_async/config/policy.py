@@ -54,8 +54,7 @@ class ExecPolicy:
         name = os.path.basename(config.command)
         if self.deny_all:
             raise ExecNotAllowed(
-                f"exec plugin {name!r} refused: exec credential plugins are disabled "
-                "(deny-all exec policy)"
+                f"exec plugin {name!r} refused: exec credential plugins are disabled (deny-all exec policy)"
             )
         # a bare name found on PATH, or the absolute path PATH would give for that name
         on_path = os.sep not in config.command or (

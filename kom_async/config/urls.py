@@ -3,7 +3,7 @@ their credentials.
 
 :func:`parse_server` is the one host parser: every host rule (metadata/link-local addresses,
 allowlists, pinning, the DescribeCluster comparison) reads the host it returns, which is the host
-aiohttp/yarl connect to (IDNA/Unicode normalised: ``https://１２７．０．０．１`` is 127.0.0.1).
+aiohttp/yarl connect to (IDNA/Unicode normalised: fullwidth digits and dots name 127.0.0.1 too).
 A kubeconfig's ``server`` is kept in that form (:func:`canonical_server`), and may carry
 ``user:password@``; every place that shows a server URL shows :func:`redact_url` of it instead.
 """
