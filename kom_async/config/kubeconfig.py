@@ -65,6 +65,8 @@ class UserAuth:
     token_file: str | None = None
     client_cert_data: bytes | None = field(default=None, repr=False)
     client_key_data: bytes | None = field(default=None, repr=False)
+    #: the certificate or the key was read from a file (a host credential), not given as data
+    cert_from_file: bool = False
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     exec: ExecConfig | None = None
@@ -343,7 +345,10 @@ def _user_auth(user: Mapping[str, Any], user_name: str, files: _Files) -> UserAu
             "is missing: a client certificate needs both a certificate and a key", field=f"{where}.{missing}"
         )
     if cert is not None:
-        return UserAuth(kind="client-cert", client_cert_data=cert, client_key_data=key)
+        from_file = not (user.get("client-certificate-data") and user.get("client-key-data"))
+        return UserAuth(
+            kind="client-cert", client_cert_data=cert, client_key_data=key, cert_from_file=from_file
+        )
     username = _opt_str(user, "username", where)
     if username is not None:
         return UserAuth(kind="basic", username=username, password=_opt_str(user, "password", where) or "")

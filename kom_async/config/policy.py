@@ -6,9 +6,11 @@ proven to be the right ones; with ``pin_servers``, every server proven or listed
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import shutil
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Literal
 
 from kom_async.config.eks import looks_like_eks
 from kom_async.config.files import allowed_file
-from kom_async.config.kubeconfig import ExecConfig, KubeconfigSelection
+from kom_async.config.kubeconfig import ExecConfig, KubeconfigSelection, UserAuth
 from kom_async.config.urls import ServerURL, parse_server, redact_url
 from kom_async.errors import ExecNotAllowed, InvalidArgument, KubeconfigRefused
 
@@ -166,6 +168,8 @@ class TrustPolicy:
     allowed_servers: frozenset[str] = frozenset()
     allowed_env: frozenset[str] = field(default=SAFE_EXEC_ENV)
     pin_servers: bool = False
+    #: ``(normalized allowed server, PEM CA)``: the CA the operator gave for that server
+    server_cas: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         if self.trusted and self.pin_servers:
@@ -178,30 +182,42 @@ class TrustPolicy:
                     f"allowed server {server!r} is not normalized; build the policy with "
                     "TrustPolicy.untrusted(allowed_servers=...)"
                 )
+        for server, _ in self.server_cas:
+            if server not in self.allowed_servers:
+                raise InvalidArgument(f"server_cas names {server!r}, which is not an allowed server")
 
     @classmethod
     def untrusted(
         cls,
         *,
         allowed_dirs: Iterable[str | os.PathLike[str]] = (),
-        allowed_servers: Iterable[str] = (),
+        allowed_servers: Iterable[str] | Mapping[str, str | os.PathLike[str] | None] = (),
         allowed_env: Iterable[str] = SAFE_EXEC_ENV,
         pin_servers: bool = False,
     ) -> TrustPolicy:
         """An untrusted policy: files only under ``allowed_dirs``, credentials of this host only
         to ``allowed_servers`` (or the DescribeCluster endpoint), exec env only ``allowed_env``;
-        ``pin_servers``: every server, whoever's credentials, only those."""
+        ``pin_servers``: every server, whoever's credentials, only those.
+
+        ``allowed_servers`` may map each URL to a PEM CA file (read now): the CA this host's
+        credentials trust for that server; without one, the system's trust store."""
         servers = set()
+        cas: dict[str, bytes] = {}
+        ca_files = allowed_servers if isinstance(allowed_servers, Mapping) else {}
         for server in allowed_servers:
             if not server.lower().startswith("https://"):
                 raise InvalidArgument(f"allowed server {server!r} must be an https:// URL")
             servers.add(normalize_server(server))
+            ca_file = ca_files.get(server)
+            if ca_file is not None:
+                cas[normalize_server(server)] = _operator_ca(ca_file, server)
         return cls(
             trusted=False,
             allowed_dirs=tuple(os.fspath(Path(d).expanduser()) for d in allowed_dirs),
             allowed_servers=frozenset(servers),
             allowed_env=frozenset(allowed_env),
             pin_servers=pin_servers,
+            server_cas=tuple(sorted(cas.items())),
         )
 
     @property
@@ -233,13 +249,14 @@ class TrustPolicy:
 
     def check_selection(
         self, selection: KubeconfigSelection, *, eks: bool, eks_unsupported: Sequence[str] = ()
-    ) -> None:
-        """Refuse what an untrusted kubeconfig may not do; no-op when trusted.
+    ) -> KubeconfigSelection:
+        """Refuse what an untrusted kubeconfig may not do; the selection to connect with (TLS
+        from the operator's trust when host credentials go out, see ``vouch``). No-op when trusted.
 
         The EKS endpoint check needs AWS and is the registry's (see ``needs_eks_check``).
         """
         if self.trusted:
-            return
+            return selection
         where = f"context {selection.context_name!r}"
         server = selection.server
         if _server(server).scheme != "https":
@@ -273,14 +290,7 @@ class TrustPolicy:
                 f"{where}: the EKS exec plugin uses {', '.join(eks_unsupported)}; an untrusted "
                 "kubeconfig may only use --region, --cluster-name/--cluster-id, --role-arn, --profile"
             )
-        host_credential = (auth.exec is not None and not eks) or auth.kind == "token-file"
-        if host_credential and not self.server_allowed(server):
-            source = "a tokenFile" if auth.kind == "token-file" else "an exec plugin"
-            raise KubeconfigRefused(
-                f"{where}: its token comes from {source} on this host, and server "
-                f"{_no_userinfo(server)!r} is not one this host's credentials may go to; the "
-                "operator can list it (TrustPolicy(allowed_servers=...), kom-async mcp --allow-server)"
-            )
+        selection = self.vouch(selection, eks=eks)
         if self.pin_servers and not eks and not self.server_allowed(server):
             raise KubeconfigRefused(
                 f"{where}: server {_no_userinfo(server)!r} is not one of the API servers the operator "
@@ -289,10 +299,83 @@ class TrustPolicy:
                 "operator can allow it (TrustPolicy.untrusted(allowed_servers=[...]), "
                 "kom-async mcp --allow-server URL)"
             )
+        return selection
+
+    def vouch(self, selection: KubeconfigSelection, *, eks: bool) -> KubeconfigSelection:
+        """Host credentials only where the operator vouches: the selection to connect with.
+
+        A credential taken from this host (an exec plugin, the host's AWS identity for EKS, a
+        tokenFile, a client certificate or key file) goes only to a server in
+        ``allowed_servers`` or, for EKS, one DescribeCluster confirms (the registry checks that,
+        with EKS's CA); and to an allowed server only over TLS anchored in the operator's trust:
+        the CA given for it in ``allowed_servers``, else the system's store, never a CA or
+        tls-server-name the kubeconfig carries. No-op when trusted or the credentials are the
+        kubeconfig's own.
+        """
+        source = _host_credential(selection.auth, eks)
+        if self.trusted or source is None:
+            return selection
+        where, server = f"context {selection.context_name!r}", selection.server
+        if not self.server_allowed(server):
+            if eks:
+                return selection  # confirmed by DescribeCluster before a token is minted
+            raise KubeconfigRefused(
+                f"{where}: its credentials come from {source} on this host, and server "
+                f"{_no_userinfo(server)!r} is not one this host's credentials may go to; the "
+                "operator can list it (TrustPolicy.untrusted(allowed_servers=...), kom-async mcp "
+                "--allow-server URL)"
+            )
+        ca = dict(self.server_cas).get(normalize_server(server))
+        if selection.tls_server_name is not None or (selection.ca_data is not None and ca is None):
+            what = (
+                "tls-server-name"
+                if selection.tls_server_name is not None
+                else "its own certificate-authority"
+            )
+            raise KubeconfigRefused(
+                f"{where}: its credentials come from {source} on this host, so server "
+                f"{_no_userinfo(server)!r} must prove itself with a CA the operator gave, but the "
+                f"kubeconfig sets {what}. The operator gives the CA with the allowed server "
+                "(TrustPolicy.untrusted(allowed_servers={URL: CA_FILE}), kom-async mcp "
+                "--allow-server URL=CA_FILE); without one the system's trust store is used, so "
+                "leave certificate-authority and tls-server-name out of the kubeconfig"
+            )
+        return dataclasses.replace(selection, ca_data=ca)
 
     def needs_eks_check(self, server: str) -> bool:
         """True when an EKS server must be confirmed by DescribeCluster before a token goes out."""
         return not self.trusted and not self.server_allowed(server)
+
+
+def _host_credential(auth: UserAuth, eks: bool) -> str | None:
+    """What this host lends the selected user, or None when its credentials are its own."""
+    if eks:
+        return "this host's AWS identity (an EKS token)"
+    if auth.exec is not None:
+        return "an exec plugin"
+    if auth.kind == "token-file":
+        return "a tokenFile"
+    if auth.kind == "client-cert" and auth.cert_from_file:
+        return "a client certificate or key file"
+    return None
+
+
+_MAX_CA_BYTES = 1 << 20
+
+
+def _operator_ca(path: str | os.PathLike[str], server: str) -> bytes:
+    """The PEM CA file the operator gave for ``server`` (a regular file, at most 1 MiB)."""
+    full = Path(path).expanduser()
+    try:
+        with full.open("rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise OSError("not a regular file")
+            data = fh.read(_MAX_CA_BYTES + 1)
+    except OSError as exc:
+        raise InvalidArgument(f"the CA file for {server!r} cannot be read: {full}: {exc}") from None
+    if len(data) > _MAX_CA_BYTES or b"-----BEGIN CERTIFICATE-----" not in data:
+        raise InvalidArgument(f"the CA file for {server!r} ({full}) holds no PEM certificate")
+    return data
 
 
 def _metadata_address(server: str) -> bool:
