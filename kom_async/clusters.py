@@ -412,7 +412,7 @@ class Clusters:
         if policy is not None:
             policy.check_kubeconfig(selection)  # before anything else looks at what it runs
         eks_config = eks_config_of(selection, require=require_eks)
-        trust.check_selection(
+        selection = trust.check_selection(  # TLS from the operator's trust for host credentials
             selection,
             eks=eks_config is not None,
             eks_unsupported=eks_config.unsupported if eks_config is not None else (),

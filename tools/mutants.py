@@ -217,6 +217,87 @@ MUTANTS = [
             "test_escape_sequences_on_a_failing_plugins_stderr_reach_neither_the_message_nor_the_stderr_attribute",
         ),
     ),
+    Mutant(
+        "host parser not normalising: the rules read urlsplit's host, not the one yarl/aiohttp connect to",
+        "kom_async/config/urls.py",
+        "        host, port = parsed.raw_host, parsed.port\n",
+        '        host, port = __import__("urllib.parse").parse.urlsplit(url.strip()).hostname, parsed.port\n',
+        (
+            "tests/config/test_host_parser.py::test_every_spelling_of_a_metadata_address_is_read_as_the_transport_reads_it_and_refused",
+            "tests/registry/test_server_pinning.py::test_a_unicode_spelling_of_an_allowed_server_is_the_server_the_transport_reaches",
+            "tests/mcp/test_trust_attacks.py::test_no_spelling_of_a_metadata_address_registers",
+        ),
+    ),
+    Mutant(
+        "Pod Identity address missing: fd00:ec2::23 (the EKS Pod Identity agent) is not on the "
+        "never-a-server list",
+        "kom_async/config/policy.py",
+        '        "fd00:ec2::23/128",  # EKS Pod Identity agent\n',
+        "",
+        (
+            "tests/config/test_host_parser.py::test_every_spelling_of_a_metadata_address_is_read_as_the_transport_reads_it_and_refused",
+            "tests/registry/test_server_pinning.py::test_a_link_local_or_metadata_server_is_refused_in_every_untrusted_mode",
+            "tests/mcp/test_trust_attacks.py::test_no_spelling_of_a_metadata_address_registers",
+        ),
+    ),
+    Mutant(
+        "client-cert-file host credential rule off: a client certificate or key file counts as the "
+        "kubeconfig's own",
+        "kom_async/config/policy.py",
+        '    if auth.kind == "client-cert" and auth.cert_from_file:\n',
+        "    if False:\n",
+        (
+            "tests/registry/test_host_credentials.py::test_the_operators_client_certificate_file_never_goes_to_a_server_the_agent_names",
+            "tests/mcp/test_trust_attacks.py::test_the_operators_client_certificate_files_never_go_to_a_server_the_agent_names",
+        ),
+    ),
+    Mutant(
+        "kubeconfig CA accepted for host credentials: an allowed server proves itself with the "
+        "kubeconfig's own CA",
+        "kom_async/config/policy.py",
+        "        ca = dict(self.server_cas).get(normalize_server(server))\n",
+        "        ca = dict(self.server_cas).get(normalize_server(server)) or selection.ca_data\n",
+        (
+            "tests/registry/test_host_credentials.py::test_an_allowed_server_never_proves_itself_with_the_kubeconfigs_own_ca",
+            "tests/mcp/test_trust_attacks.py::test_an_allowed_server_gets_the_host_token_only_over_the_operators_ca",
+        ),
+    ),
+    Mutant(
+        "https-only rule off: an untrusted kubeconfig may name a plain-http server",
+        "kom_async/config/policy.py",
+        '        if _server(server).scheme != "https":\n',
+        "        if False:\n",
+        (
+            "tests/mcp/test_trust_attacks.py::test_an_untrusted_kubeconfig_with_its_own_token_may_not_use_plain_http",
+        ),
+    ),
+    Mutant(
+        "get-token cache key without the cluster name: --cluster-name c2 gets c1's cached token",
+        "kom_async/cli/eks.py",
+        "            cluster=cluster,\n",
+        '            cluster="",\n',
+        (
+            "tests/cli/test_get_token_cache_key.py::test_each_cluster_region_and_role_gets_its_own_cached_token",
+        ),
+    ),
+    Mutant(
+        "get-token cache key without the region: --region eu-west-1 gets another region's cached token",
+        "kom_async/cli/eks.py",
+        "            region=args.region,\n",
+        "            region=None,\n",
+        (
+            "tests/cli/test_get_token_cache_key.py::test_each_cluster_region_and_role_gets_its_own_cached_token",
+        ),
+    ),
+    Mutant(
+        "get-token cache key without the role ARN: --role-arn gets the caller's own cached token",
+        "kom_async/cli/eks.py",
+        "            role_arn=args.role_arn,\n",
+        "            role_arn=None,\n",
+        (
+            "tests/cli/test_get_token_cache_key.py::test_each_cluster_region_and_role_gets_its_own_cached_token",
+        ),
+    ),
 ]
 
 
