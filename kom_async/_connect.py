@@ -30,7 +30,8 @@ from kom_async.config.tls import ssl_context_for
 from kom_async.config.urls import redact_url
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KubeconfigRefused
 from kom_async.kubectl import Kubectl
-from kom_async.transport.apiclient import KomApiClient, TokenAuth
+from kom_async.transport.apiclient import KomApiClient
+from kom_async.transport.authflow import TokenAuth
 from kom_async.transport.retry import RetryPolicy
 
 if TYPE_CHECKING:
