@@ -24,6 +24,7 @@ from kom_async.auth.provider import AuthStats, TokenProvider
 from kom_async.auth.refresh import RefreshPolicy, start_refresh_task
 from kom_async.auth.static import FileTokenSource, StaticTokenSource
 from kom_async.auth.token import TokenSource
+from kom_async.config.limits import Limits, limits_for
 from kom_async.config.kubeconfig import AuthKind, KubeconfigSelection, UserAuth
 from kom_async.config.policy import TRUSTED, TrustPolicy, normalize_server
 from kom_async.config.tls import ssl_context_for
@@ -51,6 +52,7 @@ class ConnectOptions(TypedDict, total=False):
     verify: bool
     source: TokenSource | None
     trust: TrustPolicy
+    limits: Limits | None
 
 
 @dataclass(eq=False, repr=False)
@@ -111,9 +113,15 @@ class Connector:
     """Builds connections with the registry's clock, policies and shared AWS client pool."""
 
     def __init__(
-        self, *, clock: Clock, refresh_policy: RefreshPolicy, retry_policy: RetryPolicy | None
+        self,
+        *,
+        clock: Clock,
+        refresh_policy: RefreshPolicy,
+        retry_policy: RetryPolicy | None,
+        limits: Limits | None = None,
     ) -> None:
         self._clock = clock
+        self._limits = limits  # None: by trust (TRUSTED_LIMITS or UNTRUSTED_LIMITS)
         self._refresh_policy = refresh_policy
         self._retry_policy = retry_policy
         self._aws_pool: AWSClientPool | None = None
@@ -240,6 +248,7 @@ class Connector:
         verify: bool = False,
         source: TokenSource | None = None,
         trust: TrustPolicy = TRUSTED,
+        limits: Limits | None = None,
     ) -> Cluster:
         """Connect; an untrusted EKS kubeconfig's server is first confirmed by DescribeCluster
         (unless the operator allowed it), before any token is minted, let alone sent."""
@@ -267,6 +276,7 @@ class Connector:
                 verify=verify,
                 source=source,
                 follow_redirects=trust.trusted,
+                limits=limits_for(trust.trusted, limits or self._limits),
             )
 
     async def _connect(
@@ -280,6 +290,7 @@ class Connector:
         verify: bool,
         source: TokenSource | None,
         follow_redirects: bool,
+        limits: Limits,
     ) -> Cluster:
         """Create source, provider, first token, API client and refresh task — or nothing.
 
@@ -323,6 +334,7 @@ class Connector:
                 basic_auth=(auth.username or "", auth.password or "") if auth.kind == "basic" else None,
                 retry_policy=self._retry_policy,
                 follow_redirects=follow_redirects,  # untrusted: a redirect is refused
+                limits=limits,
             )
             if verify:
                 await _verify(api_client, source)

@@ -73,9 +73,9 @@ MUTANTS = [
     ),
     Mutant(
         "401 retry off: a 401 is raised instead of refreshing the token and retrying",
-        "kom_async/transport/apiclient.py",
-        "            if exc.status != 401:\n                raise\n        else:\n",
-        "            raise\n        else:\n",
+        "kom_async/transport/authflow.py",
+        "        except Rejected as first:\n            first.discard()\n",
+        "        except Rejected as first:\n            return cast(T, first.final())\n",
         (
             "tests/registry/test_unauthorized.py::test_a_thousand_concurrent_401s_cause_one_refresh_and_all_requests_succeed",
             "tests/registry/test_401_storm.py::test_a_401_storm_with_a_slow_exec_plugin_runs_the_plugin_once",

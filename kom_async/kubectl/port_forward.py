@@ -15,6 +15,7 @@ from types import TracebackType
 import aiohttp
 
 from kom_async.errors import KomError
+from kom_async.transport import ws as websocket
 
 log = logging.getLogger("kom_async.kubectl")
 
@@ -109,7 +110,7 @@ class PortForward:
         finally:  # the pod side ended (or we were cancelled): nothing more to send
             upstream.cancel()
             await asyncio.gather(upstream, return_exceptions=True)
-            await ws.close()
+            await websocket.close(ws)
 
     async def _to_pod(self, reader: asyncio.StreamReader, ws: aiohttp.ClientWebSocketResponse) -> None:
         try:

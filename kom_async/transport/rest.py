@@ -167,7 +167,7 @@ class RestClient:
         response = await self.open(
             "GET", path, target=target, query=query, accept="*/*", timeout=self.timeout
         )
-        hint = "ask for less with tail_lines=, since_seconds= or limit_bytes="
+        hint = "ask for less with tail_lines= or since_seconds=, or read it with LogStream.tail()"
         data = await read_body(response, self.limits, f"the log at {path}", limit="max_log", hint=hint)
         return data.decode(response.charset or "utf-8", "replace")
 

@@ -28,6 +28,9 @@ log = logging.getLogger("kom_async.http")
 MAX_MESSAGE = 4 * 1024 * 1024
 """Largest single WebSocket message accepted from the server (bytes)."""
 
+CLOSE_GRACE = 2.0
+"""Seconds a closing WebSocket waits for the server's close reply before dropping the connection."""
+
 
 def ws_url(host: str, path: str, query: Sequence[tuple[str, str]]) -> str:
     """``https://h/p`` + path + query, as the ``wss://`` (or ``ws://``) URL of the upgrade."""
@@ -118,6 +121,17 @@ async def _open(
             f"{', '.join(protocols)}"
         )
     return ws
+
+
+async def close(ws: aiohttp.ClientWebSocketResponse, *, grace: float = CLOSE_GRACE) -> None:
+    """Close ``ws``, waiting at most ``grace`` seconds for the server's close reply, then drop
+    the connection: aiohttp's own ``close()`` reads until that reply, so a server that keeps
+    sending would hold it (and this process's bandwidth) forever. ``grace=0`` aborts."""
+    try:
+        async with asyncio.timeout(grace):
+            await ws.close()
+    except TimeoutError:
+        log.debug("the server did not answer the WebSocket close within %.1f s; connection dropped", grace)
 
 
 def _where(url: str) -> str:
