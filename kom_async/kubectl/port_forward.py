@@ -44,8 +44,9 @@ class PortForward:
         self._tasks: set[asyncio.Task[None]] = set()
         self.connections = 0
         """How many local connections were accepted."""
-        self.errors: list[str] = []
-        """Why connections failed (the pod refused, the upgrade failed...), in order."""
+        self.errors: list[Exception] = []
+        """Why connections failed (the pod refused the port: a ``KomError`` with the pod's message
+        from the error channel; the upgrade was refused...), in order."""
 
     def __repr__(self) -> str:
         return f"PortForward({self._what}, 127.0.0.1:{self.local_port} -> {self._remote_port})"
@@ -96,7 +97,7 @@ class PortForward:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # one failed connection must not end the forward
-            self.errors.append(f"{type(exc).__name__}: {exc}")
+            self.errors.append(exc)
             log.warning("%r: connection failed: %s", self, exc)
         finally:
             self._tasks.discard(task)
