@@ -98,6 +98,8 @@ class HostileAPIServer:
         if path.startswith("/api/v1/namespaces/default/configmaps/") and "error" in self.flood:
             return await self._stream(request, "error", b'{"kind":"Status","message":"', b"denied. ", status=403)
         if path == "/api/v1/namespaces/default/pods":
+            if request.query.get("watch") and "big-event" in self.flood:
+                return await self._big_event(request)
             if request.query.get("watch") and "watch" in self.flood:
                 return await self._stream(request, "watch", b'{"type":"ADDED","object":{"x":"', b"y")
             if "list" in self.flood:
@@ -123,6 +125,26 @@ class HostileAPIServer:
                 self.sent[flood] += len(block)
                 await asyncio.sleep(0)  # a write into a dead socket never suspends: let it be noticed
             await response.write_eof()
+        return response
+
+    async def _big_event(self, request: web.Request) -> web.StreamResponse:
+        """One valid watch event of ``size`` bytes (a big object), then the stream stays open."""
+        meta = {"name": "big", "namespace": "default", "resourceVersion": "2"}
+        event = {"type": "ADDED", "object": {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "x": ""}}
+        head, tail = json.dumps(event).encode().split(b'"x": ""')
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+            await response.write(head + b'"x": "')
+            block = b"b" * (256 * 1024)
+            while self.sent["big-event"] < self.size and not _gone(request):
+                await response.write(block)
+                self.sent["big-event"] += len(block)
+                await asyncio.sleep(0)
+            await response.write(b'"' + tail + b"\n")
+            while not _gone(request):
+                await asyncio.sleep(0.05)
         return response
 
     async def _exec(self, request: web.Request) -> web.StreamResponse:

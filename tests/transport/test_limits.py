@@ -116,6 +116,17 @@ async def test_an_endless_watch_line_is_refused_at_max_watch_line(evil: HostileA
     sent_little(evil, "watch", SMALL.max_watch_line)
 
 
+async def test_a_big_watch_event_within_max_watch_line_is_read(evil: HostileAPIServer) -> None:
+    """The limit is ours, not aiohttp's (whose readline stops at 4 MiB): a 6 MiB event passes."""
+    evil.flood.add("big-event")
+    evil.size = 6 * MiB
+    async with Clusters() as clusters:
+        kubectl = await registered(clusters, evil, limits=Limits())
+        async with kubectl.resource("pods").namespace("default").watch(send_initial=False) as events:
+            kind, obj = await anext(events)
+    assert (kind, obj["metadata"]["name"], len(obj["x"])) == ("ADDED", "big", 6 * MiB)
+
+
 async def test_exec_output_stops_at_max_output(evil: HostileAPIServer) -> None:
     evil.flood.add("exec")
     async with Clusters() as clusters:
