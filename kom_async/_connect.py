@@ -24,8 +24,8 @@ from kom_async.auth.provider import AuthStats, TokenProvider
 from kom_async.auth.refresh import RefreshPolicy, start_refresh_task
 from kom_async.auth.static import FileTokenSource, StaticTokenSource
 from kom_async.auth.token import TokenSource
-from kom_async.config.limits import Limits, limits_for
 from kom_async.config.kubeconfig import AuthKind, KubeconfigSelection, UserAuth
+from kom_async.config.limits import Limits, limits_for
 from kom_async.config.policy import TRUSTED, TrustPolicy, normalize_server
 from kom_async.config.tls import ssl_context_for
 from kom_async.config.urls import redact_url

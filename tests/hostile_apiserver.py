@@ -96,7 +96,9 @@ class HostileAPIServer:
         if path.endswith("/log"):
             return await self._stream(request, "log" if "log" in self.flood else "", b"", _BLOCK)
         if path.startswith("/api/v1/namespaces/default/configmaps/") and "error" in self.flood:
-            return await self._stream(request, "error", b'{"kind":"Status","message":"', b"denied. ", status=403)
+            return await self._stream(
+                request, "error", b'{"kind":"Status","message":"', b"denied. ", status=403
+            )
         if path == "/api/v1/namespaces/default/pods":
             if request.query.get("watch") and "big-event" in self.flood:
                 return await self._big_event(request)
@@ -104,7 +106,9 @@ class HostileAPIServer:
                 return await self._stream(request, "watch", b'{"type":"ADDED","object":{"x":"', b"y")
             if "list" in self.flood:
                 return await self._stream(request, "list", b'{"kind":"PodList","items":[{"x":"', b"z")
-            return web.json_response({"kind": "PodList", "metadata": {"resourceVersion": "1"}, "items": [_POD]})
+            return web.json_response(
+                {"kind": "PodList", "metadata": {"resourceVersion": "1"}, "items": [_POD]}
+            )
         if path == "/api/v1/namespaces/default/pods/p":
             return web.json_response(_POD)
         return web.json_response({"kind": "Status", "code": 404, "message": "not here"}, status=404)
@@ -161,7 +165,6 @@ class HostileAPIServer:
                 await ws.send_bytes(b"\x03" + json.dumps({"status": "Success"}).encode())
                 await ws.close()
         return ws
-
 
 
 def _gone(request: web.Request) -> bool:

@@ -192,10 +192,7 @@ MUTANTS = [
         "kom_async/kubectl/port_forward.py",
         "            elif channel == ERROR and payload:\n",
         "            elif False:\n",
-        (
-            "tests/kubectl/test_port_forward.py::"
-            "test_a_port_the_pod_refuses_comes_back_on_the_error_channel",
-        ),
+        ("tests/kubectl/test_port_forward.py::test_a_port_the_pod_refuses_comes_back_on_the_error_channel",),
     ),
     Mutant(
         "wait() ignores observedGeneration: a condition of an older spec counts as met",

@@ -39,7 +39,9 @@ class Limits:
         for spec in dataclasses.fields(self):
             value = getattr(self, spec.name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidArgument(f"Limits({spec.name}=...) must be a positive number of bytes, not {value!r:.40}")
+                raise InvalidArgument(
+                    f"Limits({spec.name}=...) must be a positive number of bytes, not {value!r:.40}"
+                )
 
     def replace(self, **changes: int) -> Limits:
         """A copy with some limits changed, e.g. ``UNTRUSTED_LIMITS.replace(max_body=64 * MiB)``."""

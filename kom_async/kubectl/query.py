@@ -473,5 +473,3 @@ class Query(QueryBase[T]):
             target=lambda info: self._target(info, self._collection_namespace(info)),
             limits=self._rest.limits,
         )
-
-

@@ -336,7 +336,9 @@ class Watch(Generic[T]):
                 self._gone()
                 return None
             quote_limit = self._feed.limits.max_error_quote
-            raise error_from_status(code or 500, json.dumps(obj), self._feed.target(info), quote_limit=quote_limit)
+            raise error_from_status(
+                code or 500, json.dumps(obj), self._feed.target(info), quote_limit=quote_limit
+            )
         self._failures = 0
         self._events_on_connection += 1
         meta = obj.get("metadata") or {}
@@ -358,7 +360,6 @@ def _stub(info: ResourceInfo, obj: Obj) -> Obj:
     meta = obj.get("metadata") or {}
     kept = {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion") if k in meta}
     return {"apiVersion": info.api_version, "kind": info.kind, "metadata": kept}
-
 
 
 async def list_all(

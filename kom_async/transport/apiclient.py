@@ -158,7 +158,11 @@ class KomApiClient(ApiClient):
                 _request_timeout=_request_timeout,
             )
             policy = self.retry_policy
-            if not _preload_content or response.status == 401 or (policy and policy.retry_status(response.status)):
+            if (
+                not _preload_content
+                or response.status == 401
+                or (policy and policy.retry_status(response.status))
+            ):
                 return response  # for the auth flow, the retries or the caller to read
             return await self._preloaded(response)
 

@@ -117,8 +117,7 @@ async def _open(
     if ws.protocol not in protocols:
         await ws.close()
         raise KomError(
-            f"the API server chose the WebSocket protocol {ws.protocol!r}, not one of "
-            f"{', '.join(protocols)}"
+            f"the API server chose the WebSocket protocol {ws.protocol!r}, not one of {', '.join(protocols)}"
         )
     return ws
 

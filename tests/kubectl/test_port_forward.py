@@ -63,7 +63,9 @@ async def test_a_forward_reaches_a_server_behind_the_pod_port(
 
     server = await asyncio.start_server(greet, "127.0.0.1", 0)
     try:
-        lab.set_port_target(cluster.name, "demo", "api-0", 5432, ("127.0.0.1", server.sockets[0].getsockname()[1]))
+        lab.set_port_target(
+            cluster.name, "demo", "api-0", 5432, ("127.0.0.1", server.sockets[0].getsockname()[1])
+        )
         async with kubectl.pod("api-0", "demo").port_forward(5432) as port:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"kom\n")

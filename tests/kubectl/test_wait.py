@@ -105,7 +105,16 @@ async def test_waiting_on_a_missing_object_is_not_found_at_once(kubectl: Kubectl
 
 @pytest.mark.parametrize(
     "condition",
-    ["", "ready", "condition", "condition==True", "jsonpath=", "jsonpath={.status.phase", "jsonpath=status", "delete=now"],
+    [
+        "",
+        "ready",
+        "condition",
+        "condition==True",
+        "jsonpath=",
+        "jsonpath={.status.phase",
+        "jsonpath=status",
+        "delete=now",
+    ],
 )
 async def test_a_malformed_condition_is_a_query_error_before_any_request(
     kubectl: Kubectl, api: CountingApiClient, condition: str

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hostile_apiserver import MiB, HostileAPIServer
+from hostile_apiserver import HostileAPIServer, MiB
 from mcp import Client
 from mcp_helpers import HTTPServer, call_error, call_ok
 

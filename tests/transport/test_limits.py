@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from hostile_apiserver import MiB, HostileAPIServer
+from hostile_apiserver import HostileAPIServer, MiB
 
 from kom_async import Clusters, Forbidden, Kubectl, Limits, ResponseTooLarge
 from kom_async.config.limits import TRUSTED_LIMITS, UNTRUSTED_LIMITS
