@@ -181,8 +181,7 @@ class KomApiClient(ApiClient):
                 if _preload_content and isinstance(response, aiohttp.ClientResponse):
                     response = await self._preloaded(response)  # a 401 or 5xx: its ApiException
         except Exception as exc:
-            # closing the client (unregister/aclose) breaks requests in flight with whatever
-            # aiohttp happens to raise (even AssertionError): say what happened instead
+            # closing the client breaks requests in flight with any error: say what happened
             if self.closed and not isinstance(exc, KomError):
                 raise self._closed_error() from exc
             raise
