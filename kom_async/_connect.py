@@ -27,12 +27,14 @@ from kom_async.auth.shared import SharedTokenSource, SharedTokenStore, token_key
 from kom_async.auth.static import FileTokenSource, StaticTokenSource
 from kom_async.auth.token import TokenSource
 from kom_async.config.kubeconfig import AuthKind, KubeconfigSelection, UserAuth
+from kom_async.config.limits import Limits, limits_for
 from kom_async.config.policy import TRUSTED, TrustPolicy, normalize_server
 from kom_async.config.tls import ssl_context_for
 from kom_async.config.urls import redact_url
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KubeconfigRefused
 from kom_async.kubectl import Kubectl
-from kom_async.transport.apiclient import KomApiClient, TokenAuth
+from kom_async.transport.apiclient import KomApiClient
+from kom_async.transport.authflow import TokenAuth
 from kom_async.transport.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ class ConnectOptions(TypedDict, total=False):
     verify: bool
     source: TokenSource | None
     trust: TrustPolicy
+    limits: Limits | None
 
 
 @dataclass(eq=False, repr=False)
@@ -117,9 +120,11 @@ class Connector:
         clock: Clock,
         refresh_policy: RefreshPolicy,
         retry_policy: RetryPolicy | None,
+        limits: Limits | None = None,
         token_store: SharedTokenStore | None = None,
     ) -> None:
         self._clock = clock
+        self._limits = limits  # None: by trust (TRUSTED_LIMITS or UNTRUSTED_LIMITS)
         self._token_store = token_store
         self._refresh_policy = refresh_policy
         self._retry_policy = retry_policy
@@ -284,6 +289,7 @@ class Connector:
         verify: bool = False,
         source: TokenSource | None = None,
         trust: TrustPolicy = TRUSTED,
+        limits: Limits | None = None,
     ) -> Cluster:
         """Connect; an untrusted EKS kubeconfig's server is first confirmed by DescribeCluster
         (unless the operator allowed it), before any token is minted, let alone sent."""
@@ -311,6 +317,7 @@ class Connector:
                 verify=verify,
                 source=source,
                 follow_redirects=trust.trusted,
+                limits=limits_for(trust.trusted, limits or self._limits),
             )
 
     async def _connect(
@@ -324,6 +331,7 @@ class Connector:
         verify: bool,
         source: TokenSource | None,
         follow_redirects: bool,
+        limits: Limits,
     ) -> Cluster:
         """Create source, provider, first token, API client and refresh task — or nothing.
 
@@ -368,6 +376,7 @@ class Connector:
                 basic_auth=(auth.username or "", auth.password or "") if auth.kind == "basic" else None,
                 retry_policy=self._retry_policy,
                 follow_redirects=follow_redirects,  # untrusted: a redirect is refused
+                limits=limits,
             )
             if verify:
                 await _verify(api_client, source)

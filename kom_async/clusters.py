@@ -35,6 +35,7 @@ from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.refresh import RefreshPolicy
 from kom_async.auth.shared import SharedTokenStore
 from kom_async.config.kubeconfig import KubeconfigSelection, load_kubeconfig
+from kom_async.config.limits import Limits, limits_for
 from kom_async.config.policy import TRUSTED, ExecPolicy, TrustChoice, trust_policy
 from kom_async.errors import (
     ClusterExistsError,
@@ -63,6 +64,8 @@ class Clusters:
     ``TrustPolicy``); every ``register_*`` can override it. ``exec_policy`` restricts which
     exec plugins kubeconfigs may run (untrusted ones get the default ``ExecPolicy()``);
     ``retry_policy`` bounds the retries of idempotent reads (``None``: no retries);
+    ``limits`` bounds what every cluster's server may send (default ``TRUSTED_LIMITS`` for
+    trusted kubeconfigs, ``UNTRUSTED_LIMITS`` otherwise; ``register_*(limits=...)`` per cluster);
     ``clock`` and ``refresh_policy`` are injectable for tests and simulations.
     ``token_store`` (a directory or a ``SharedTokenStore``; off by default) shares exec-plugin
     and EKS tokens with the host's other processes that use the same store, so W worker
@@ -77,6 +80,7 @@ class Clusters:
         exec_policy: ExecPolicy | None = None,
         retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
         trust: TrustChoice | None = None,
+        limits: Limits | None = None,
         token_store: SharedTokenStore | str | os.PathLike[str] | None = None,
     ) -> None:
         self._clusters: dict[str, Cluster] = {}
@@ -89,6 +93,7 @@ class Clusters:
             clock=clock or system_clock,
             refresh_policy=refresh_policy or RefreshPolicy(),
             retry_policy=retry_policy,
+            limits=limits_for(True, limits) if limits is not None else None,
             token_store=token_store
             if token_store is None or isinstance(token_store, SharedTokenStore)
             else SharedTokenStore(token_store),
@@ -405,6 +410,7 @@ class Clusters:
         exec_policy: ExecPolicy | None = None,
         verify: bool = False,
         trust: TrustChoice | None = None,
+        limits: Limits | None = None,
     ) -> Kubectl:
         check_options(replace, exec_timeout, token_source, cluster_id=cluster_id)  # every path in
         trust = trust_policy(trust, self._trust)
@@ -429,6 +435,7 @@ class Clusters:
                 exec_timeout=exec_timeout,
                 trust=trust,
                 verify=verify,
+                limits=limits_for(trust.trusted, limits) if limits is not None else None,
             )
         )
 

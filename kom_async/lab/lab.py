@@ -234,6 +234,10 @@ class EKSLab:
         """Remove an identity mapping (its tokens get 401 from now on)."""
         self.identities.unmap(arn)
 
+    def refuse_upgrades(self, arn: str, *, refuse: bool = True) -> None:
+        """Tokens of ``arn`` get 401 on exec/port-forward upgrades only (``refuse=False`` undoes it)."""
+        (self.identities.upgrades_refused.add if refuse else self.identities.upgrades_refused.discard)(arn)
+
     def add_profile(
         self,
         profile: str,
