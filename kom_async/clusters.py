@@ -326,6 +326,8 @@ class Clusters:
         cluster = self._clusters.pop(cluster_id, None)
         if cluster is None:
             raise ClusterNotFound(cluster_id, list(self._clusters))
+        if cluster.eks is not None:  # registered again later, it is described again
+            self._connector.record_described(cluster.eks, None)
         await cluster.aclose()
         log.info("cluster %s unregistered", cluster_id, extra={"cluster": cluster_id})
 
