@@ -191,19 +191,20 @@ class Connector:
             return None
         return endpoint
 
-    def record_described(self, config: EKSAuthConfig, answer: ClusterEndpoint | EKSAuthError | None) -> None:
-        """The one place DescribeCluster answers enter and leave the cache: an ACTIVE endpoint
-        is kept for ``DESCRIBE_TTL`` seconds; ClusterNotFound (deleted, DELETING, not ACTIVE)
-        or ``None`` (unregistered, vanished from ListClusters) drops it, so a gone cluster is
-        never registered again from it. Other failures (network, throttling) leave it as it is."""
-        key = _endpoint_key(config)
+    def record_described(self, config: EKSAuthConfig, answer: ClusterEndpoint | EKSAuthError) -> None:
+        """The one place DescribeCluster answers enter the cache: an ACTIVE endpoint is kept
+        for ``DESCRIBE_TTL`` seconds; ClusterNotFound (deleted, DELETING, not ACTIVE, no longer
+        listed) drops it, so a gone cluster is never registered again from it. Other failures
+        (network, throttling) leave it as it is."""
         if isinstance(answer, EKSAuthError):
             if answer.kind is EKSAuthErrorKind.ClusterNotFound:
-                self._endpoints.pop(key, None)
-        elif answer is None:
-            self._endpoints.pop(key, None)
-        else:
-            self._endpoints[key] = (self._clock.time() + DESCRIBE_TTL, answer)
+                self.forget_described(config)
+            return
+        self._endpoints[_endpoint_key(config)] = (self._clock.time() + DESCRIBE_TTL, answer)
+
+    def forget_described(self, config: EKSAuthConfig) -> None:
+        """Drop the cached answer for ``config`` (its cluster was unregistered or is gone)."""
+        self._endpoints.pop(_endpoint_key(config), None)
 
     def token_source(
         self,

@@ -33,7 +33,9 @@ async def test_after_unregister_a_deleted_or_deleting_cluster_is_refused_as_a_fr
         assert list(clusters) == []
 
 
-async def test_a_describe_answer_is_reused_for_minutes_then_asked_again(lab_clock: FakeClock, eks_lab: EKSLab) -> None:
+async def test_a_describe_answer_is_reused_for_minutes_then_asked_again(
+    lab_clock: FakeClock, eks_lab: EKSLab
+) -> None:
     lab = eks_lab
     await lab.create_cluster("c3")
     async with Clusters(clock=lab_clock) as clusters:
