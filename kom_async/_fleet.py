@@ -89,16 +89,24 @@ class Fleet:
     async def reconcile(
         self,
         scans: list[RegionScan],
-        result: DiscoveryResult,
         *,
-        config_for: Callable[[Source, str, str], EKSAuthConfig],
+        env: Mapping[str, str],
         cluster_id: ClusterIdFn,
         register: Callable[[EKSAuthConfig, str], Awaitable[Cluster]],
         unregister: Callable[[str], Awaitable[None]],
         lookup: Callable[[str], Cluster | None],
         prune: bool,
-    ) -> None:
+    ) -> DiscoveryResult:
         """Register what is new, drop cached answers of what is gone, prune if asked."""
+        from kom_async.auth.eks.config import EKSAuthConfig
+        from kom_async.auth.eks.discovery import DiscoveryResult
+
+        def config_for(source: Source, region: str, name: str) -> EKSAuthConfig:
+            """What ``register_eks`` would make for it (so the cache key is the same)."""
+            return EKSAuthConfig(name, region, source.profile, source.role_arn, None, env=dict(env))
+
+        result = DiscoveryResult()
+        result.count(scans)
         for scan in scans:
             result.failures.extend(scan.failures)
             for name, error in scan.gone.items():
@@ -124,6 +132,7 @@ class Fleet:
                 del self.owned[cid]
                 await unregister(cid)
                 result.unregistered.append(cid)
+        return result
 
     async def _register_one(
         self,

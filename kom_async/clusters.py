@@ -7,6 +7,7 @@ makes, live in ``_connect.py``; the registry keeps names and lifetimes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
@@ -347,11 +348,8 @@ class Clusters:
         run registered that are gone, no longer ACTIVE or no longer match are unregistered
         (never those of a pair that failed, never clusters registered otherwise).
         """
-        from contextlib import AsyncExitStack
-
         from kom_async._fleet import DISCOVERY_RETRY_POLICY, default_cluster_id
-        from kom_async.auth.eks.config import EKSAuthConfig
-        from kom_async.auth.eks.discovery import DiscoveryResult, Scanner, Source
+        from kom_async.auth.eks.discovery import Scanner
 
         sources = check_discovery(
             regions, role_arns, profiles, name_filter, tags, cluster_id, concurrency, env
@@ -359,43 +357,31 @@ class Clusters:
         self._trust.check_env(env or {}, what="discover_eks env")
         if self._closed:
             raise RegistryClosed("this Clusters registry is closed; discover clusters in a new one")
-        environment = dict(env or {})
-
-        def config_for(source: Source, region: str, name: str) -> EKSAuthConfig:
-            return EKSAuthConfig(name, region, source.profile, source.role_arn, None, env=dict(environment))
 
         async def register(config: EKSAuthConfig, cid: str) -> Cluster:
             await self._in_flight_registration(self._register_by_name(config, cid, 30.0, False, False))
             return self._clusters[cid]
 
-        result = DiscoveryResult()
-        async with AsyncExitStack() as stack:  # the identities stay leased until registered
+        async with contextlib.AsyncExitStack() as stack:  # identities stay leased until registered
             scanner = Scanner(
                 pool=self._connector.pool(),
                 stack=stack,
-                env=environment,
+                env=dict(env or {}),
                 limiter=anyio.CapacityLimiter(concurrency),
                 backoff=retry_policy or DISCOVERY_RETRY_POLICY,
                 name_filter=name_filter,
                 tags=dict(tags or {}),
             )
             scans = await scanner.scan(sources, list(regions))
-            await self._fleet.reconcile(
+            return await self._fleet.reconcile(
                 scans,
-                result,
-                config_for=config_for,
+                env=scanner.env,
                 cluster_id=cluster_id or default_cluster_id,
                 register=register,
                 unregister=self.unregister,
                 lookup=self._clusters.get,
                 prune=prune,
             )
-        result.pairs, result.failed_pairs = len(scans), sum(s.listed is None for s in scans)
-        result.calls = {
-            "ListClusters": sum(s.list_pages for s in scans),
-            "DescribeCluster": sum(s.describes for s in scans),
-        }
-        return result
 
     # -- removal -------------------------------------------------------------------------
     async def unregister(self, cluster_id: str) -> None:

@@ -155,6 +155,14 @@ class DiscoveryResult:
         """True when no (identity, region) pair could be listed at all."""
         return self.pairs > 0 and self.failed_pairs == self.pairs
 
+    def count(self, scans: Sequence[RegionScan]) -> None:
+        """Fill in the pairs asked and failed, and the AWS calls, from a run's scans."""
+        self.pairs, self.failed_pairs = len(scans), sum(s.listed is None for s in scans)
+        self.calls = {
+            "ListClusters": sum(s.list_pages for s in scans),
+            "DescribeCluster": sum(s.describes for s in scans),
+        }
+
 
 def retryable(exc: BaseException) -> bool:
     """True for answers a later try can fix: throttling, a 5xx, a connection that failed."""
