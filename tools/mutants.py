@@ -377,6 +377,56 @@ MUTANTS = [
         "        if False:\n",
         ("tests/kubectl/test_wait.py::test_a_condition_of_an_older_generation_does_not_count",),
     ),
+    Mutant(
+        "describe cache never expires: a DescribeCluster answer is reused for ever",
+        "kom_async/_connect.py",
+        "        if self._clock.time() >= stale_at:\n",
+        "        if False:\n",
+        (
+            "tests/registry/test_describe_cache.py::test_a_describe_answer_is_reused_for_minutes_then_asked_again",
+        ),
+    ),
+    Mutant(
+        "describe cache not dropped on ClusterNotFound: a deleted or DELETING cluster registers from it",
+        "kom_async/_connect.py",
+        "            if answer.kind is EKSAuthErrorKind.ClusterNotFound:\n",
+        "            if False:\n",
+        (
+            "tests/eks/test_fleet_discovery.py::"
+            "test_a_cluster_discovery_saw_deleted_or_deleting_is_not_registered_again_from_the_cache",
+        ),
+    ),
+    Mutant(
+        "discovery throttling not retried: a ThrottlingException fails the region at once",
+        "kom_async/auth/eks/discovery.py",
+        "            if retry >= backoff.attempts or not retryable(exc):\n",
+        "            if True:\n",
+        (
+            "tests/eks/test_fleet_discovery.py::test_throttled_calls_are_retried_with_backoff_and_discovery_succeeds",
+        ),
+    ),
+    Mutant(
+        "discovery per-region failure aborts everything: one denied region raises out of discover_eks",
+        "kom_async/auth/eks/discovery.py",
+        "            scan.failures.append(\n"
+        "                DiscoveryFailure(scan.source, scan.account, scan.region, _region_error(exc, scan))\n"
+        "            )\n",
+        "            raise\n",
+        (
+            "tests/eks/test_fleet_discovery.py::test_three_accounts_by_four_regions_with_one_region_denied_registers_the_other_eleven",
+            "tests/eks/test_fleet_discovery.py::test_an_opt_in_region_the_account_has_not_enabled_is_reported_with_what_to_do",
+        ),
+    ),
+    Mutant(
+        "describe cache not dropped on unregister: the same registry re-registers a deleted cluster",
+        "kom_async/clusters.py",
+        "            self._connector.forget_described(cluster.eks)\n",
+        "            pass\n",
+        (
+            "tests/registry/test_describe_cache.py::"
+            "test_after_unregister_a_deleted_or_deleting_cluster_is_refused_as_a_fresh_registry_would",
+        ),
+    ),
 ]
 
 
