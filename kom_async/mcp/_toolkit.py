@@ -29,10 +29,12 @@ from kom_async.kubectl.discovery import ResourceInfo
 from kom_async.kubectl.names import check_namespace
 from kom_async.mcp.output import (
     MAX_LIST_LIMIT,
+    hide_secrets,
     iso,
     slim,
     strip_userinfo,
 )
+from kom_async.mcp.owners import DEFAULT_MAX_CLUSTERS, Owners
 from kom_async.scrub import scrub
 
 log = logging.getLogger("kom_async.mcp")
@@ -77,10 +79,14 @@ LimitArg = Annotated[
     ),
 ]
 ContextArg = Annotated[str | None, Field(description="Kubeconfig context (default: current-context)")]
-ContextIdArg = Annotated[
-    str | None, Field(description="Id to register under (default: the context name)")
+ContextIdArg = Annotated[str | None, Field(description="Id to register under (default: the context name)")]
+ReplaceArg = Annotated[
+    bool,
+    Field(
+        description="Replace the cluster registered under cluster_id (needs cluster_id; only clusters "
+        "registered through these tools can be replaced, never the operator's)"
+    ),
 ]
-ReplaceArg = Annotated[bool, Field(description="Replace a cluster already registered under the id")]
 PathArg = Annotated[str | None, Field(description="Path of a kubeconfig file on the server host")]
 ContinueArg = Annotated[
     str | None, Field(description="The 'continue' value of the previous page, to get the next one")
@@ -90,13 +96,16 @@ ContinueArg = Annotated[
 @dataclass(frozen=True)
 class ToolSettings:
     """How the tools behave: exec and trust policy for tool-supplied kubeconfigs (untrusted by
-    default), read-only (cluster writes; ``read_only_registry``: register/unregister too), time limit."""
+    default), read-only (cluster writes; ``read_only_registry``: register/unregister too), time
+    limit, the cap on agents' registrations, and whether Secret values are shown."""
 
     exec_policy: ExecPolicy
     read_only: bool = False
     request_timeout: float = 60.0
     trust: TrustPolicy = UNTRUSTED
     read_only_registry: bool = False
+    max_clusters: int = DEFAULT_MAX_CLUSTERS
+    show_secrets: bool = False
 
 
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=True)
@@ -124,9 +133,7 @@ class _Spec:
 
 def tool(
     annotations: ToolAnnotations, *, writes: bool = False, registers: bool = False
-) -> Callable[
-    [Callable[Concatenate[S, P], Awaitable[str]]], Callable[Concatenate[S, P], Awaitable[str]]
-]:
+) -> Callable[[Callable[Concatenate[S, P], Awaitable[str]]], Callable[Concatenate[S, P], Awaitable[str]]]:
     """Mark a tool-group method as a tool; turn its failures into clean MCP tool errors."""
 
     spec = _Spec(annotations, writes, registers)
@@ -180,6 +187,7 @@ class ToolBase:
     def __init__(self, clusters: Clusters, settings: ToolSettings) -> None:
         self.clusters = clusters
         self.settings = settings
+        self.owners = Owners(clusters, settings.max_clusters)
 
     def install(self, server: MCPServer[Any]) -> list[str]:
         """Add every tool to ``server``; return their names."""
@@ -199,6 +207,11 @@ class ToolBase:
         return names
 
     # -- helpers ---------------------------------------------------------------------------
+    def _shown(self, obj: Any, kind: str | None = None) -> Any:
+        """What a tool may show of an object it read: Secret values hidden (their sizes shown)
+        unless the server runs with --show-secrets. Every tool that returns objects calls this."""
+        return obj if self.settings.show_secrets else hide_secrets(obj, kind)
+
     def _cluster(self, cluster: str | None) -> Cluster:
         """The named cluster, or the only one registered (an agent need not repeat it)."""
         if cluster:
@@ -278,7 +291,7 @@ class ToolBase:
             "kind": info.kind,
             "namespace": None if all_namespaces else namespace,
             "count": len(page.items),
-            "items": [show(item) for item in page.items],
+            "items": [show(self._shown(item, info.kind)) for item in page.items],
         }
         if page.continue_token:
             left = f" ({page.remaining} more)" if page.remaining is not None else ""
@@ -307,10 +320,28 @@ class ToolBase:
         if path:
             real = trust.check_path(path, what="kubeconfig_path")
             by_path = self.clusters.register_eks_by_path if eks else self.clusters.register_by_path
-            return await by_path(real, cluster_id, context, **options)  # type: ignore[arg-type]
+            return await self._agent_registers(
+                cluster_id,
+                replace,
+                lambda: by_path(real, cluster_id, context, **options),  # type: ignore[arg-type]
+            )
         assert kubeconfig is not None
         by_text = self.clusters.register_eks_by_string if eks else self.clusters.register_by_string
-        return await by_text(kubeconfig, cluster_id, context, **options)  # type: ignore[arg-type]
+        return await self._agent_registers(
+            cluster_id,
+            replace,
+            lambda: by_text(kubeconfig, cluster_id, context, **options),  # type: ignore[arg-type]
+        )
+
+    async def _agent_registers(
+        self, cluster_id: str | None, replace: bool, register: Callable[[], Awaitable[Kubectl]]
+    ) -> Kubectl:
+        """Run one registration for an agent: ownership and cap checked first, the new cluster
+        recorded as the agent's (so the agent, and only it, may replace or remove it later)."""
+        with self.owners.registering(cluster_id, replace):
+            kubectl = await register()
+            self.owners.record(kubectl)
+        return kubectl
 
     @staticmethod
     def _cluster_info(cluster: Cluster) -> Obj:

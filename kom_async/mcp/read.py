@@ -55,7 +55,10 @@ class ReadTools(ToolBase):
         limit: LimitArg = MAX_LIST_LIMIT,
         continue_token: ContinueArg = None,
     ) -> str:
-        """List objects of any kind (built-in or custom), one page at a time (managedFields dropped)."""
+        """List objects of any kind (built-in or custom), one page at a time (managedFields dropped).
+
+        Secret values (data, stringData) show as their size unless the server runs with --show-secrets.
+        """
         kubectl = self._kubectl(cluster)
         limit = min(limit, MAX_LIST_LIMIT)
         while True:
@@ -105,8 +108,11 @@ class ReadTools(ToolBase):
         group: GroupArg = None,
         version: VersionArg = None,
     ) -> str:
-        """Get one object of any kind as JSON (managedFields dropped)."""
-        return compact(await self._one(cluster, kind, name, namespace, group, version).get())
+        """Get one object of any kind as JSON (managedFields dropped).
+
+        Secret values (data, stringData) show as their size unless the server runs with --show-secrets.
+        """
+        return compact(self._shown(await self._one(cluster, kind, name, namespace, group, version).get()))
 
     @tool(READ)
     async def describe_k8s_resource(
@@ -118,14 +124,17 @@ class ReadTools(ToolBase):
         group: GroupArg = None,
         version: VersionArg = None,
     ) -> str:
-        """Like kubectl describe: the object plus the events that mention it."""
+        """Like kubectl describe: the object plus the events that mention it.
+
+        Secret values (data, stringData) show as their size unless the server runs with --show-secrets.
+        """
         kubectl = self._kubectl(cluster)  # resolved once: the events come from the same cluster
         obj = await self._one(kubectl.cluster_id, kind, name, namespace, group, version).get()
         meta = obj.get("metadata") or {}
         selector = f"involvedObject.name={escape_field_value(name)}"
         if meta.get("namespace"):
             selector += f",involvedObject.namespace={escape_field_value(str(meta['namespace']))}"
-        result: Obj = {"object": slim(obj)}
+        result: Obj = {"object": slim(self._shown(obj))}
         try:
             events = await self._list(
                 kubectl,

@@ -80,8 +80,17 @@ class RegistryTools(ToolBase):
     ) -> str:
         """Register an AWS EKS cluster by name, without a kubeconfig: EKS DescribeCluster gives its
         endpoint and CA, and the server's AWS credentials mint its tokens."""
-        kubectl = await self.clusters.register_eks(
-            cluster_name, region, profile=profile, role_arn=role_arn, cluster_id=cluster_id, replace=replace
+        kubectl = await self._agent_registers(
+            cluster_id,
+            replace,
+            lambda: self.clusters.register_eks(
+                cluster_name,
+                region,
+                profile=profile,
+                role_arn=role_arn,
+                cluster_id=cluster_id,
+                replace=replace,
+            ),
         )
         return self._registered(kubectl)
 
@@ -107,7 +116,12 @@ class RegistryTools(ToolBase):
 
     @tool(REGISTER, registers=True)
     async def unregister_k8s_cluster(self, cluster: Annotated[str, Field(description="Cluster id")]) -> str:
-        """Unregister a cluster: stop its token refresh and close its connections."""
+        """Unregister a cluster registered through these tools: stop its token refresh and close its
+        connections. The operator's clusters (preloaded, or registered by the server's own code)
+        cannot be unregistered by a tool call."""
+        self.clusters.get(cluster)  # an unknown id: ClusterNotFound, listing the known ones
+        self.owners.check_change(cluster, "unregister")
+        self.owners.forget(cluster)
         await self.clusters.unregister(cluster)
         return dumps({"unregistered": cluster, "remaining": list(self.clusters)})
 

@@ -25,6 +25,15 @@ from mcp.server.transport_security import TransportSecuritySettings
 from kom_async.clusters import Clusters
 from kom_async.config.policy import DEFAULT_ALLOWED_COMMANDS, ExecPolicy, TrustPolicy
 from kom_async.errors import KomError
+from kom_async.mcp.httpguard import (
+    DEFAULT_HEADER_TIMEOUT,
+    FD_RESERVE,
+    HttpLimits,
+    default_max_connections,
+    guarded_protocol,
+    open_file_limit,
+)
+from kom_async.mcp.owners import DEFAULT_MAX_CLUSTERS
 from kom_async.mcp.tools import KomTools, ToolSettings
 
 log = logging.getLogger("kom_async.mcp")
@@ -42,6 +51,9 @@ UNPINNED_NOTE = (
     "EKS endpoint)"
 )
 """Printed when --allow-server is given without --pin-servers: the list is not a server pin."""
+
+DEFAULT_MAX_REQUEST_BODY = 4 * 1024 * 1024
+"""Largest HTTP request body (bytes) before the answer is 413 (--max-request-body)."""
 
 _KUBECONFIG_SUFFIXES = {"", ".yaml", ".yml", ".conf", ".kubeconfig", ".config"}
 
@@ -125,7 +137,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="also refuse register/unregister tools: agents use the preloaded clusters only",
     )
     parser.add_argument(
+        "--max-clusters",
+        type=int,
+        default=DEFAULT_MAX_CLUSTERS,
+        metavar="N",
+        help=f"most clusters agents may have registered at once (default {DEFAULT_MAX_CLUSTERS}); the "
+        "operator's clusters (--kubeconfig, --kubeconfig-dir) do not count, and tool calls can never "
+        "replace or unregister them",
+    )
+    parser.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="show Secret values in tool results (default: each value of data/stringData shows as its size)",
+    )
+    parser.add_argument(
         "--request-timeout", type=float, default=60.0, help="seconds one tool call may take (default 60)"
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help=f"HTTP: close a connection that takes longer to send a request's headers "
+        f"(default {DEFAULT_HEADER_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="HTTP: most open connections; past it the one that has waited longest for its headers is "
+        f"closed (default {default_max_connections()}: 512, or less to fit ulimit -n)",
+    )
+    parser.add_argument(
+        "--max-request-body",
+        type=int,
+        default=DEFAULT_MAX_REQUEST_BODY,
+        metavar="BYTES",
+        help=f"HTTP: larger request bodies are answered 413 (default {DEFAULT_MAX_REQUEST_BODY})",
     )
     parser.add_argument(
         "--log-level",
@@ -224,6 +273,7 @@ async def _serve_http(server: MCPServer[Any], options: argparse.Namespace, auth_
         streamable_http_path=options.path,
         host=options.host,
         transport_security=rebinding_protection(options.host),
+        max_request_body_size=options.max_request_body,
     )
     if auth_key:
         app = BearerKeyMiddleware(app, auth_key)
@@ -236,7 +286,10 @@ async def _serve_http(server: MCPServer[Any], options: argparse.Namespace, auth_
         sock.setblocking(False)
         port = sock.getsockname()[1]
         host = f"[{options.host}]" if family == socket.AF_INET6 else options.host
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+        limits = HttpLimits(options.header_timeout, options.max_connections or default_max_connections())
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="on", access_log=False, http=guarded_protocol(limits)
+        )
         print(
             f"kom-async mcp: streamable HTTP on http://{host}:{port}{options.path}"
             + (" (bearer key required)" if auth_key else ""),
@@ -263,6 +316,8 @@ async def serve(options: argparse.Namespace) -> int:
         request_timeout=options.request_timeout,
         trust=trust,
         read_only_registry=options.read_only_registry,
+        max_clusters=options.max_clusters,
+        show_secrets=options.show_secrets,
     )
     async with Clusters() as clusters:
         for error in await preload(clusters, options.kubeconfig, options.kubeconfig_dir):
@@ -282,8 +337,16 @@ def _auth_key(options: argparse.Namespace) -> str | None:
 
 def _usage_error(options: argparse.Namespace) -> str | None:
     """Why these options cannot run, or None."""
-    if options.request_timeout <= 0:
-        return "--request-timeout must be positive"
+    if options.request_timeout <= 0 or options.header_timeout <= 0:
+        return "--request-timeout and --header-timeout must be positive"
+    if options.max_clusters < 0 or options.max_request_body < 1:
+        return "--max-clusters must be 0 or more, and --max-request-body 1 or more"
+    room = open_file_limit() - FD_RESERVE
+    if options.max_connections is not None and not 1 <= options.max_connections <= room:
+        return (
+            f"--max-connections must be between 1 and {room} (the open-file limit, ulimit -n, "
+            f"less {FD_RESERVE} kept for clusters and files)"
+        )
     if options.transport == "http" and not _auth_key(options) and not _is_loopback(options.host):
         return (
             f"refusing to serve on {options.host} without a key: pass --auth-key or set {AUTH_KEY_ENV} "

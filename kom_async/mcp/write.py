@@ -66,7 +66,8 @@ class WriteTools(ToolBase):
             Literal["merge", "strategic", "json"], Field(description="merge (default), strategic or json")
         ] = "merge",
     ) -> str:
-        """Patch one object of any kind (merge, strategic-merge or JSON patch); returns the result."""
+        """Patch one object of any kind (merge, strategic-merge or JSON patch); returns the result
+        (Secret values shown as their size unless the server runs with --show-secrets)."""
         body: Any = patch
         if isinstance(patch, str):
             try:
@@ -74,7 +75,7 @@ class WriteTools(ToolBase):
             except yaml.YAMLError:
                 raise ToolError("patch text is neither JSON nor YAML") from None
         query = self._one(cluster, kind, name, namespace, group, version)
-        return compact(await query.patch(body, patch_type))
+        return compact(self._shown(await query.patch(body, patch_type)))
 
     @tool(WRITE, writes=True)
     async def apply_k8s_yaml(
