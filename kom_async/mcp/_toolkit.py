@@ -23,6 +23,7 @@ from kom_async.errors import (
     KomError,
     KubeconfigRefused,
     KubernetesError,
+    QueryError,
 )
 from kom_async.kubectl import Kubectl, Query
 from kom_async.kubectl.discovery import ResourceInfo
@@ -62,6 +63,7 @@ VersionArg = Annotated[
     str | None, Field(description="API version for an exact group/version/kind, e.g. 'v1'")
 ]
 NameArg = Annotated[str, Field(description="Object name")]
+PodNamespaceArg = Annotated[str | None, Field(description="The pod's namespace (default: 'default')")]
 NamespaceArg = Annotated[
     str | None, Field(description="Namespace (default: 'default'; ignored for cluster-scoped kinds)")
 ]
@@ -87,7 +89,13 @@ ReplaceArg = Annotated[
         "registered through these tools can be replaced, never the operator's)"
     ),
 ]
-PathArg = Annotated[str | None, Field(description="Path of a kubeconfig file on the server host")]
+KubeconfigArg = Annotated[
+    str,
+    Field(
+        description="The kubeconfig: its YAML content, or the path of a kubeconfig file in one of the "
+        "server's kubeconfig directories"
+    ),
+]
 ContinueArg = Annotated[
     str | None, Field(description="The 'continue' value of the previous page, to get the next one")
 ]
@@ -240,12 +248,20 @@ class ToolBase:
 
     @staticmethod
     async def _resolve(kubectl: Kubectl, kind: str, group: str | None, version: str | None) -> ResourceInfo:
-        """The served resource the tool arguments name (same rules as ``_query``)."""
-        if version:
-            return await kubectl.discovery.resolve_gvk(group or "", version, kind)
-        return await kubectl.discovery.resolve(f"{kind}.{group}" if group else kind)
+        """The served resource the tool arguments name (same rules as ``_query``); an unknown one
+        is a tool error that points to list_k8s_api_resources."""
+        try:
+            if version:
+                return await kubectl.discovery.resolve_gvk(group or "", version, kind)
+            return await kubectl.discovery.resolve(f"{kind}.{group}" if group else kind)
+        except QueryError:
+            asked = "/".join(p for p in (group, version, kind) if p)
+            raise ToolError(
+                f"cluster {kubectl.cluster_id!r} serves no kind {asked!r}: list_k8s_api_resources shows "
+                "the kinds it serves (for a custom resource, pass its group and version too)"
+            ) from None
 
-    def _one(
+    async def _one(
         self,
         cluster: str | None,
         kind: str,
@@ -254,9 +270,13 @@ class ToolBase:
         group: str | None = None,
         version: str | None = None,
     ) -> Query[Obj]:
-        """A query for one named object in ``cluster`` (namespace "default" unless given)."""
-        query = self._query(self._kubectl(cluster), kind, group, version).name(name)
-        return query.namespace(namespace) if namespace else query
+        """A query for one named object in ``cluster`` (namespace "default" unless given), its
+        name checked first and then its kind resolved (cached discovery)."""
+        kubectl = self._kubectl(cluster)
+        query = self._query(kubectl, kind, group, version).name(name)
+        query = query.namespace(namespace) if namespace else query
+        await self._resolve(kubectl, kind, group, version)
+        return query
 
     async def _list(
         self,
@@ -302,30 +322,27 @@ class ToolBase:
         return out
 
     async def _register_kubeconfig(
-        self,
-        kubeconfig: str | None,
-        path: str | None,
-        cluster_id: str | None,
-        context: str | None,
-        *,
-        replace: bool,
-        eks: bool,
+        self, kubeconfig: str, cluster_id: str | None, context: str | None, *, replace: bool, eks: bool
     ) -> Kubectl:
-        """Register kubeconfig text or a file, under the server's exec and trust policies: a path
-        only under the allowed directories (``--kubeconfig-dir``), checked before it is read."""
-        if bool(kubeconfig) == bool(path):
-            raise ToolError("pass either kubeconfig (the YAML content) or kubeconfig_path, not both")
+        """Register a kubeconfig given as YAML content or as a file path, under the server's exec
+        and trust policies: a path only under the allowed directories (``--kubeconfig-dir``),
+        checked before it is read."""
+        text = kubeconfig.strip()
+        if not text:
+            raise ToolError(
+                "kubeconfig is empty: pass the kubeconfig's YAML content or the path of a kubeconfig "
+                "file in one of the server's kubeconfig directories"
+            )
         trust = self.settings.trust
         options = {"replace": replace, "exec_policy": self.settings.exec_policy, "trust": trust}
-        if path:
-            real = trust.check_path(path, what="kubeconfig_path")
+        if not _is_content(text):
+            real = trust.check_path(text, what="kubeconfig path")
             by_path = self.clusters.register_eks_by_path if eks else self.clusters.register_by_path
             return await self._agent_registers(
                 cluster_id,
                 replace,
                 lambda: by_path(real, cluster_id, context, **options),  # type: ignore[arg-type]
             )
-        assert kubeconfig is not None
         by_text = self.clusters.register_eks_by_string if eks else self.clusters.register_by_string
         return await self._agent_registers(
             cluster_id,
@@ -371,3 +388,8 @@ class ToolBase:
                 "last_error": stats.last_error,
             }
         return info
+
+
+def _is_content(text: str) -> bool:
+    """True for kubeconfig YAML (several lines, or a one-line flow mapping); False for a path."""
+    return "\n" in text or text.startswith(("{", "---", "apiVersion:", "kind:", "clusters:"))

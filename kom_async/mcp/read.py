@@ -21,6 +21,7 @@ from kom_async.mcp._toolkit import (
     NameArg,
     NamespaceArg,
     Obj,
+    PodNamespaceArg,
     ToolBase,
     VersionArg,
     tool,
@@ -112,7 +113,8 @@ class ReadTools(ToolBase):
 
         Secret values (data, stringData) show as their size unless the server runs with --show-secrets.
         """
-        return compact(self._shown(await self._one(cluster, kind, name, namespace, group, version).get()))
+        query = await self._one(cluster, kind, name, namespace, group, version)
+        return compact(self._shown(await query.get()))
 
     @tool(READ)
     async def describe_k8s_resource(
@@ -129,7 +131,8 @@ class ReadTools(ToolBase):
         Secret values (data, stringData) show as their size unless the server runs with --show-secrets.
         """
         kubectl = self._kubectl(cluster)  # resolved once: the events come from the same cluster
-        obj = await self._one(kubectl.cluster_id, kind, name, namespace, group, version).get()
+        query = await self._one(kubectl.cluster_id, kind, name, namespace, group, version)
+        obj = await query.get()
         meta = obj.get("metadata") or {}
         selector = f"involvedObject.name={escape_field_value(name)}"
         if meta.get("namespace"):
@@ -228,7 +231,7 @@ class ReadTools(ToolBase):
         self,
         name: NameArg,
         cluster: ClusterArg = None,
-        namespace: NamespaceArg = None,
+        namespace: PodNamespaceArg = None,
         container: Annotated[str | None, Field(description="Container, when the pod has several")] = None,
         tail_lines: Annotated[int | None, Field(ge=1, description="Only the last N lines")] = 200,
         since_seconds: Annotated[int | None, Field(ge=1, description="Only lines newer than this")] = None,

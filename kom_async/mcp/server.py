@@ -25,6 +25,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from kom_async.clusters import Clusters
 from kom_async.config.policy import DEFAULT_ALLOWED_COMMANDS, ExecPolicy, TrustPolicy
 from kom_async.errors import KomError
+from kom_async.mcp.app import KomMCPServer
 from kom_async.mcp.httpguard import (
     DEFAULT_HEADER_TIMEOUT,
     FD_RESERVE,
@@ -93,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="DIR",
         help="preload every kubeconfig in DIR (id = file name without extension); these directories are "
-        "also the only places tool-supplied kubeconfig_path values and kubeconfig file references may "
+        "also the only places tool-supplied kubeconfig paths and kubeconfig file references may "
         "point to (repeatable; default for that: ~/.kube, nothing preloaded)",
     )
     parser.add_argument(
@@ -189,9 +190,7 @@ def build_server(clusters: Clusters, settings: ToolSettings) -> MCPServer[Any]:
     """An MCP server whose tools act on ``clusters``."""
     from kom_async import __version__
 
-    server: MCPServer[Any] = MCPServer(
-        "kom-async", instructions=_INSTRUCTIONS, version=__version__, log_level="WARNING"
-    )
+    server = KomMCPServer("kom-async", instructions=_INSTRUCTIONS, version=__version__, log_level="WARNING")
     KomTools(clusters, settings).install(server)
     return server
 

@@ -45,7 +45,7 @@ class WriteTools(ToolBase):
         ] = None,
     ) -> str:
         """Delete one object of any kind."""
-        query = self._one(cluster, kind, name, namespace, group, version)
+        query = await self._one(cluster, kind, name, namespace, group, version)
         answer = await query.delete(propagation_policy=propagation_policy)
         return dumps({"deleted": ref(answer, fallback_name=name), "status": status_word(answer)})
 
@@ -74,7 +74,7 @@ class WriteTools(ToolBase):
                 body = yaml.safe_load(patch)
             except yaml.YAMLError:
                 raise ToolError("patch text is neither JSON nor YAML") from None
-        query = self._one(cluster, kind, name, namespace, group, version)
+        query = await self._one(cluster, kind, name, namespace, group, version)
         return compact(self._shown(await query.patch(body, patch_type)))
 
     @tool(WRITE, writes=True)
@@ -105,6 +105,7 @@ class WriteTools(ToolBase):
             meta = doc["metadata"]
             name = str(meta["name"])
             query = kubectl.gvk(group, version, str(doc["kind"])).name(name)
+            await self._resolve(kubectl, str(doc["kind"]), group, version)
             ns = meta.get("namespace") or namespace
             if ns:
                 query = query.namespace(str(ns))
