@@ -73,14 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kom-async mcp",
         description="Serve Kubernetes clusters (AWS EKS included) as MCP tools for AI agents.",
     )
-    parser.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
-    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000; 0 picks a free one)")
-    parser.add_argument("--path", default="/mcp", help="HTTP endpoint path (default /mcp)")
-    parser.add_argument(
-        "--auth-key",
-        help=f"bearer key every HTTP request must carry (or set {AUTH_KEY_ENV}, which ps cannot show)",
-    )
+    _add_http_flags(parser.add_argument_group("HTTP transport"))
     parser.add_argument(
         "--kubeconfig",
         action="append",
@@ -88,45 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="preload a kubeconfig (repeatable; id = its current context)",
     )
-    parser.add_argument(
-        "--kubeconfig-dir",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="preload every kubeconfig in DIR (id = file name without extension); these directories are "
-        "also the only places tool-supplied kubeconfig paths and kubeconfig file references may "
-        "point to (repeatable; default for that: ~/.kube, nothing preloaded)",
-    )
-    parser.add_argument(
-        "--allow-server",
-        action="append",
-        default=[],
-        metavar="URL",
-        help="an https API server that tool-supplied kubeconfigs may send this host's credentials to "
-        "without further proof (repeatable; EKS servers are otherwise confirmed with DescribeCluster)",
-    )
-    parser.add_argument(
-        "--pin-servers",
-        action="store_true",
-        help="tool-supplied kubeconfigs may only name an --allow-server server or an EKS endpoint "
-        "DescribeCluster confirms, whatever their credentials (token, client certificate, basic auth, "
-        "none): an agent cannot make this host reach other https services. Without it such "
-        "kubeconfigs may name any https server except link-local/metadata addresses; --allow-server "
-        "without --pin-servers prints a note saying so",
-    )
-    parser.add_argument(
-        "--allow-exec",
-        action="append",
-        default=[],
-        metavar="CMD",
-        help="also allow this exec credential plugin in tool-supplied kubeconfigs (repeatable; default "
-        f"allowlist: {', '.join(sorted(DEFAULT_ALLOWED_COMMANDS))})",
-    )
-    parser.add_argument(
-        "--deny-all-exec",
-        action="store_true",
-        help="refuse every exec credential plugin in tool-supplied kubeconfigs",
-    )
+    _add_untrusted_flags(parser.add_argument_group("tool-supplied kubeconfigs (untrusted)"))
     parser.add_argument(
         "--read-only",
         action="store_true",
@@ -155,35 +110,90 @@ def build_parser() -> argparse.ArgumentParser:
         "--request-timeout", type=float, default=60.0, help="seconds one tool call may take (default 60)"
     )
     parser.add_argument(
-        "--header-timeout",
-        type=float,
-        default=DEFAULT_HEADER_TIMEOUT,
-        metavar="SECONDS",
-        help=f"HTTP: close a connection that takes longer to send a request's headers "
-        f"(default {DEFAULT_HEADER_TIMEOUT:g})",
-    )
-    parser.add_argument(
-        "--max-connections",
-        type=int,
-        default=None,
-        metavar="N",
-        help="HTTP: most open connections; past it the one that has waited longest for its headers is "
-        f"closed (default {default_max_connections()}: 512, or less to fit ulimit -n)",
-    )
-    parser.add_argument(
-        "--max-request-body",
-        type=int,
-        default=DEFAULT_MAX_REQUEST_BODY,
-        metavar="BYTES",
-        help=f"HTTP: larger request bodies are answered 413 (default {DEFAULT_MAX_REQUEST_BODY})",
-    )
-    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="kom-async log level on stderr (default INFO)",
     )
     return parser
+
+
+def _add_http_flags(group: argparse._ArgumentGroup) -> None:
+    """Where and how the server listens, and its limits against hostile HTTP clients."""
+    group.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
+    group.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    group.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000; 0 picks a free one)")
+    group.add_argument("--path", default="/mcp", help="HTTP endpoint path (default /mcp)")
+    group.add_argument(
+        "--auth-key",
+        help=f"bearer key every HTTP request must carry (or set {AUTH_KEY_ENV}, which ps cannot show)",
+    )
+    group.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help=f"close a connection that takes longer to send a request's headers "
+        f"(default {DEFAULT_HEADER_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="most open connections; past it, the one that has waited longest for its headers is "
+        f"closed (default 512, or fewer to fit ulimit -n: {default_max_connections()} here)",
+    )
+    group.add_argument(
+        "--max-request-body",
+        type=int,
+        default=DEFAULT_MAX_REQUEST_BODY,
+        metavar="BYTES",
+        help=f"larger request bodies are answered 413 (default {DEFAULT_MAX_REQUEST_BODY})",
+    )
+
+
+def _add_untrusted_flags(group: argparse._ArgumentGroup) -> None:
+    """What tool-supplied kubeconfigs may do: files, servers, exec plugins."""
+    group.add_argument(
+        "--kubeconfig-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="preload every kubeconfig in DIR (id = file name without extension); these directories are "
+        "also the only places tool-supplied kubeconfig paths and kubeconfig file references may "
+        "point to (repeatable; default for that: ~/.kube, nothing preloaded)",
+    )
+    group.add_argument(
+        "--allow-server",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="an https API server that tool-supplied kubeconfigs may send this host's credentials to "
+        "without further proof (repeatable; EKS servers are otherwise confirmed with DescribeCluster)",
+    )
+    group.add_argument(
+        "--pin-servers",
+        action="store_true",
+        help="tool-supplied kubeconfigs may only name an --allow-server server or an EKS endpoint "
+        "DescribeCluster confirms, whatever their credentials (token, client certificate, basic auth, "
+        "none): an agent cannot make this host reach other https services. Without it such "
+        "kubeconfigs may name any https server except link-local/metadata addresses; --allow-server "
+        "without --pin-servers prints a note saying so",
+    )
+    group.add_argument(
+        "--allow-exec",
+        action="append",
+        default=[],
+        metavar="CMD",
+        help="also allow this exec credential plugin in tool-supplied kubeconfigs (repeatable; default "
+        f"allowlist: {', '.join(sorted(DEFAULT_ALLOWED_COMMANDS))})",
+    )
+    group.add_argument(
+        "--deny-all-exec",
+        action="store_true",
+        help="refuse every exec credential plugin in tool-supplied kubeconfigs",
+    )
 
 
 def build_server(clusters: Clusters, settings: ToolSettings) -> MCPServer[Any]:
