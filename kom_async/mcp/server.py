@@ -61,7 +61,8 @@ _KUBECONFIG_SUFFIXES = {"", ".yaml", ".yml", ".conf", ".kubeconfig", ".config"}
 _INSTRUCTIONS = (
     "Kubernetes across many clusters, AWS EKS included. Start with list_k8s_clusters; register "
     "more with register_eks_cluster (a kubeconfig: content or path), register_eks_cluster_by_name "
-    "(cluster_name + region) or register_k8s_cluster. "
+    "(cluster_name + region) or register_k8s_cluster, under ids of your own: the clusters the operator "
+    "set up cannot be replaced or unregistered by tools. "
     "Every tool takes 'cluster' (optional when only one is registered). List tools return one page "
     "of at most 100 objects and a 'continue' value for the next page."
 )
@@ -200,7 +201,8 @@ def build_server(clusters: Clusters, settings: ToolSettings) -> MCPServer[Any]:
     """An MCP server whose tools act on ``clusters``."""
     from kom_async import __version__
 
-    server = KomMCPServer("kom-async", instructions=_INSTRUCTIONS, version=__version__, log_level="WARNING")
+    instructions = _INSTRUCTIONS + ("" if settings.show_secrets else " Secret values show as their size.")
+    server = KomMCPServer("kom-async", instructions=instructions, version=__version__, log_level="WARNING")
     KomTools(clusters, settings).install(server)
     return server
 
