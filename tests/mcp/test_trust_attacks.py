@@ -109,9 +109,7 @@ async def test_web_identity_env_cannot_post_a_host_file_to_the_attackers_sts(
             "AWS_WEB_IDENTITY_TOKEN_FILE": str(dirs.secret),
             "AWS_ENDPOINT_URL_STS": evil.url,
         }
-        config = kubeconfig(
-            cluster.server, eks_user(cluster, env), **{"certificate-authority-data": cluster.ca_data}
-        )
+        config = kubeconfig(cluster.server, eks_user(cluster, env), **{"certificate-authority-data": cluster.ca_data})
         for tool in ("register_eks_cluster", "register_k8s_cluster"):
             await refused(client, tool, "AWS_WEB_IDENTITY_TOKEN_FILE", kubeconfig=config)
         evil.assert_received_nothing(SECRET)
@@ -127,12 +125,8 @@ async def test_container_credentials_env_cannot_fetch_an_internal_url_with_a_hos
             "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"{evil.url}/creds",
             "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(dirs.secret),
         }
-        config = kubeconfig(
-            cluster.server, eks_user(cluster, env), **{"certificate-authority-data": cluster.ca_data}
-        )
-        error = await refused(
-            client, "register_eks_cluster", "AWS_CONTAINER_CREDENTIALS_FULL_URI", kubeconfig=config
-        )
+        config = kubeconfig(cluster.server, eks_user(cluster, env), **{"certificate-authority-data": cluster.ca_data})
+        error = await refused(client, "register_eks_cluster", "AWS_CONTAINER_CREDENTIALS_FULL_URI", kubeconfig=config)
         assert "/creds" not in error
         evil.assert_received_nothing(SECRET)
 
@@ -191,9 +185,7 @@ async def test_the_hosts_eks_token_never_goes_to_an_https_server_eks_does_not_re
 ) -> None:
     async with Attacker.listening(tls=True) as evil:
         config = kubeconfig(evil.url, eks_user(cluster), **{"certificate-authority-data": evil.ca_data})
-        error = await refused(
-            client, "register_eks_cluster", "eks:DescribeCluster", "--allow-server", kubeconfig=config
-        )
+        error = await refused(client, "register_eks_cluster", "eks:DescribeCluster", "--allow-server", kubeconfig=config)
         assert cluster.server in error  # what EKS does report
         # another lab cluster's endpoint is not this cluster's either
         other = await lab.create_cluster(f"{cluster.name}-other")
@@ -208,9 +200,7 @@ async def test_without_describe_cluster_the_registration_says_which_permission_i
     config = kubeconfig(cluster.server, eks_user(cluster), **{"certificate-authority-data": cluster.ca_data})
     lab.aws_fault("eks", status=403)
     try:
-        await refused(
-            client, "register_eks_cluster", "eks:DescribeCluster", "--allow-server", kubeconfig=config
-        )
+        await refused(client, "register_eks_cluster", "eks:DescribeCluster", "--allow-server", kubeconfig=config)
     finally:
         lab.clear_aws_faults()
 
@@ -219,9 +209,7 @@ async def test_an_eks_kubeconfig_whose_server_eks_confirms_registers_and_works(
     lab: EKSLab, cluster: LabCluster, client: Client, dirs: Dirs
 ) -> None:
     text = lab.kubeconfig(cluster.name, env={"AWS_REGION": cluster.region})  # the server has the AWS setup
-    registered = await call_ok(
-        client, "register_eks_cluster", kubeconfig=text, cluster_id=f"ok-{cluster.name}"
-    )
+    registered = await call_ok(client, "register_eks_cluster", kubeconfig=text, cluster_id=f"ok-{cluster.name}")
     assert registered["registered"]["is_eks"] is True
     pods = await call_ok(client, "list_k8s_pod", namespace="demo", cluster=f"ok-{cluster.name}")
     assert pods["count"] == 3
@@ -237,13 +225,9 @@ async def test_a_host_token_file_never_goes_to_a_server_the_operator_did_not_all
     lab: EKSLab, cluster: LabCluster, client: Client, dirs: Dirs
 ) -> None:
     async with Attacker.listening(tls=True) as evil:
-        inside = kubeconfig(
-            evil.url, {"tokenFile": str(dirs.token)}, **{"certificate-authority-data": evil.ca_data}
-        )
+        inside = kubeconfig(evil.url, {"tokenFile": str(dirs.token)}, **{"certificate-authority-data": evil.ca_data})
         await refused(client, "register_k8s_cluster", "tokenFile", "--allow-server", kubeconfig=inside)
-        outside = kubeconfig(
-            evil.url, {"tokenFile": str(dirs.secret)}, **{"certificate-authority-data": evil.ca_data}
-        )
+        outside = kubeconfig(evil.url, {"tokenFile": str(dirs.secret)}, **{"certificate-authority-data": evil.ca_data})
         await refused(client, "register_k8s_cluster", "outside", kubeconfig=outside)
         evil.assert_received_nothing(SECRET)
 
@@ -269,21 +253,13 @@ async def test_kubeconfig_path_is_limited_to_the_kubeconfig_dir(
     victim = lab.write_kubeconfig(dirs.outside / f"victim-{cluster.name}", cluster.name, static_token=True)
     link = dirs.refs / f"victim-link-{cluster.name}"
     os.symlink(victim, link)
-    for path in (
-        "/etc/passwd",
-        str(victim),
-        str(link),
-        f"{dirs.refs}/../../outside/{victim.name}",
-        str(dirs.secret),
-    ):
+    for path in ("/etc/passwd", str(victim), str(link), f"{dirs.refs}/../../outside/{victim.name}", str(dirs.secret)):
         await refused(client, "register_k8s_cluster", "outside", kubeconfig=path)
         await refused(client, "register_eks_cluster", "outside", kubeconfig=path)  # content or a path
 
 
 # -- transport settings ---------------------------------------------------------------------------
-async def test_skipping_tls_verification_or_a_proxy_is_refused(
-    lab: EKSLab, cluster: LabCluster, client: Client
-) -> None:
+async def test_skipping_tls_verification_or_a_proxy_is_refused(lab: EKSLab, cluster: LabCluster, client: Client) -> None:
     token = {"token": lab.static_token(cluster.name)}
     async with Attacker.listening(tls=True) as evil, Attacker.listening() as proxy:
         await refused(
@@ -296,11 +272,7 @@ async def test_skipping_tls_verification_or_a_proxy_is_refused(
             client,
             "register_k8s_cluster",
             "proxy",
-            kubeconfig=kubeconfig(
-                cluster.server,
-                token,
-                **{"certificate-authority-data": cluster.ca_data, "proxy-url": proxy.url},
-            ),
+            kubeconfig=kubeconfig(cluster.server, token, **{"certificate-authority-data": cluster.ca_data, "proxy-url": proxy.url}),
         )
         evil.assert_received_nothing()
         proxy.assert_received_nothing()
@@ -311,11 +283,7 @@ INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,
     "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "x", "version": "0"},
-    },
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "x", "version": "0"}},
 }
 
 
@@ -327,11 +295,7 @@ async def test_a_forged_host_header_is_refused_on_every_loopback_address(lab: EK
     async with HTTPServer.run(lab, host=host) as server:
         port = server.url.split(":")[2].split("/")[0]
         async with httpx2.AsyncClient() as http:
-            for forged in (
-                f"attacker.example:{port}",
-                "attacker.example",
-                f"127.0.0.1.attacker.example:{port}",
-            ):
+            for forged in (f"attacker.example:{port}", "attacker.example", f"127.0.0.1.attacker.example:{port}"):
                 response = await http.post(
                     server.url, json=INITIALIZE, headers=dict(headers, Host=forged, Origin=f"http://{forged}")
                 )
@@ -340,12 +304,8 @@ async def test_a_forged_host_header_is_refused_on_every_loopback_address(lab: EK
             assert response.status_code == 200
 
 
-async def test_read_only_registry_refuses_register_and_unregister(
-    lab: EKSLab, cluster: LabCluster, dirs: Dirs
-) -> None:
-    preloaded = lab.write_kubeconfig(
-        dirs.outside / f"preload-{cluster.name}.yaml", cluster.name, static_token=True
-    )
+async def test_read_only_registry_refuses_register_and_unregister(lab: EKSLab, cluster: LabCluster, dirs: Dirs) -> None:
+    preloaded = lab.write_kubeconfig(dirs.outside / f"preload-{cluster.name}.yaml", cluster.name, static_token=True)
     args = ("--read-only", "--read-only-registry", "--kubeconfig", str(preloaded))
     async with stdio_client(lab, *args) as client:
         (only,) = await registered_ids(client)
