@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +121,63 @@ MUTANTS = [
         (
             "tests/kubectl/test_names.py::test_a_bad_namespace_is_refused_before_any_request",
             "tests/kubectl/test_names.py::test_a_bad_namespace_inside_an_object_is_refused_before_any_request",
+        ),
+    ),
+    Mutant(
+        "shared token store never read: every worker process runs its own plugin",
+        "kom_async/auth/shared.py",
+        "        entry = self.store.read(self.key)\n",
+        "        entry = None\n",
+        (
+            "tests/auth/test_shared_store.py::test_three_worker_processes_with_the_same_clusters_run_each_plugin_once",
+            "tests/auth/test_shared_store.py::test_a_token_one_worker_saw_rejected_is_fetched_again_once_for_all",
+        ),
+    ),
+    Mutant(
+        "shared token store takes back a rejected token: the token a worker saw refused is served again",
+        "kom_async/auth/shared.py",
+        "        if value == self._last:\n            return None\n",
+        "",
+        (
+            "tests/auth/test_shared_store.py::test_a_token_one_worker_saw_rejected_is_fetched_again_once_for_all",
+        ),
+    ),
+    Mutant(
+        "shared token store without its lock: workers registering at once each run the plugin",
+        "kom_async/auth/shared.py",
+        "            yield await self._acquire(fd)\n",
+        "            yield True\n",
+        ("tests/auth/test_shared_store.py::test_two_workers_registering_at_once_wait_for_one_plugin_run",),
+    ),
+    Mutant(
+        "shared token store trusts any entry: one readable by others, or not a regular file, is read",
+        "kom_async/auth/shared.py",
+        "    return stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077\n",
+        "    return True\n",
+        (
+            "tests/auth/test_shared_store.py::test_an_entry_readable_by_others_or_not_a_regular_file_is_never_taken",
+        ),
+    ),
+    Mutant(
+        "port-forward shutdown noisy: a connection task cancelled by aclose() ends cancelled",
+        "kom_async/kubectl/port_forward.py",
+        "            task.uncancel()\n",
+        "            raise\n",
+        (
+            "tests/kubectl/test_port_forward_shutdown.py::"
+            "test_closing_a_forward_with_an_open_connection_reports_nothing_to_the_loop",
+        ),
+    ),
+    Mutant(
+        "lab deployments without conditions: no Available/Progressing in their status",
+        "kom_async/lab/controllers.py",
+        '    status["conditions"] = _conditions(\n        status.get("conditions"),\n        now,\n'
+        '        ("Available"',
+        '    status["nothing"] = (\n        status.get("conditions"),\n        now,\n        ("Available"',
+        (
+            "tests/lab/test_lab_workload_status.py::"
+            "test_the_sdk_waits_for_deployment_and_job_conditions_and_every_workload_reports_its_replicas",
+            "tests/lab/test_lab_workload_status.py::test_kubectl_wait_for_condition_returns_on_lab_workloads",
         ),
     ),
     Mutant(
@@ -244,10 +302,33 @@ def _grouped(node_ids: list[str]) -> dict[str, int]:
     return counts
 
 
+def judge(mutant: Mutant, index: int, tmp: Path) -> tuple[bool, str]:
+    """Apply ``mutant`` to a fresh copy and run its tests: (killed, what to print)."""
+    tree = tmp / f"mutant{index}"
+    copy_repo(tree)
+    try:
+        (tree / mutant.path).write_text(mutated(mutant, tree))
+        code, failed, tail = run_tests(tree, mutant.tests)
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+    if code == 1 and failed:
+        lines = [f"KILLED   {mutant.name}", f"         ({mutant.path}) by:"]
+        for test, cases in _grouped(failed).items():
+            lines.append(f"           {test}" + (f" ({cases} cases)" if cases > 1 else ""))
+        return True, "\n".join(lines)
+    why = "all its tests passed" if code == 0 else f"pytest exit {code}"
+    return False, f"SURVIVED {mutant.name}\n         ({mutant.path}): {why}\n{tail}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-k", dest="select", default="", help="only mutants whose name contains this")
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=1, help="mutants judged at once (each in its own copy; default 1)"
+    )
     args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error("-j/--jobs must be at least 1")
     mutants = [m for m in MUTANTS if args.select in m.name]
     if not mutants:
         print(f"no mutant matches {args.select!r}")
@@ -259,26 +340,17 @@ def main() -> int:
         baseline = Path(tmp) / "baseline"
         copy_repo(baseline)
         every_test = list(dict.fromkeys(t for m in mutants for t in m.tests))
-        code, failed, tail = run_tests(baseline, every_test)
+        code, _, tail = run_tests(baseline, every_test)
         if code != 0:
             print(f"the named tests do not pass on the unmutated tree (exit {code}):\n{tail}")
             return 1
-        print(f"baseline: the {len(every_test)} named tests pass on an unmutated copy")
+        print(f"baseline: the {len(every_test)} named tests pass on an unmutated copy", flush=True)
         survivors = 0
-        for i, mutant in enumerate(mutants):
-            tree = Path(tmp) / f"mutant{i}"
-            copy_repo(tree)
-            (tree / mutant.path).write_text(mutated(mutant, tree))
-            code, failed, tail = run_tests(tree, mutant.tests)
-            if code == 1 and failed:
-                print(f"KILLED   {mutant.name}\n         ({mutant.path}) by:")
-                for test, cases in _grouped(failed).items():
-                    print(f"           {test}" + (f" ({cases} cases)" if cases > 1 else ""))
-            else:
-                survivors += 1
-                why = "all its tests passed" if code == 0 else f"pytest exit {code}"
-                print(f"SURVIVED {mutant.name}\n         ({mutant.path}): {why}\n{tail}")
-            shutil.rmtree(tree)
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            verdicts = pool.map(lambda im: judge(im[1], im[0], Path(tmp)), enumerate(mutants))
+            for killed, report in verdicts:  # in mutant order, as each finishes
+                survivors += not killed
+                print(report, flush=True)
     total = time.perf_counter() - started
     print(f"{len(mutants) - survivors} of {len(mutants)} mutants killed in {total:.0f} s")
     return 1 if survivors else 0
