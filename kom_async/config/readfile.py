@@ -94,7 +94,7 @@ def read_file(
 def _refuse_special(mode: int) -> None:
     if not stat.S_ISREG(mode):
         kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
-        raise FileRefused(errno.EINVAL, f"it is {kind}, not a regular file; name a regular file instead")
+        raise FileRefused(errno.EINVAL, f"it is {kind}, not a regular file")
 
 
 def _read_at_most(fd: int, limit: int) -> bytes:

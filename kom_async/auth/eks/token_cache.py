@@ -193,4 +193,4 @@ def _warn_refused(path: str, exc: FileRefused) -> None:
     token is then minted afresh and written over it."""
     import logging  # only here: a cache hit stays lean
 
-    logging.getLogger(__name__).warning("ignoring the token cache entry %s: %s", path, exc.strerror)
+    logging.getLogger(__name__).warning("ignoring the token cache entry %s (%s); a new token replaces it", path, exc.strerror)
