@@ -66,7 +66,10 @@ class FileTokenSource:
             st = os.stat(self.path)
             if self._recheck is None or (st.st_ino, st.st_size, st.st_mtime_ns) != self._seen:
                 data = await asyncio.to_thread(self._read)
-                self._value, self._seen = data.decode("utf-8").strip(), (st.st_ino, st.st_size, st.st_mtime_ns)
+                self._value, self._seen = (
+                    data.decode("utf-8").strip(),
+                    (st.st_ino, st.st_size, st.st_mtime_ns),
+                )
         except OSError as exc:
             raise KubeconfigError(f"cannot read token file {str(self.path)!r}: {exc.strerror}") from None
         except UnicodeDecodeError:

@@ -21,7 +21,7 @@ from kom_async.config.files import allowed_file
 from kom_async.config.readfile import KUBECONFIG_MAX, PEM_MAX, read_file
 from kom_async.config.urls import redact_url, server_url_problem, split_userinfo
 from kom_async.config.yamlload import YAMLBoundError, bound_problem, load_one
-from kom_async.errors import KubeconfigError, KubeconfigRefused
+from kom_async.errors import KubeconfigError
 
 AuthKind = Literal["token", "token-file", "client-cert", "basic", "exec", "eks-exec", "none"]
 

@@ -73,7 +73,7 @@ class WriteTools(ToolBase):
             try:
                 body = load_one(patch)
             except YAMLBoundError as exc:
-                raise ToolError(f"patch text is refused: {exc}; send a smaller patch without YAML aliases") from None
+                raise ToolError(f"patch text is refused: {exc}; send a patch without YAML aliases") from None
             except yaml.YAMLError:
                 raise ToolError("patch text is neither JSON nor YAML") from None
         query = self._one(cluster, kind, name, namespace, group, version)

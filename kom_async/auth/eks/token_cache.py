@@ -143,7 +143,9 @@ class TokenCache:
             st = os.lstat(path)
             if st.st_uid != os.getuid() or st.st_mode & 0o077:
                 return None
-            doc = json.loads(read_file(path, limit=CACHE_MAX, what="token cache entry", follow_symlinks=False))
+            doc = json.loads(
+                read_file(path, limit=CACHE_MAX, what="token cache entry", follow_symlinks=False)
+            )
         except FileRefused as exc:
             _warn_refused(path, exc)
             return None
@@ -193,4 +195,6 @@ def _warn_refused(path: str, exc: FileRefused) -> None:
     token is then minted afresh and written over it."""
     import logging  # only here: a cache hit stays lean
 
-    logging.getLogger(__name__).warning("ignoring the token cache entry %s (%s); a new token replaces it", path, exc.strerror)
+    logging.getLogger(__name__).warning(
+        "ignoring the token cache entry %s (%s); a new token replaces it", path, exc.strerror
+    )
