@@ -83,9 +83,11 @@ def _flag_names(expr: ast.expr) -> set[str]:
 def file_reads(tree: ast.Module) -> list[tuple[int, str]]:
     """Every call in ``tree`` that opens a file for reading: ``open()``/``io.open()``/
     ``os.fdopen()`` without a write mode, ``os.open()`` without a write flag,
-    ``.read_text()`` and ``.read_bytes()``."""
+    ``.read_text`` and ``.read_bytes`` (called or passed on)."""
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in ("read_text", "read_bytes"):
+            found.append((node.lineno, f".{node.attr}"))  # called, or handed to to_thread()
         if not isinstance(node, ast.Call):
             continue
         func = node.func
@@ -99,8 +101,6 @@ def file_reads(tree: ast.Module) -> list[tuple[int, str]]:
         elif name == "open" and owner == "os":
             if len(node.args) < 2 or not _WRITE_FLAGS & _flag_names(node.args[1]):
                 found.append((node.lineno, "os.open() for reading"))
-        elif name in ("read_text", "read_bytes"):
-            found.append((node.lineno, f".{name}()"))
     return found
 
 
@@ -137,9 +137,9 @@ def test_the_rules_see_what_they_forbid() -> None:
     assert yaml_loads(ast.parse("import yaml\nyaml.safe_dump(d)\nyaml.YAMLError\n")) == []
     read_forms = (
         "open(p)\nopen(p, 'rb')\nio.open(p, mode='r')\nopen(p, m)\nos.fdopen(fd)\nos.open(p, os.O_RDONLY)\n"
-        "Path(p).read_text()\np.read_bytes()\n"
+        "Path(p).read_text()\np.read_bytes()\nasyncio.to_thread(p.read_bytes)\n"
     )
-    assert len(file_reads(ast.parse(read_forms))) == 8
+    assert len(file_reads(ast.parse(read_forms))) == 9
     writes = (
         "open(p, 'w')\nos.fdopen(fd, 'wb')\nos.open(p, os.O_WRONLY | os.O_CREAT)\nself._rest.open('GET', u)\n"
     )
