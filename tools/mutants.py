@@ -165,6 +165,16 @@ MUTANTS = [
             "tests/test_one_reader.py::test_files_are_read_only_by_the_bounded_reader",
         ),
     ),
+    Mutant(
+        "an untrusted tokenFile's allowed directories are checked on the first read only",
+        "kom_async/_connect.py",
+        "FileTokenSource(auth.token_file, allowed_dirs=auth.token_file_dirs)",
+        "FileTokenSource(auth.token_file)",
+        (
+            "tests/registry/test_special_files.py::"
+            "test_an_untrusted_token_file_swapped_for_a_link_outside_the_allowed_dirs_is_refused_on_reread",
+        ),
+    ),
 ]
 
 

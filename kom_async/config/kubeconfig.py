@@ -61,6 +61,8 @@ class UserAuth:
     kind: AuthKind
     token: str | None = field(default=None, repr=False)
     token_file: str | None = None
+    #: where ``token_file`` must still lie on every re-read (an untrusted kubeconfig's allowed dirs)
+    token_file_dirs: tuple[str, ...] | None = None
     client_cert_data: bytes | None = field(default=None, repr=False)
     client_key_data: bytes | None = field(default=None, repr=False)
     username: str | None = None
@@ -308,7 +310,8 @@ def _user_auth(user: Mapping[str, Any], user_name: str, files: _Files) -> UserAu
             raise KubeconfigError(
                 f"{str(full)!r} does not exist or is not a regular file", field=f"{where}.tokenFile"
             )
-        return UserAuth(kind="token-file", token_file=str(full))
+        dirs = None if files.allowed_dirs is None else tuple(os.fspath(d) for d in files.allowed_dirs)
+        return UserAuth(kind="token-file", token_file=str(full), token_file_dirs=dirs)
     cert = _data_or_file(user, "client-certificate-data", "client-certificate", where, files)
     key = _data_or_file(user, "client-key-data", "client-key", where, files)
     if (cert is None) != (key is None):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kom_async import Clusters
+from kom_async import Clusters, TrustPolicy
 from kom_async.config.readfile import PEM_MAX, TOKEN_MAX
 from kom_async.errors import KomError, KubeconfigError
 from kom_async.lab import EKSLab
@@ -152,3 +152,31 @@ async def test_a_symlinked_token_file_is_followed_as_kubelet_mounts_it(
     async with Clusters() as clusters:
         k = await clusters.register_in_cluster(**paths)  # type: ignore[arg-type]
         assert await k.resource("Namespace").list()
+
+
+async def test_an_untrusted_token_file_swapped_for_a_link_outside_the_allowed_dirs_is_refused_on_reread(
+    eks_lab: EKSLab, tmp_path: Path
+) -> None:
+    """The allowed-directory check is the reader's, so it holds on every re-read, not only the first."""
+    cluster = await eks_lab.create_cluster("swapped")
+    allowed, outside = tmp_path / "allowed", tmp_path / "host"
+    allowed.mkdir()
+    outside.mkdir()
+    first = eks_lab.static_token(cluster.name)
+    (allowed / "token").write_text(first)
+    text = _kubeconfig_with(eks_lab, cluster.name, "tokenFile", str(allowed / "token"))
+    trust = TrustPolicy.untrusted(allowed_dirs=[allowed], allowed_servers=[cluster.server])
+    async with Clusters(trust=trust) as clusters:
+        k = await clusters.register_by_string(text, cluster_id="swapped")
+        assert await k.resource("Namespace").list()
+        eks_lab.revoke_tokens(cluster.name)
+        accepted = eks_lab.stats(cluster.name).static_tokens_accepted
+        host_token = eks_lab.static_token(cluster.name)  # a valid token of the host's, outside
+        (outside / "token").write_text(host_token)
+        (allowed / "token").unlink()
+        (allowed / "token").symlink_to(outside / "token")
+        with pytest.raises(KomError) as caught:
+            await asyncio.wait_for(k.resource("Namespace").list(), PROMPTLY)
+        text = f"{caught.value} {caught.value.__cause__ or ''}"
+        assert "outside the" in text and "allowed" in text, text
+        assert eks_lab.stats(cluster.name).static_tokens_accepted == accepted  # the host's was never sent
