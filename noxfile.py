@@ -1,4 +1,4 @@
-"""Developer sessions: tests, lint, typecheck, demo, bench. Run ``nox -l`` to list them."""
+"""Developer sessions: tests, lint, typecheck, docs, demo, bench. Run ``nox -l`` to list them."""
 
 from __future__ import annotations
 
@@ -66,6 +66,18 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package."""
     session.install("-e", ".[test]", "mypy", "types-PyYAML")
     session.run("mypy", "--strict", "kom_async")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs.yml) built into site/ with warnings as errors; the API
+    reference is generated from the docstrings. ``nox -s docs -- serve`` serves it instead."""
+    session.install("-e", ".[docs]")
+    session.env["NO_MKDOCS_2_WARNING"] = "1"  # Material's banner about its successor, on every run
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:])
+    else:
+        session.run("mkdocs", "build", "--strict", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -3,7 +3,7 @@
 Each scenario runs in its own interpreter (``--in-process``: in this one) and event loop.
 A full run (no ``--quick``, no ``--only``) writes ``benchmarks/results/`` — ``latest.json``
 (machine, per-scenario medians, ratios and verdicts), ``summary.md`` and ``chart.png`` — and
-regenerates the README's performance table from that JSON. Any other run writes to a new
+regenerates the performance table of docs/performance.md from that JSON. Any other run writes to a new
 temporary folder (or ``--out``) and refuses to write ``benchmarks/results/``, so a smoke run
 never replaces the published one. The exit status is non-zero only when a scenario crashed.
 """
@@ -37,10 +37,11 @@ from benchmarks import (
     bench_requests,
     bench_scale,
     bench_storm,
+    bench_workers,
 )
 from benchmarks.chart import write_chart
 from benchmarks.common import BenchConfig, ScenarioResult
-from benchmarks.report import console_report, markdown_summary, update_readme
+from benchmarks.report import console_report, markdown_summary, update_performance_page
 
 __all__ = ["SCENARIOS", "main", "run_scenarios"]
 
@@ -55,9 +56,10 @@ SCENARIOS: dict[str, tuple[str, Scenario]] = {
     bench_scale.NAME: ("6. Scale", bench_scale.run),
     bench_peers.NAME: (bench_peers.TITLE, bench_peers.run),
     bench_coldstart.NAME: (bench_coldstart.TITLE, bench_coldstart.run),
+    bench_workers.NAME: (bench_workers.TITLE, bench_workers.run),
 }
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-README = Path(__file__).resolve().parents[1] / "README.md"
+PERFORMANCE_PAGE = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 
 
 def _cpu_model() -> str:
@@ -194,8 +196,8 @@ def write_results(
         write_chart(results, out_dir / "chart.png", cfg.quick)
 
 
-def render(out_dir: Path, *, readme: Path | None = None) -> int:
-    """Rebuild ``summary.md``, ``chart.png`` (and the README table) from ``latest.json``."""
+def render(out_dir: Path, *, page: Path | None = None) -> int:
+    """Rebuild ``summary.md``, ``chart.png`` (and the performance page's table) from ``latest.json``."""
     document = json.loads((out_dir / "latest.json").read_text(encoding="utf-8"))
     results = [ScenarioResult(**data) for data in document["scenarios"].values()]
     cfg = BenchConfig(quick=document["quick"])
@@ -204,16 +206,16 @@ def render(out_dir: Path, *, readme: Path | None = None) -> int:
         markdown_summary(results, machine, cfg.quick, total), encoding="utf-8"
     )
     write_chart(results, out_dir / "chart.png", cfg.quick)
-    if readme is not None:
-        update_readme(readme, document)
+    if page is not None:
+        update_performance_page(page, document)
     return 0
 
 
 def choose_out(out: Path | None, *, full: bool) -> Path:
     """Where results go: ``benchmarks/results/`` for a full run, else ``out`` or a new temp folder.
 
-    A quick or partial run may not write ``benchmarks/results/``: the README table is generated
-    from it and must describe one full run.
+    A quick or partial run may not write ``benchmarks/results/``: the performance page's table is
+    generated from it and must describe one full run.
     """
     if out is None:
         return RESULTS_DIR if full else Path(tempfile.mkdtemp(prefix="kom-bench-results-"))
@@ -239,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--render",
         action="store_true",
-        help="rewrite summary.md, chart.png and (for benchmarks/results/) the README table from "
+        help="rewrite summary.md, chart.png and (for benchmarks/results/) the docs/performance.md table from "
         "latest.json; run nothing",
     )
     parser.add_argument(
@@ -250,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.render:
         out = args.out or RESULTS_DIR
-        return render(out, readme=README if out.resolve() == RESULTS_DIR else None)
+        return render(out, page=PERFORMANCE_PAGE if out.resolve() == RESULTS_DIR else None)
     if args.child:
         logging.basicConfig(level=logging.ERROR)
         result = run_one(args.child, BenchConfig(quick=args.quick))
@@ -270,8 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"total: {total:.1f} s; results in {out}")
     write_results(results, machine, cfg, total, out, chart=not args.no_chart)
     if full and out.resolve() == RESULTS_DIR:
-        update_readme(README, json.loads((out / "latest.json").read_text(encoding="utf-8")))
-        print(f"README performance table regenerated from {out / 'latest.json'}")
+        update_performance_page(
+            PERFORMANCE_PAGE, json.loads((out / "latest.json").read_text(encoding="utf-8"))
+        )
+        print(f"docs/performance.md table regenerated from {out / 'latest.json'}")
     return 1 if any(r.error is not None for r in results) else 0
 
 

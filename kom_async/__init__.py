@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from kom_async.auth.provider import TokenProvider
     from kom_async.auth.refresh import RefreshPolicy
+    from kom_async.auth.shared import SharedTokenStore
     from kom_async.auth.token import Token, TokenSource
     from kom_async.clusters import Cluster, Clusters
     from kom_async.config.policy import ExecPolicy, TrustPolicy
@@ -78,6 +79,7 @@ __all__ = [
     "RefreshPolicy",
     "RegistryClosed",
     "RetryPolicy",
+    "SharedTokenStore",
     "Token",
     "TokenProvider",
     "TokenSource",
@@ -101,6 +103,7 @@ _HOMES = {
     "TrustPolicy": "kom_async.config.policy",
     "RefreshPolicy": "kom_async.auth.refresh",
     "RetryPolicy": "kom_async.transport.retry",
+    "SharedTokenStore": "kom_async.auth.shared",
 }
 
 

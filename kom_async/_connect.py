@@ -11,6 +11,7 @@ import base64
 import contextlib
 import dataclasses
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Required, TypedDict
@@ -22,6 +23,7 @@ from kom_async.auth.clock import Clock
 from kom_async.auth.exec import ExecTokenSource
 from kom_async.auth.provider import AuthStats, TokenProvider
 from kom_async.auth.refresh import RefreshPolicy, start_refresh_task
+from kom_async.auth.shared import SharedTokenSource, SharedTokenStore, token_key
 from kom_async.auth.static import FileTokenSource, StaticTokenSource
 from kom_async.auth.token import TokenSource
 from kom_async.config.kubeconfig import AuthKind, KubeconfigSelection, UserAuth
@@ -110,9 +112,15 @@ class Connector:
     """Builds connections with the registry's clock, policies and shared AWS client pool."""
 
     def __init__(
-        self, *, clock: Clock, refresh_policy: RefreshPolicy, retry_policy: RetryPolicy | None
+        self,
+        *,
+        clock: Clock,
+        refresh_policy: RefreshPolicy,
+        retry_policy: RetryPolicy | None,
+        token_store: SharedTokenStore | None = None,
     ) -> None:
         self._clock = clock
+        self._token_store = token_store
         self._refresh_policy = refresh_policy
         self._retry_policy = retry_policy
         self._aws_pool: AWSClientPool | None = None
@@ -209,6 +217,43 @@ class Connector:
             return FileTokenSource(auth.token_file, allowed_dirs=auth.token_file_dirs)
         return None
 
+    def _shared(
+        self, source: TokenSource | None, selection: KubeconfigSelection, eks_config: EKSAuthConfig | None
+    ) -> TokenSource | None:
+        """``source`` behind the host's shared token store, when the registry has one and the
+        tokens come from an exec plugin or are minted for EKS (static tokens need no sharing)."""
+        store = self._token_store
+        if store is None or source is None or source.kind not in ("exec", "eks-native"):
+            return source
+        if source.kind == "eks-native" and eks_config is not None:
+            c = eks_config
+            material: dict[str, object] = {
+                "cluster": c.cluster_name,
+                "cluster_id_flag": c.cluster_id_flag,
+                "region": c.region or c.server_region,
+                "profile": c.profile,
+                "profile_from_env": c.profile_from_env,
+                "role_arn": c.role_arn,
+                "external_id": c.external_id,
+                "env": dict(c.env),
+            }
+            environ = {**os.environ, **c.env}
+        else:
+            plugin = selection.auth.exec
+            if plugin is None:
+                return source
+            material = {
+                "server": selection.server,
+                "command": plugin.command,
+                "args": list(plugin.args),
+                "env": dict(plugin.env),
+                "api_version": plugin.api_version,
+                "cluster": _cluster_info(selection) if plugin.provide_cluster_info else None,
+            }
+            environ = {**os.environ, **plugin.env}
+        key = token_key(source.kind, material, environ)
+        return SharedTokenSource(source, store, key, clock=self._clock)
+
     def _diagnosis(
         self, eks_config: EKSAuthConfig | None, cid: str
     ) -> Callable[[], Awaitable[EKSAuthError]] | None:
@@ -289,6 +334,7 @@ class Connector:
         ssl_context = ssl_context_for(selection)
         if source is None:
             source = self.token_source(selection, cid, eks_config, token_source, exec_timeout)
+            source = self._shared(source, selection, eks_config)
         provider: TokenProvider | None = None
         api_client: KomApiClient | None = None
         refresh_task: asyncio.Task[None] | None = None

@@ -33,6 +33,7 @@ from kom_async._options import (
 )
 from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.refresh import RefreshPolicy
+from kom_async.auth.shared import SharedTokenStore
 from kom_async.config.kubeconfig import KubeconfigSelection, load_kubeconfig
 from kom_async.config.policy import TRUSTED, ExecPolicy, TrustChoice, trust_policy
 from kom_async.errors import (
@@ -63,6 +64,9 @@ class Clusters:
     exec plugins kubeconfigs may run (untrusted ones get the default ``ExecPolicy()``);
     ``retry_policy`` bounds the retries of idempotent reads (``None``: no retries);
     ``clock`` and ``refresh_policy`` are injectable for tests and simulations.
+    ``token_store`` (a directory or a ``SharedTokenStore``; off by default) shares exec-plugin
+    and EKS tokens with the host's other processes that use the same store, so W worker
+    processes run each plugin once per token lifetime, not W times.
     """
 
     def __init__(
@@ -73,6 +77,7 @@ class Clusters:
         exec_policy: ExecPolicy | None = None,
         retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
         trust: TrustChoice | None = None,
+        token_store: SharedTokenStore | str | os.PathLike[str] | None = None,
     ) -> None:
         self._clusters: dict[str, Cluster] = {}
         self._pending: set[str] = set()
@@ -84,6 +89,9 @@ class Clusters:
             clock=clock or system_clock,
             refresh_policy=refresh_policy or RefreshPolicy(),
             retry_policy=retry_policy,
+            token_store=token_store
+            if token_store is None or isinstance(token_store, SharedTokenStore)
+            else SharedTokenStore(token_store),
         )
 
     def __repr__(self) -> str:
@@ -404,7 +412,7 @@ class Clusters:
         if policy is not None:
             policy.check_kubeconfig(selection)  # before anything else looks at what it runs
         eks_config = eks_config_of(selection, require=require_eks)
-        trust.check_selection(
+        selection = trust.check_selection(  # TLS from the operator's trust for host credentials
             selection,
             eks=eks_config is not None,
             eks_unsupported=eks_config.unsupported if eks_config is not None else (),

@@ -22,19 +22,25 @@ class Attacker:
     It answers every request 401, or, with ``redirect`` set, 302 to that URL.
     """
 
-    def __init__(self, tls: bool) -> None:
+    def __init__(self, tls: bool, client_ca: trustme.CA | None = None) -> None:
         self.tls = tls
+        self.client_ca = client_ca
         self.redirect: str | None = None
         self.connections = 0
         self.received = bytearray()
+        #: subjects of the client certificates presented to it (asked for with ``client_ca``)
+        self.client_certs: list[object] = []
         self._ca = trustme.CA(organization_name="attacker")
         self._tasks: set[asyncio.Task[None]] = set()
         self.port = 0
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def listening(cls, *, tls: bool = False) -> AsyncIterator[Attacker]:
-        attacker = cls(tls)
+    async def listening(
+        cls, *, tls: bool = False, client_ca: trustme.CA | None = None
+    ) -> AsyncIterator[Attacker]:
+        """``client_ca``: ask every TLS client for a certificate (accepting those of that CA)."""
+        attacker = cls(tls, client_ca)
         server = await asyncio.start_server(attacker._accept, "127.0.0.1", 0)
         attacker.port = server.sockets[0].getsockname()[1]
         try:
@@ -60,6 +66,7 @@ class Attacker:
         text = self.received.decode("latin-1")
         for secret in secrets:
             assert secret not in text, "the attacker received a secret"
+        assert not self.client_certs, f"a client certificate was presented: {self.client_certs}"
         assert self.connections == 0 and not self.received, (
             f"the attacker got {self.connections} connection(s): {text[:300]!r}"
         )
@@ -73,12 +80,22 @@ class Attacker:
             if self.tls:
                 context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
                 self._ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+                if self.client_ca is not None:
+                    context.verify_mode = ssl.CERT_OPTIONAL
+                    self.client_ca.configure_trust(context)
                 await writer.start_tls(context)
+                peer = writer.get_extra_info("peercert")
+                if peer:
+                    self.client_certs.append(peer.get("subject"))
             while chunk := await asyncio.wait_for(reader.read(65536), 5):
                 self.received.extend(chunk)
                 if b"\r\n\r\n" in self.received:
-                    status = f"302 Found\r\nLocation: {self.redirect}" if self.redirect else "401 Unauthorized"
-                    writer.write(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+                    status = (
+                        f"302 Found\r\nLocation: {self.redirect}" if self.redirect else "401 Unauthorized"
+                    )
+                    writer.write(
+                        f"HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+                    )
                     await writer.drain()
                     break
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError):
@@ -90,7 +107,9 @@ class Attacker:
             self._tasks.discard(task)
 
 
-def hostile_kubeconfig(server: str, user: dict[str, Any], ca_data: str | None = None, name: str = "tenant") -> str:
+def hostile_kubeconfig(
+    server: str, user: dict[str, Any], ca_data: str | None = None, name: str = "tenant"
+) -> str:
     """A one-context kubeconfig for ``server`` with the given user entry, as a tenant or an MCP
     client would hand it over (``ca_data``: the attacker's own CA, base64)."""
     cluster: dict[str, Any] = {"server": server}

@@ -1,5 +1,5 @@
 """The benchmark suite runs: quick mode of the cheap scenarios, results written, crashes reported;
-quick runs leave the published results and the README alone; verdicts respect the noise band."""
+quick runs leave the published results and the performance page alone; verdicts respect the noise band."""
 
 from __future__ import annotations
 
@@ -99,11 +99,11 @@ def _git_status() -> str:
 @pytest.mark.skipif(
     shutil.which("git") is None or not (ROOT / ".git").exists(), reason="needs a git checkout"
 )
-def test_a_quick_run_without_out_leaves_the_checkout_and_the_readme_untouched() -> None:
+def test_a_quick_run_without_out_leaves_the_checkout_and_the_performance_page_untouched() -> None:
     before = _git_status()
     results = ROOT / "benchmarks" / "results"
     stamps = {p.name: p.stat().st_mtime_ns for p in results.iterdir()}
-    readme = (ROOT / "README.md").read_bytes()
+    page = (ROOT / "docs" / "performance.md").read_bytes()
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--only", "refresh_storm", "--no-chart"],
         cwd=ROOT,
@@ -121,7 +121,7 @@ def test_a_quick_run_without_out_leaves_the_checkout_and_the_readme_untouched() 
         shutil.rmtree(out, ignore_errors=True)
     assert _git_status() == before
     assert {p.name: p.stat().st_mtime_ns for p in results.iterdir()} == stamps
-    assert (ROOT / "README.md").read_bytes() == readme
+    assert (ROOT / "docs" / "performance.md").read_bytes() == page
 
 
 def test_a_quick_or_partial_run_may_not_write_the_published_results() -> None:
@@ -130,27 +130,27 @@ def test_a_quick_or_partial_run_may_not_write_the_published_results() -> None:
             runner.main([*argv, "--out", str(runner.RESULTS_DIR), "--no-chart"])
 
 
-def test_the_readme_table_is_generated_from_the_committed_results() -> None:
+def test_the_performance_page_table_is_generated_from_the_committed_results() -> None:
     document = json.loads((runner.RESULTS_DIR / "latest.json").read_text(encoding="utf-8"))
     assert document["quick"] is False, "benchmarks/results/ must hold a full run"
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert report.readme_section(document) in readme
+    page = runner.PERFORMANCE_PAGE.read_text(encoding="utf-8")
+    assert report.performance_section(document) in page
 
 
-def test_update_readme_replaces_only_the_marked_block(tmp_path: Path) -> None:
+def test_update_performance_page_replaces_only_the_marked_block(tmp_path: Path) -> None:
     document = json.loads((runner.RESULTS_DIR / "latest.json").read_text(encoding="utf-8"))
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\n{report.README_BEGIN}\nhand-typed numbers\n{report.README_END}\n\ntail\n")
+    page = tmp_path / "performance.md"
+    page.write_text(f"# x\n\n{report.BLOCK_BEGIN}\nhand-typed numbers\n{report.BLOCK_END}\n\ntail\n")
 
-    report.update_readme(readme, document)
+    report.update_performance_page(page, document)
 
-    text = readme.read_text()
+    text = page.read_text()
     assert "hand-typed numbers" not in text
     assert text.startswith("# x\n\n") and text.endswith("\n\ntail\n")
-    assert report.readme_section(document) in text
-    readme.write_text("no markers")
+    assert report.performance_section(document) in text
+    page.write_text("no markers")
     with pytest.raises(RuntimeError, match="no benchmark markers"):
-        report.update_readme(readme, document)
+        report.update_performance_page(page, document)
 
 
 def test_a_verdict_is_met_only_when_the_whole_band_clears_the_target() -> None:

@@ -80,9 +80,15 @@ def _flag_names(expr: ast.expr) -> set[str]:
     }
 
 
+def _path_open(call: ast.Call) -> bool:
+    """``p.open()`` / ``p.open("rb")`` (a pathlib read), as opposed to ``rest.open("GET", url)``."""
+    mode = _mode(call, 0)
+    return mode is not None and set(mode) <= set("rbt") or mode is None and not call.args
+
+
 def file_reads(tree: ast.Module) -> list[tuple[int, str]]:
     """Every call in ``tree`` that opens a file for reading: ``open()``/``io.open()``/
-    ``os.fdopen()`` without a write mode, ``os.open()`` without a write flag,
+    ``os.fdopen()``/``Path.open()`` without a write mode, ``os.open()`` without a write flag,
     ``.read_text`` and ``.read_bytes`` (called or passed on)."""
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
@@ -98,6 +104,8 @@ def file_reads(tree: ast.Module) -> list[tuple[int, str]]:
             mode = _mode(node, 1)
             if mode is None or not _WRITE_MODES & set(mode):
                 found.append((node.lineno, f"{owner + '.' if owner else ''}{name}() for reading"))
+        elif name == "open" and isinstance(func, ast.Attribute) and owner != "os" and _path_open(node):
+            found.append((node.lineno, ".open() for reading"))
         elif name == "open" and owner == "os":
             if len(node.args) < 2 or not _WRITE_FLAGS & _flag_names(node.args[1]):
                 found.append((node.lineno, "os.open() for reading"))
@@ -137,10 +145,11 @@ def test_the_rules_see_what_they_forbid() -> None:
     assert yaml_loads(ast.parse("import yaml\nyaml.safe_dump(d)\nyaml.YAMLError\n")) == []
     read_forms = (
         "open(p)\nopen(p, 'rb')\nio.open(p, mode='r')\nopen(p, m)\nos.fdopen(fd)\nos.open(p, os.O_RDONLY)\n"
-        "Path(p).read_text()\np.read_bytes()\nasyncio.to_thread(p.read_bytes)\n"
+        "Path(p).read_text()\np.read_bytes()\nasyncio.to_thread(p.read_bytes)\np.open('rb')\nPath(p).open()\n"
     )
-    assert len(file_reads(ast.parse(read_forms))) == 9
+    assert len(file_reads(ast.parse(read_forms))) == 11
     writes = (
         "open(p, 'w')\nos.fdopen(fd, 'wb')\nos.open(p, os.O_WRONLY | os.O_CREAT)\nself._rest.open('GET', u)\n"
+        "p.open('w')\nself._feed.open(info, params)\n"
     )
     assert file_reads(ast.parse(writes)) == []

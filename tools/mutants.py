@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +121,181 @@ MUTANTS = [
         (
             "tests/kubectl/test_names.py::test_a_bad_namespace_is_refused_before_any_request",
             "tests/kubectl/test_names.py::test_a_bad_namespace_inside_an_object_is_refused_before_any_request",
+        ),
+    ),
+    Mutant(
+        "shared token store never read: every worker process runs its own plugin",
+        "kom_async/auth/shared.py",
+        "        entry = self.store.read(self.key)\n",
+        "        entry = None\n",
+        (
+            "tests/auth/test_shared_store.py::test_three_worker_processes_with_the_same_clusters_run_each_plugin_once",
+            "tests/auth/test_shared_store.py::test_a_token_one_worker_saw_rejected_is_fetched_again_once_for_all",
+        ),
+    ),
+    Mutant(
+        "shared token store takes back a rejected token: the token a worker saw refused is served again",
+        "kom_async/auth/shared.py",
+        "        if value == self._last:\n            return None\n",
+        "",
+        (
+            "tests/auth/test_shared_store.py::test_a_token_one_worker_saw_rejected_is_fetched_again_once_for_all",
+        ),
+    ),
+    Mutant(
+        "shared token store without its lock: workers registering at once each run the plugin",
+        "kom_async/auth/shared.py",
+        "            yield await self._acquire(fd)\n",
+        "            yield True\n",
+        ("tests/auth/test_shared_store.py::test_two_workers_registering_at_once_wait_for_one_plugin_run",),
+    ),
+    Mutant(
+        "shared token store trusts any entry: one readable by others, or not a regular file, is read",
+        "kom_async/auth/shared.py",
+        "    return stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077\n",
+        "    return True\n",
+        (
+            "tests/auth/test_shared_store.py::test_an_entry_readable_by_others_or_not_a_regular_file_is_never_taken",
+        ),
+    ),
+    Mutant(
+        "port-forward shutdown noisy: a connection task cancelled by aclose() ends cancelled",
+        "kom_async/kubectl/port_forward.py",
+        "            task.uncancel()\n",
+        "            raise\n",
+        (
+            "tests/kubectl/test_port_forward_shutdown.py::"
+            "test_closing_a_forward_with_an_open_connection_reports_nothing_to_the_loop",
+        ),
+    ),
+    Mutant(
+        "lab deployments without conditions: no Available/Progressing in their status",
+        "kom_async/lab/controllers.py",
+        '    status["conditions"] = _conditions(\n        status.get("conditions"),\n        now,\n'
+        '        ("Available"',
+        '    status["nothing"] = (\n        status.get("conditions"),\n        now,\n        ("Available"',
+        (
+            "tests/lab/test_lab_workload_status.py::"
+            "test_the_sdk_waits_for_deployment_and_job_conditions_and_every_workload_reports_its_replicas",
+            "tests/lab/test_lab_workload_status.py::test_kubectl_wait_for_condition_returns_on_lab_workloads",
+        ),
+    ),
+    Mutant(
+        "plugin group kill off: what an exec plugin started is left running when it exits or times out",
+        "kom_async/auth/plugin_process.py",
+        "        os.killpg(pgid, signal.SIGKILL)\n",
+        "        pass\n",
+        (
+            "tests/core/test_exec_leaves_nothing.py::"
+            "test_a_plugin_that_exits_while_its_child_holds_the_pipes_returns_its_token_and_leaves_nothing",
+            "tests/core/test_exec_leaves_nothing.py::"
+            "test_a_hanging_forking_plugin_killed_at_the_timeout_leaves_no_orphan_and_no_open_pipe",
+        ),
+    ),
+    Mutant(
+        "plugin pipes awaited to EOF: a descendant that called setsid holds the fetch as long as it "
+        "holds the plugin's stdout",
+        "kom_async/auth/plugin_process.py",
+        "        with anyio.move_on_after(DRAIN_GRACE):\n",
+        "        with anyio.CancelScope():\n",
+        (
+            "tests/core/test_exec_descendants.py::"
+            "test_a_hanging_plugin_whose_setsid_child_holds_its_pipes_times_out_and_is_reaped[stdout]",
+            "tests/core/test_exec_descendants.py::"
+            "test_a_plugin_that_printed_its_credential_and_exited_succeeds_while_a_setsid_child_holds_its_pipes[stdout]",
+        ),
+    ),
+    Mutant(
+        "plugin text shown raw: an installHint's or a plugin's stderr escape sequences reach the user",
+        "kom_async/printable.py",
+        '    return _CONTROL.sub("", _SEQUENCE.sub("", text))\n',
+        "    return text\n",
+        (
+            "tests/core/test_exec_text.py::"
+            "test_an_install_hint_with_escape_sequences_reaches_the_registration_error_without_them",
+            "tests/core/test_exec_text.py::"
+            "test_escape_sequences_on_a_failing_plugins_stderr_reach_neither_the_message_nor_the_stderr_attribute",
+        ),
+    ),
+    Mutant(
+        "host parser not normalising: the rules read urlsplit's host, not the one yarl/aiohttp connect to",
+        "kom_async/config/urls.py",
+        "        host, port = parsed.raw_host, parsed.port\n",
+        '        host, port = __import__("urllib.parse").parse.urlsplit(url.strip()).hostname, parsed.port\n',
+        (
+            "tests/config/test_host_parser.py::test_every_spelling_of_a_metadata_address_is_read_as_the_transport_reads_it_and_refused",
+            "tests/registry/test_server_pinning.py::test_a_unicode_spelling_of_an_allowed_server_is_the_server_the_transport_reaches",
+            "tests/mcp/test_trust_attacks.py::test_no_spelling_of_a_metadata_address_registers",
+        ),
+    ),
+    Mutant(
+        "Pod Identity address missing: fd00:ec2::23 (the EKS Pod Identity agent) is not on the "
+        "never-a-server list",
+        "kom_async/config/policy.py",
+        '        "fd00:ec2::23/128",  # EKS Pod Identity agent\n',
+        "",
+        (
+            "tests/config/test_host_parser.py::test_every_spelling_of_a_metadata_address_is_read_as_the_transport_reads_it_and_refused",
+            "tests/registry/test_server_pinning.py::test_a_link_local_or_metadata_server_is_refused_in_every_untrusted_mode",
+            "tests/mcp/test_trust_attacks.py::test_no_spelling_of_a_metadata_address_registers",
+        ),
+    ),
+    Mutant(
+        "client-cert-file host credential rule off: a client certificate or key file counts as the "
+        "kubeconfig's own",
+        "kom_async/config/policy.py",
+        '    if auth.kind == "client-cert" and auth.cert_from_file:\n',
+        "    if False:\n",
+        (
+            "tests/registry/test_host_credentials.py::test_the_operators_client_certificate_file_never_goes_to_a_server_the_agent_names",
+            "tests/mcp/test_trust_attacks.py::test_the_operators_client_certificate_files_never_go_to_a_server_the_agent_names",
+        ),
+    ),
+    Mutant(
+        "kubeconfig CA accepted for host credentials: an allowed server proves itself with the "
+        "kubeconfig's own CA",
+        "kom_async/config/policy.py",
+        "        ca = dict(self.server_cas).get(normalize_server(server))\n",
+        "        ca = dict(self.server_cas).get(normalize_server(server)) or selection.ca_data\n",
+        (
+            "tests/registry/test_host_credentials.py::test_an_allowed_server_never_proves_itself_with_the_kubeconfigs_own_ca",
+            "tests/mcp/test_trust_attacks.py::test_an_allowed_server_gets_the_host_token_only_over_the_operators_ca",
+        ),
+    ),
+    Mutant(
+        "https-only rule off: an untrusted kubeconfig may name a plain-http server",
+        "kom_async/config/policy.py",
+        '        if _server(server).scheme != "https":\n',
+        "        if False:\n",
+        (
+            "tests/mcp/test_trust_attacks.py::test_an_untrusted_kubeconfig_with_its_own_token_may_not_use_plain_http",
+        ),
+    ),
+    Mutant(
+        "get-token cache key without the cluster name: --cluster-name c2 gets c1's cached token",
+        "kom_async/cli/eks.py",
+        "            cluster=cluster,\n",
+        '            cluster="",\n',
+        (
+            "tests/cli/test_get_token_cache_key.py::test_each_cluster_region_and_role_gets_its_own_cached_token",
+        ),
+    ),
+    Mutant(
+        "get-token cache key without the region: --region eu-west-1 gets another region's cached token",
+        "kom_async/cli/eks.py",
+        "            region=args.region,\n",
+        "            region=None,\n",
+        (
+            "tests/cli/test_get_token_cache_key.py::test_each_cluster_region_and_role_gets_its_own_cached_token",
+        ),
+    ),
+    Mutant(
+        "get-token cache key without the role ARN: --role-arn gets the caller's own cached token",
+        "kom_async/cli/eks.py",
+        "            role_arn=args.role_arn,\n",
+        "            role_arn=None,\n",
+        (
+            "tests/cli/test_get_token_cache_key.py::test_each_cluster_region_and_role_gets_its_own_cached_token",
         ),
     ),
     Mutant(
@@ -240,10 +416,33 @@ def _grouped(node_ids: list[str]) -> dict[str, int]:
     return counts
 
 
+def judge(mutant: Mutant, index: int, tmp: Path) -> tuple[bool, str]:
+    """Apply ``mutant`` to a fresh copy and run its tests: (killed, what to print)."""
+    tree = tmp / f"mutant{index}"
+    copy_repo(tree)
+    try:
+        (tree / mutant.path).write_text(mutated(mutant, tree))
+        code, failed, tail = run_tests(tree, mutant.tests)
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+    if code == 1 and failed:
+        lines = [f"KILLED   {mutant.name}", f"         ({mutant.path}) by:"]
+        for test, cases in _grouped(failed).items():
+            lines.append(f"           {test}" + (f" ({cases} cases)" if cases > 1 else ""))
+        return True, "\n".join(lines)
+    why = "all its tests passed" if code == 0 else f"pytest exit {code}"
+    return False, f"SURVIVED {mutant.name}\n         ({mutant.path}): {why}\n{tail}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-k", dest="select", default="", help="only mutants whose name contains this")
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=1, help="mutants judged at once (each in its own copy; default 1)"
+    )
     args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error("-j/--jobs must be at least 1")
     mutants = [m for m in MUTANTS if args.select in m.name]
     if not mutants:
         print(f"no mutant matches {args.select!r}")
@@ -255,26 +454,17 @@ def main() -> int:
         baseline = Path(tmp) / "baseline"
         copy_repo(baseline)
         every_test = list(dict.fromkeys(t for m in mutants for t in m.tests))
-        code, failed, tail = run_tests(baseline, every_test)
+        code, _, tail = run_tests(baseline, every_test)
         if code != 0:
             print(f"the named tests do not pass on the unmutated tree (exit {code}):\n{tail}")
             return 1
-        print(f"baseline: the {len(every_test)} named tests pass on an unmutated copy")
+        print(f"baseline: the {len(every_test)} named tests pass on an unmutated copy", flush=True)
         survivors = 0
-        for i, mutant in enumerate(mutants):
-            tree = Path(tmp) / f"mutant{i}"
-            copy_repo(tree)
-            (tree / mutant.path).write_text(mutated(mutant, tree))
-            code, failed, tail = run_tests(tree, mutant.tests)
-            if code == 1 and failed:
-                print(f"KILLED   {mutant.name}\n         ({mutant.path}) by:")
-                for test, cases in _grouped(failed).items():
-                    print(f"           {test}" + (f" ({cases} cases)" if cases > 1 else ""))
-            else:
-                survivors += 1
-                why = "all its tests passed" if code == 0 else f"pytest exit {code}"
-                print(f"SURVIVED {mutant.name}\n         ({mutant.path}): {why}\n{tail}")
-            shutil.rmtree(tree)
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            verdicts = pool.map(lambda im: judge(im[1], im[0], Path(tmp)), enumerate(mutants))
+            for killed, report in verdicts:  # in mutant order, as each finishes
+                survivors += not killed
+                print(report, flush=True)
     total = time.perf_counter() - started
     print(f"{len(mutants) - survivors} of {len(mutants)} mutants killed in {total:.0f} s")
     return 1 if survivors else 0

@@ -1,36 +1,33 @@
 """Exec credential plugins: run the kubeconfig's command as client-go does and read its token.
 
-No shell; stdout and stderr are read concurrently with size caps; a timeout kills the whole
-process group and reaps it, so a hung or flooding plugin can neither block nor leak.
+No shell; the process itself is run by ``plugin_process`` (bounded output, its whole process
+group killed and reaped, no wait on a pipe a descendant holds); its text loses control
+characters and secrets before it reaches a user.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
 import logging
 import os
 import re
-import signal
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio
-
 from kom_async.auth.clock import Clock, system_clock
+from kom_async.auth.plugin_process import MAX_STDOUT, kill_group, run_plugin
 from kom_async.auth.token import Token
 from kom_async.config.kubeconfig import ExecConfig
 from kom_async.config.readfile import PEM_MAX, read_file
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, ExecPluginError, KomError, KubeconfigError
+from kom_async.printable import printable
 from kom_async.scrub import REDACTED, scrub
 
 log = logging.getLogger("kom_async.auth")
 
-MAX_STDOUT = 1024 * 1024  # an ExecCredential is a few KB; more is a broken plugin
-STDERR_TAIL = 16 * 1024  # keep only the end of stderr for error messages
 MAX_EXEC_INFO_BYTES = 64 * 1024  # KUBERNETES_EXEC_INFO: cluster info is a few KB
 _EXCERPT = 400
 _SECRET_ENV_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE", re.IGNORECASE)
@@ -162,7 +159,7 @@ class ExecTokenSource:
                 "extensions or set provideClusterInfo: false",
                 field="clusters[].cluster.extensions",
             )
-        self._procs: set[asyncio.subprocess.Process] = set()
+        self._groups: set[int] = set()  # process groups of the runs in flight
 
     def __repr__(self) -> str:
         return f"ExecTokenSource(command={self.config.command!r}, timeout={self.timeout})"
@@ -170,14 +167,8 @@ class ExecTokenSource:
     async def fetch(self) -> Token:
         env = {**os.environ, **self.config.env, "KUBERNETES_EXEC_INFO": self._info}
         try:
-            proc = await asyncio.create_subprocess_exec(
-                self.config.command,
-                *self.config.args,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=env,
-                start_new_session=True,  # its own process group, so a timeout kills children too
+            run = await run_plugin(
+                self.config.command, self.config.args, env, timeout=self.timeout, groups=self._groups
             )
         except FileNotFoundError:
             # client-go adds the installHint to this failure only: the plugin is not installed
@@ -192,64 +183,33 @@ class ExecTokenSource:
             raise self._fail(f"it could not be started ({exc.strerror})") from None
         except ValueError:  # NUL in command/args/env, '=' in an env name
             raise self._fail("it could not be started (invalid characters in command, args or env)") from None
-        self._procs.add(proc)
-        try:
-            try:
-                with anyio.fail_after(self.timeout):
-                    stdout, stderr_tail, overflow, code = await self._communicate(proc)
-            except TimeoutError:
-                raise self._fail(f"it did not finish within {self.timeout:g} s and was killed") from None
-        finally:
-            await _kill_and_reap(proc)  # also on success: children it left behind go with it
-            self._procs.discard(proc)
-        stderr_text = scrub(_redact_env(stderr_tail.decode("utf-8", "replace"), env))
-        if code != 0:
-            raise self._fail(f"it exited with code {code}", code=code, stderr=stderr_text)
-        if overflow:
-            raise self._fail(f"it wrote more than {MAX_STDOUT} bytes to stdout", code=code)
-        token, reason = parse_exec_credential(stdout, api_version=self.config.api_version, clock=self._clock)
+        if run.held:
+            self._report_held(run.held)
+        if run.exit_code is None:
+            raise self._fail(f"it did not finish within {self.timeout:g} s and was killed")
+        stderr_text = scrub(_redact_env(printable(run.stderr_tail.decode("utf-8", "replace")), env))
+        if run.exit_code != 0:
+            raise self._fail(f"it exited with code {run.exit_code}", code=run.exit_code, stderr=stderr_text)
+        if run.overflow:
+            raise self._fail(f"it wrote more than {MAX_STDOUT} bytes to stdout", code=run.exit_code)
+        token, reason = parse_exec_credential(
+            run.stdout, api_version=self.config.api_version, clock=self._clock
+        )
         if token is None:
             raise self._fail(f"it returned an unusable credential: {reason}", stderr=stderr_text)
         return token
 
-    async def _communicate(self, proc: asyncio.subprocess.Process) -> tuple[bytes, bytes, bool, int]:
-        """Read stdout and stderr to their end and wait for the exit code.
-
-        When the plugin exits, whatever it left in its process group is killed at once: a
-        lingering child holding the pipes would otherwise keep them open (and us waiting).
-        """
-        assert proc.stdout is not None and proc.stderr is not None
-        out = bytearray()
-        err = bytearray()
-        overflow = False
-
-        async def read_stdout() -> None:
-            nonlocal overflow
-            assert proc.stdout is not None
-            while chunk := await proc.stdout.read(65536):
-                if len(out) + len(chunk) > MAX_STDOUT:
-                    overflow = True  # keep draining so the plugin is not blocked on a full pipe
-                else:
-                    out.extend(chunk)
-
-        async def read_stderr() -> None:
-            assert proc.stderr is not None
-            while chunk := await proc.stderr.read(65536):
-                err.extend(chunk)
-                if len(err) > STDERR_TAIL:
-                    del err[: len(err) - STDERR_TAIL]
-
-        async def kill_group_on_exit() -> None:
-            await _exited(proc)
-            _kill_group(proc.pid)  # what it wrote stays in the pipes; leftover writers go
-
-        # both pipes at once (a plugin blocked on a full stderr never finishes its stdout);
-        # if one read fails, the task group cancels the others
-        async with anyio.create_task_group() as group:
-            group.start_soon(read_stdout)
-            group.start_soon(read_stderr)
-            group.start_soon(kill_group_on_exit)
-        return bytes(out), bytes(err), overflow, await proc.wait()
+    def _report_held(self, held: tuple[str, ...]) -> None:
+        """A descendant left the plugin's process group (``setsid``) and still holds its pipes."""
+        where = f" (cluster {self.cluster_id!r})" if self.cluster_id else ""
+        log.warning(
+            "exec plugin %r%s left a process running outside its process group (a descendant "
+            "that called setsid) that still holds the plugin's %s; kom-async stopped reading "
+            "without waiting for it and cannot kill it: it is still running",
+            os.path.basename(self.config.command),
+            where,
+            " and ".join(held),
+        )
 
     def _fail(
         self, what: str, *, code: int | None = None, stderr: str | None = None, hint: bool = False
@@ -274,65 +234,16 @@ class ExecTokenSource:
         hint: bool = False,
     ) -> KomError:
         install = f". {config.install_hint.strip()}" if hint and config.install_hint else ""
-        message = scrub(f"exec plugin {os.path.basename(config.command)!r} failed: {what}{install}")
+        # the hint and stderr are the plugin's words: no escape sequence reaches a terminal
+        message = scrub(
+            printable(f"exec plugin {os.path.basename(config.command)!r} failed: {what}{install}")
+        )
         if eks:
             return EKSAuthError(EKSAuthErrorKind.ExecFailed, message, cluster_id=cluster_id or None)
         where = f"cluster {cluster_id!r}: " if cluster_id else ""
         return ExecPluginError(where + message, command=config.command, exit_code=code, stderr=stderr)
 
     async def aclose(self) -> None:
-        for proc in list(self._procs):
-            await _kill_and_reap(proc)
-        self._procs.clear()
-
-
-async def _exited(proc: asyncio.subprocess.Process) -> None:
-    """Return once the plugin process itself has exited.
-
-    ``Process.wait()`` (Python 3.11) also waits for the pipes to close, which a lingering child
-    can hold forever; a pidfd becomes readable at the exit itself.
-    """
-    try:
-        pidfd = os.pidfd_open(proc.pid)
-    except ProcessLookupError:  # exited and reaped already
-        return
-    except (AttributeError, OSError):  # no pidfd here: the timeout ends a lingering child
-        await proc.wait()
-        return
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-
-    def on_exit() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_reader(pidfd, on_exit)
-    try:
-        await ready
-    finally:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
-
-
-def _kill_group(pgid: int) -> None:
-    """SIGKILL every process left in the plugin's process group (its own session)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
-async def _kill_and_reap(proc: asyncio.subprocess.Process) -> None:
-    """Kill the plugin's whole process group, wait for the plugin, close its pipes.
-
-    The group is killed even when the plugin itself has exited: children it started may
-    still run and hold the pipes open.
-    """
-    _kill_group(proc.pid)
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-    # wait() must not be abandoned half-way, or the child would stay a zombie
-    await asyncio.shield(proc.wait())
-    # the pipes' file descriptors: closed now, not whenever the last writer's EOF arrives
-    transport = getattr(proc, "_transport", None)
-    if transport is not None:
-        transport.close()
+        """Kill the process group of any run still in flight (its fetch reaps it)."""
+        for pgid in list(self._groups):
+            kill_group(pgid)

@@ -42,6 +42,19 @@ DEFAULT_ADVISORY_WINDOW = 180.0
 DEFAULT_MANDATORY_WINDOW = 60.0
 
 
+def refresh_deadlines(
+    expires: float,
+    lifetime: float,
+    advisory: float = DEFAULT_ADVISORY_WINDOW,
+    mandatory: float = DEFAULT_MANDATORY_WINDOW,
+) -> tuple[float, float]:
+    """``(advisory_at, mandatory_at)`` for a token expiring at ``expires`` (POSIX seconds) with
+    ``lifetime`` seconds left: short-lived tokens get proportionally smaller windows, so they
+    are still used before they are refreshed."""
+    lifetime = max(0.0, lifetime)
+    return expires - min(advisory, lifetime * 0.25), expires - min(mandatory, lifetime * 0.1)
+
+
 @dataclass(frozen=True)
 class AuthStats:
     """Counters a user can watch: fetches, failures, 401 recoveries, current expiry, and the
@@ -318,12 +331,10 @@ class TokenProvider:
         if token.expires_at is None:
             self._advisory_at = self._mandatory_at = self._expires_at = math.inf
         else:
-            now = self._time()
             expires = token.expires_at.timestamp()
-            lifetime = max(0.0, expires - now)
-            # short-lived tokens get proportionally smaller windows so they are still used
-            self._advisory_at = expires - min(self._advisory, lifetime * 0.25)
-            self._mandatory_at = expires - min(self._mandatory, lifetime * 0.1)
+            self._advisory_at, self._mandatory_at = refresh_deadlines(
+                expires, expires - self._time(), self._advisory, self._mandatory
+            )
             self._expires_at = expires
         self._token = token
         if isinstance(self._clock, SystemClock):

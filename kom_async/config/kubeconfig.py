@@ -19,7 +19,7 @@ import yaml
 from kom_async.config.eks import looks_like_eks
 from kom_async.config.files import allowed_file
 from kom_async.config.readfile import KUBECONFIG_MAX, PEM_MAX, read_file
-from kom_async.config.urls import redact_url, server_url_problem, split_userinfo
+from kom_async.config.urls import canonical_server, redact_url, server_url_problem, split_userinfo
 from kom_async.config.yamlload import YAMLBoundError, bound_problem, load_one
 from kom_async.errors import KubeconfigError
 
@@ -65,6 +65,8 @@ class UserAuth:
     token_file_dirs: tuple[str, ...] | None = None
     client_cert_data: bytes | None = field(default=None, repr=False)
     client_key_data: bytes | None = field(default=None, repr=False)
+    #: the certificate or the key was read from a file (a host credential), not given as data
+    cert_from_file: bool = False
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     exec: ExecConfig | None = None
@@ -273,7 +275,7 @@ def _select(doc: Mapping[str, Any], context: str | None, files: _Files) -> Kubec
         context_name=context,
         cluster_name=cluster_name,
         user_name=user_name or "",
-        server=server.rstrip("/"),
+        server=canonical_server(server),  # the host as the transport connects to it
         namespace=_opt_str(ctx, "namespace", where_ctx),
         ca_data=ca,
         insecure_skip_tls_verify=_opt_bool(cluster, "insecure-skip-tls-verify", where_cl),
@@ -320,7 +322,10 @@ def _user_auth(user: Mapping[str, Any], user_name: str, files: _Files) -> UserAu
             "is missing: a client certificate needs both a certificate and a key", field=f"{where}.{missing}"
         )
     if cert is not None:
-        return UserAuth(kind="client-cert", client_cert_data=cert, client_key_data=key)
+        from_file = not (user.get("client-certificate-data") and user.get("client-key-data"))
+        return UserAuth(
+            kind="client-cert", client_cert_data=cert, client_key_data=key, cert_from_file=from_file
+        )
     username = _opt_str(user, "username", where)
     if username is not None:
         return UserAuth(kind="basic", username=username, password=_opt_str(user, "password", where) or "")

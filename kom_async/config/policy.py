@@ -6,19 +6,20 @@ proven to be the right ones; with ``pin_servers``, every server proven or listed
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import shutil
-import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from kom_async.config.eks import looks_like_eks
 from kom_async.config.files import allowed_file
-from kom_async.config.kubeconfig import ExecConfig, KubeconfigSelection
+from kom_async.config.kubeconfig import ExecConfig, KubeconfigSelection, UserAuth
+from kom_async.config.readfile import PEM_MAX, read_file
+from kom_async.config.urls import ServerURL, parse_server, redact_url
 from kom_async.errors import ExecNotAllowed, InvalidArgument, KubeconfigRefused
 
 DEFAULT_ALLOWED_COMMANDS = frozenset({"aws", "aws-iam-authenticator", "kom-async"})
@@ -55,8 +56,7 @@ class ExecPolicy:
         name = os.path.basename(config.command)
         if self.deny_all:
             raise ExecNotAllowed(
-                f"exec plugin {name!r} refused: exec credential plugins are disabled "
-                "(deny-all exec policy)"
+                f"exec plugin {name!r} refused: exec credential plugins are disabled (deny-all exec policy)"
             )
         # a bare name found on PATH, or the absolute path PATH would give for that name
         on_path = os.sep not in config.command or (
@@ -112,27 +112,36 @@ SAFE_EXEC_ENV = frozenset(
     }
 )
 # never a Kubernetes API server: link-local addresses (cloud instance metadata at 169.254.169.254,
-# link-local IPv6), EC2's IPv6 metadata address, and the NAT64 spelling of 169.254.0.0/16
+# the ECS credential endpoint 169.254.170.2, the EKS Pod Identity agent 169.254.170.23, link-local
+# IPv6) and the IPv6 addresses of EC2's metadata service, the EKS Pod Identity agent and GCP's
+# metadata server. IPv4-mapped and NAT64 spellings are unwrapped by the host parser first.
 _NEVER_SERVERS = tuple(
     ipaddress.ip_network(n)
-    for n in ("169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "64:ff9b::a9fe:0/112")
+    for n in (
+        "169.254.0.0/16",
+        "fe80::/10",
+        "fd00:ec2::254/128",  # EC2 instance metadata (IMDS)
+        "fd00:ec2::23/128",  # EKS Pod Identity agent
+        "fd20:ce::254/128",  # GCP metadata server
+    )
 )
 # values the AWS CLI replaces by a file's or a URL's content (``--cluster-name file:///etc/x``)
 _PARAM_FILE_PREFIXES = ("file://", "fileb://", "http://", "https://")
 
 
 def normalize_server(url: str) -> str:
-    """``scheme://host:port/path`` with the host lower-cased, the default port spelled out and
-    no userinfo or trailing slash: two spellings of one API server compare equal."""
+    """``scheme://host:port/path`` with the host read as the transport connects to it (IDNA and
+    Unicode normalised, lower case, no trailing dot), the default port spelled out and no
+    userinfo or trailing slash: two spellings of one API server compare equal."""
+    return _server(url).normalized
+
+
+def _server(url: str) -> ServerURL:
+    """``url`` through the one host parser; ``KubeconfigRefused`` when it cannot be read."""
     try:
-        parts = urlsplit(url.strip())
-        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme.lower(), 0)
+        return parse_server(url)
     except ValueError:
-        raise KubeconfigRefused(f"server URL {url[:80]!r} is malformed") from None
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme.lower()}://{host}:{port}{parts.path.rstrip('/')}"
+        raise KubeconfigRefused(f"server URL {redact_url(url)[:80]!r} is malformed") from None
 
 
 @dataclass(frozen=True)
@@ -159,6 +168,8 @@ class TrustPolicy:
     allowed_servers: frozenset[str] = frozenset()
     allowed_env: frozenset[str] = field(default=SAFE_EXEC_ENV)
     pin_servers: bool = False
+    #: ``(normalized allowed server, PEM CA)``: the CA the operator gave for that server
+    server_cas: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         if self.trusted and self.pin_servers:
@@ -171,30 +182,42 @@ class TrustPolicy:
                     f"allowed server {server!r} is not normalized; build the policy with "
                     "TrustPolicy.untrusted(allowed_servers=...)"
                 )
+        for server, _ in self.server_cas:
+            if server not in self.allowed_servers:
+                raise InvalidArgument(f"server_cas names {server!r}, which is not an allowed server")
 
     @classmethod
     def untrusted(
         cls,
         *,
         allowed_dirs: Iterable[str | os.PathLike[str]] = (),
-        allowed_servers: Iterable[str] = (),
+        allowed_servers: Iterable[str] | Mapping[str, str | os.PathLike[str] | None] = (),
         allowed_env: Iterable[str] = SAFE_EXEC_ENV,
         pin_servers: bool = False,
     ) -> TrustPolicy:
         """An untrusted policy: files only under ``allowed_dirs``, credentials of this host only
         to ``allowed_servers`` (or the DescribeCluster endpoint), exec env only ``allowed_env``;
-        ``pin_servers``: every server, whoever's credentials, only those."""
+        ``pin_servers``: every server, whoever's credentials, only those.
+
+        ``allowed_servers`` may map each URL to a PEM CA file (read now): the CA this host's
+        credentials trust for that server; without one, the system's trust store."""
         servers = set()
+        cas: dict[str, bytes] = {}
+        ca_files = allowed_servers if isinstance(allowed_servers, Mapping) else {}
         for server in allowed_servers:
             if not server.lower().startswith("https://"):
                 raise InvalidArgument(f"allowed server {server!r} must be an https:// URL")
             servers.add(normalize_server(server))
+            ca_file = ca_files.get(server)
+            if ca_file is not None:
+                cas[normalize_server(server)] = _operator_ca(ca_file, server)
         return cls(
             trusted=False,
             allowed_dirs=tuple(os.fspath(Path(d).expanduser()) for d in allowed_dirs),
             allowed_servers=frozenset(servers),
             allowed_env=frozenset(allowed_env),
             pin_servers=pin_servers,
+            server_cas=tuple(sorted(cas.items())),
         )
 
     @property
@@ -226,16 +249,17 @@ class TrustPolicy:
 
     def check_selection(
         self, selection: KubeconfigSelection, *, eks: bool, eks_unsupported: Sequence[str] = ()
-    ) -> None:
-        """Refuse what an untrusted kubeconfig may not do; no-op when trusted.
+    ) -> KubeconfigSelection:
+        """Refuse what an untrusted kubeconfig may not do; the selection to connect with (TLS
+        from the operator's trust when host credentials go out, see ``vouch``). No-op when trusted.
 
         The EKS endpoint check needs AWS and is the registry's (see ``needs_eks_check``).
         """
         if self.trusted:
-            return
+            return selection
         where = f"context {selection.context_name!r}"
         server = selection.server
-        if normalize_server(server).split(":", 1)[0] != "https":
+        if _server(server).scheme != "https":
             raise KubeconfigRefused(
                 f"{where}: server {_no_userinfo(server)!r} is not https; an untrusted kubeconfig "
                 "must use https with certificate verification"
@@ -247,7 +271,7 @@ class TrustPolicy:
             )
         if selection.proxy_url:
             raise KubeconfigRefused(f"{where}: proxy-url is set; an untrusted kubeconfig may not use a proxy")
-        if _metadata_address(urlsplit(server).hostname or ""):
+        if _metadata_address(server):
             raise KubeconfigRefused(
                 f"{where}: server {_no_userinfo(server)!r} is a link-local / cloud metadata address, "
                 "never a Kubernetes API server; an untrusted kubeconfig may not name it"
@@ -266,14 +290,7 @@ class TrustPolicy:
                 f"{where}: the EKS exec plugin uses {', '.join(eks_unsupported)}; an untrusted "
                 "kubeconfig may only use --region, --cluster-name/--cluster-id, --role-arn, --profile"
             )
-        host_credential = (auth.exec is not None and not eks) or auth.kind == "token-file"
-        if host_credential and not self.server_allowed(server):
-            source = "a tokenFile" if auth.kind == "token-file" else "an exec plugin"
-            raise KubeconfigRefused(
-                f"{where}: its token comes from {source} on this host, and server "
-                f"{_no_userinfo(server)!r} is not one this host's credentials may go to; the "
-                "operator can list it (TrustPolicy(allowed_servers=...), kom-async mcp --allow-server)"
-            )
+        selection = self.vouch(selection, eks=eks)
         if self.pin_servers and not eks and not self.server_allowed(server):
             raise KubeconfigRefused(
                 f"{where}: server {_no_userinfo(server)!r} is not one of the API servers the operator "
@@ -282,30 +299,85 @@ class TrustPolicy:
                 "operator can allow it (TrustPolicy.untrusted(allowed_servers=[...]), "
                 "kom-async mcp --allow-server URL)"
             )
+        return selection
+
+    def vouch(self, selection: KubeconfigSelection, *, eks: bool) -> KubeconfigSelection:
+        """Host credentials only where the operator vouches: the selection to connect with.
+
+        A credential taken from this host (an exec plugin, the host's AWS identity for EKS, a
+        tokenFile, a client certificate or key file) goes only to a server in
+        ``allowed_servers`` or, for EKS, one DescribeCluster confirms (the registry checks that,
+        with EKS's CA); and to an allowed server only over TLS anchored in the operator's trust:
+        the CA given for it in ``allowed_servers``, else the system's store, never a CA or
+        tls-server-name the kubeconfig carries. No-op when trusted or the credentials are the
+        kubeconfig's own.
+        """
+        source = _host_credential(selection.auth, eks)
+        if self.trusted or source is None:
+            return selection
+        where, server = f"context {selection.context_name!r}", selection.server
+        if not self.server_allowed(server):
+            if eks:
+                return selection  # confirmed by DescribeCluster before a token is minted
+            raise KubeconfigRefused(
+                f"{where}: its credentials come from {source} on this host, and server "
+                f"{_no_userinfo(server)!r} is not one this host's credentials may go to; the "
+                "operator can list it (TrustPolicy.untrusted(allowed_servers=...), kom-async mcp "
+                "--allow-server URL)"
+            )
+        ca = dict(self.server_cas).get(normalize_server(server))
+        if selection.tls_server_name is not None or (selection.ca_data is not None and ca is None):
+            what = (
+                "tls-server-name"
+                if selection.tls_server_name is not None
+                else "its own certificate-authority"
+            )
+            raise KubeconfigRefused(
+                f"{where}: its credentials come from {source} on this host, so server "
+                f"{_no_userinfo(server)!r} must prove itself with a CA the operator gave, but the "
+                f"kubeconfig sets {what}. The operator gives the CA with the allowed server "
+                "(TrustPolicy.untrusted(allowed_servers={URL: CA_FILE}), kom-async mcp "
+                "--allow-server URL=CA_FILE); without one the system's trust store is used, so "
+                "leave certificate-authority and tls-server-name out of the kubeconfig"
+            )
+        return dataclasses.replace(selection, ca_data=ca)
 
     def needs_eks_check(self, server: str) -> bool:
         """True when an EKS server must be confirmed by DescribeCluster before a token goes out."""
         return not self.trusted and not self.server_allowed(server)
 
 
-def _metadata_address(host: str) -> bool:
-    """True when ``host`` is a literal link-local / metadata address, in any spelling the C
-    resolver accepts (``169.254.169.254``, ``2852039166``, ``0xa9.0xfe.0xa9.0xfe``,
-    ``::ffff:169.254.169.254``, ``fe80::1%eth0``)."""
-    host = host.split("%", 1)[0].lower().rstrip(".")  # a trailing dot names the same host
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+def _host_credential(auth: UserAuth, eks: bool) -> str | None:
+    """What this host lends the selected user, or None when its credentials are its own."""
+    if eks:
+        return "this host's AWS identity (an EKS token)"
+    if auth.exec is not None:
+        return "an exec plugin"
+    if auth.kind == "token-file":
+        return "a tokenFile"
+    if auth.kind == "client-cert" and auth.cert_from_file:
+        return "a client certificate or key file"
+    return None
+
+
+def _operator_ca(path: str | os.PathLike[str], server: str) -> bytes:
+    """The PEM CA file the operator gave for ``server`` (through the bounded reader)."""
+    full = Path(path).expanduser()
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        if not host or host.strip("0123456789abcdefx.") or ".." in host:
-            return False  # a name, not a number
-        try:
-            address = ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in _NEVER_SERVERS)
+        data = read_file(full, limit=PEM_MAX, what="CA file")
+    except OSError as exc:
+        raise InvalidArgument(f"the CA file for {server!r} cannot be read: {full}: {exc.strerror}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise InvalidArgument(f"the CA file for {server!r} ({full}) holds no PEM certificate")
+    return data
+
+
+def _metadata_address(server: str) -> bool:
+    """True when ``server``'s host is a literal link-local / metadata address, in any spelling the
+    transport would connect to (``169.254.169.254``, ``2852039166``, ``0xa9.0xfe.0xa9.0xfe``,
+    ``①⑥⑨.②⑤④.①⑥⑨.②⑤④``, ``[::ffff:169.254.169.254]``, ``[64:ff9b::a9fe:a9fe]``, ``[fe80::1%eth0]``)."""
+    address = _server(server).address
+    return address is not None and any(address in network for network in _NEVER_SERVERS)
 
 
 def _no_userinfo(url: str) -> str:

@@ -93,7 +93,12 @@ class PortForward:
         try:
             await self._serve(reader, writer)
         except asyncio.CancelledError:
-            raise
+            if self._server is not None:  # not aclose(): whoever cancelled us gets the cancellation
+                raise
+            # aclose() cancelled and awaits us: end normally, since on Python 3.11 asyncio's own
+            # done-callback of this task calls task.exception() and logs a CancelledError
+            # traceback for a cancelled one ("Exception in callback ... connection_made")
+            task.uncancel()
         except Exception as exc:  # one failed connection must not end the forward
             self.errors.append(f"{type(exc).__name__}: {exc}")
             log.warning("%r: connection failed: %s", self, exc)

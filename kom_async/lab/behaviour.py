@@ -1,7 +1,7 @@
 """What a real control plane would do to objects: defaults, controllers' status, seeding.
 
 The lab has no controllers, so writes are completed synchronously: pods run at once,
-deployments report their replicas, CRDs become servable types.
+workloads report their replicas and conditions (``controllers.py``), CRDs become servable types.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from kom_async.lab.controllers import WORKLOADS, complete_workload
 from kom_async.lab.resources import ResourceType, TypeRegistry
 from kom_async.lab.state import ClusterState
 from kom_async.lab.status import ApiError
@@ -55,7 +56,7 @@ def validate(rt: ResourceType, obj: Obj) -> None:
         for c in containers:
             if not isinstance(c, dict) or not c.get("name") or not c.get("image"):
                 raise ApiError.invalid(rt.kind, name, "spec.containers: name and image required")
-    if rt.key == ("apps", "deployments"):
+    if rt.key in WORKLOADS:
         spec = obj.get("spec")
         if not isinstance(spec, dict) or not isinstance(spec.get("template"), dict):
             raise ApiError.invalid(rt.kind, name, "spec.template: Required value")
@@ -111,8 +112,8 @@ def crd_types(crd: Obj) -> list[ResourceType]:
     return out
 
 
-def complete(rt: ResourceType, obj: Obj) -> None:
-    """Fill in defaults and the status a controller would report, before storing ``obj``."""
+def complete(rt: ResourceType, obj: Obj, now: datetime) -> None:
+    """Fill in defaults and the status a controller would report (at ``now``), before storing ``obj``."""
     obj["apiVersion"] = rt.group_version
     obj["kind"] = rt.kind
     spec = obj.setdefault("spec", {}) if rt.key != ("", "configmaps") else None
@@ -138,14 +139,8 @@ def complete(rt: ResourceType, obj: Obj) -> None:
             for c in spec.get("containers") or []
             if isinstance(c, dict)
         ]
-    elif rt.key == ("apps", "deployments") and spec is not None:
-        spec.setdefault("replicas", 1)
-        n = spec["replicas"]
-        status = obj.setdefault("status", {})
-        status.update(replicas=n, readyReplicas=n, availableReplicas=n, updatedReplicas=n)
-        gen = obj["metadata"].get("generation")
-        if gen is not None:
-            status["observedGeneration"] = gen
+    elif rt.key in WORKLOADS and spec is not None:
+        complete_workload(rt.key, obj, now)
     elif rt.key == ("", "namespaces") and spec is not None:
         spec.setdefault("finalizers", ["kubernetes"])
         obj["status"] = {"phase": "Active"}
@@ -176,7 +171,8 @@ def seed(state: ClusterState, types: TypeRegistry, now: datetime) -> None:
 
     def put(group: str, plural: str, namespace: str, obj: Obj) -> None:
         rt = next(t for t in types.types.values() if t.key == (group, plural))
-        complete(rt, obj)
+        obj["metadata"]["generation"] = 1  # as the store sets it, so controllers can observe it
+        complete(rt, obj, now)
         store.create(rt, namespace, obj)
 
     for ns in ("default", "kube-system", "kube-public", "demo"):
@@ -232,4 +228,3 @@ def seed(state: ClusterState, types: TypeRegistry, now: datetime) -> None:
             "lastTimestamp": (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
     )
-

@@ -111,6 +111,10 @@ BUILTIN_TYPES = (
     ResourceType("", "v1", "nodes", "Node", False, ("no",), ("status",)),
     ResourceType("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",)),
     ResourceType("apps", "v1", "deployments", "Deployment", True, ("deploy",), ("scale", "status"), ("all",)),
+    ResourceType("apps", "v1", "replicasets", "ReplicaSet", True, ("rs",), ("scale", "status"), ("all",)),
+    ResourceType("apps", "v1", "statefulsets", "StatefulSet", True, ("sts",), ("scale", "status"), ("all",)),
+    ResourceType("apps", "v1", "daemonsets", "DaemonSet", True, ("ds",), ("status",), ("all",)),
+    ResourceType("batch", "v1", "jobs", "Job", True, (), ("status",), ("all",)),
     ResourceType(
         "apiextensions.k8s.io",
         "v1",

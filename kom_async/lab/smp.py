@@ -55,10 +55,19 @@ SCHEMAS: dict[tuple[str, str], Schema] = {
         "spec": POD_SPEC,
         "status": {"conditions": CONDITIONS, "podIPs": ListSpec("ip")},
     },
-    ("apps", "deployments"): {
-        "metadata": META,
-        "spec": {"template": {"metadata": META, "spec": POD_SPEC}},
-        "status": {"conditions": CONDITIONS},
+    **{
+        workload: {
+            "metadata": META,
+            "spec": {"template": {"metadata": META, "spec": POD_SPEC}},
+            "status": {"conditions": CONDITIONS},
+        }
+        for workload in (
+            ("apps", "deployments"),
+            ("apps", "replicasets"),
+            ("apps", "statefulsets"),
+            ("apps", "daemonsets"),
+            ("batch", "jobs"),
+        )
     },
     ("", "services"): {"metadata": META, "spec": {"ports": ListSpec("port")}},
     ("", "nodes"): {

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from kom_async.config.yamlload import YAMLBoundError, load_one
 from kom_async.lab import behaviour, fieldmanager
+from kom_async.lab.controllers import OBSERVES_GENERATION
 from kom_async.lab.patch import json_patch, merge_patch
 from kom_async.lab.resources import BUILTIN_TYPES, ResourceType
 from kom_async.lab.smp import SmpError, schema_for, strategic_merge
@@ -124,7 +125,7 @@ def create(
         for drop in ("resourceVersion", "uid", "creationTimestamp", "generation"):
             obj["metadata"].pop(drop, None)
     behaviour.validate(rt, obj)
-    behaviour.complete(rt, obj)
+    behaviour.complete(rt, obj, ctx.now)
     if track:
         _track(rt, None, obj, ctx)
     new_types = behaviour.crd_types(obj) if rt.key == CRD_KEY else []
@@ -136,8 +137,8 @@ def create(
 
 
 def _after_write(state: ClusterState, rt: ResourceType, stored: Obj, ctx: WriteContext) -> Obj:
-    """A deployment's controller reports the generation it saw (a second write, as in a cluster)."""
-    if rt.key == ("apps", "deployments"):
+    """A workload's controller reports the generation it saw (a second write, as in a cluster)."""
+    if rt.key in OBSERVES_GENERATION:
         status = stored.get("status") or {}
         gen = stored["metadata"].get("generation")
         if status.get("observedGeneration") != gen:
@@ -174,7 +175,7 @@ def update(
         obj.pop("status", None)
         if "status" in old:
             obj["status"] = old["status"]  # status changes only via the status subresource
-    behaviour.complete(rt, obj)
+    behaviour.complete(rt, obj, ctx.now)
     if track:
         _track(rt, old, obj, ctx)
     stored = state.store.update(rt, namespace, name, obj, dry_run=ctx.dry_run)

@@ -88,9 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-server",
         action="append",
         default=[],
-        metavar="URL",
+        metavar="URL[=CAFILE]",
         help="an https API server that tool-supplied kubeconfigs may send this host's credentials to "
-        "without further proof (repeatable; EKS servers are otherwise confirmed with DescribeCluster)",
+        "without further proof (repeatable; EKS servers are otherwise confirmed with DescribeCluster); "
+        "=CAFILE: the PEM CA its certificate must chain to (default: the system's trust store; a CA "
+        "in the kubeconfig is never used for this host's credentials)",
     )
     parser.add_argument(
         "--pin-servers",
@@ -252,11 +254,15 @@ async def serve(options: argparse.Namespace) -> int:
     """Preload clusters, then serve until the client goes away (stdio) or a signal (HTTP)."""
     auth_key = _auth_key(options)
     policy = ExecPolicy(DEFAULT_ALLOWED_COMMANDS | set(options.allow_exec), deny_all=options.deny_all_exec)
-    trust = TrustPolicy.untrusted(
-        allowed_dirs=options.kubeconfig_dir or [DEFAULT_KUBECONFIG_DIR],
-        allowed_servers=options.allow_server,
-        pin_servers=options.pin_servers,
-    )
+    try:
+        trust = TrustPolicy.untrusted(
+            allowed_dirs=options.kubeconfig_dir or [DEFAULT_KUBECONFIG_DIR],
+            allowed_servers=_allowed_servers(options.allow_server),
+            pin_servers=options.pin_servers,
+        )
+    except KomError as exc:
+        print(f"kom-async mcp: {exc}", file=sys.stderr, flush=True)
+        return 2
     settings = ToolSettings(
         exec_policy=policy,
         read_only=options.read_only,
@@ -273,6 +279,16 @@ async def serve(options: argparse.Namespace) -> int:
         else:
             await server.run_stdio_async()
     return 0
+
+
+def _allowed_servers(values: list[str]) -> dict[str, str | None]:
+    """``--allow-server URL[=CAFILE]`` values as ``{URL: CA file or None}`` (a server URL has
+    no ``=``: it has no query)."""
+    servers: dict[str, str | None] = {}
+    for value in values:
+        url, sep, ca_file = value.partition("=")
+        servers[url] = ca_file if sep else None
+    return servers
 
 
 def _auth_key(options: argparse.Namespace) -> str | None:

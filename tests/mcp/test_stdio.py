@@ -129,7 +129,9 @@ async def test_a_kubeconfig_that_would_run_sh_is_refused_and_nothing_runs(
     assert not (tmp_path / "ran").exists()
 
 
-async def test_allow_exec_lets_the_operator_trust_another_plugin(lab: EKSLab, cluster: LabCluster) -> None:
+async def test_allow_exec_lets_the_operator_trust_another_plugin(
+    lab: EKSLab, cluster: LabCluster, tmp_path: Path
+) -> None:
     token = lab.static_token(cluster.name)
     credential = (
         '{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential",'
@@ -138,8 +140,11 @@ async def test_allow_exec_lets_the_operator_trust_another_plugin(lab: EKSLab, cl
     plugin = lab.kubeconfig(
         cluster.name, exec_command="sh", exec_args=["-c", f"echo '{credential}'"], env=None
     )
-    # its token comes from this host, so the operator also allows the server it may go to
-    async with stdio_client(lab, "--allow-exec", "sh", "--allow-server", cluster.server) as client:
+    # its token comes from this host, so the operator also allows the server it may go to, with
+    # the CA that server must prove itself with (the kubeconfig's own CA is not used for it)
+    ca = tmp_path / "cluster-ca.pem"
+    ca.write_text(cluster.ca_pem)
+    async with stdio_client(lab, "--allow-exec", "sh", "--allow-server", f"{cluster.server}={ca}") as client:
         registered = await call_ok(client, "register_k8s_cluster", kubeconfig=plugin, cluster_id="viash")
         assert registered["registered"]["auth"] == "exec"
         pods = await call_ok(client, "list_k8s_pod", namespace="demo", cluster="viash")

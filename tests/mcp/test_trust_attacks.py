@@ -14,6 +14,7 @@ from typing import Any
 import httpx2
 import pytest
 import pytest_asyncio
+import trustme
 import yaml
 from attacker import Attacker
 from mcp import Client
@@ -109,7 +110,9 @@ async def test_web_identity_env_cannot_post_a_host_file_to_the_attackers_sts(
             "AWS_WEB_IDENTITY_TOKEN_FILE": str(dirs.secret),
             "AWS_ENDPOINT_URL_STS": evil.url,
         }
-        config = kubeconfig(cluster.server, eks_user(cluster, env), **{"certificate-authority-data": cluster.ca_data})
+        config = kubeconfig(
+            cluster.server, eks_user(cluster, env), **{"certificate-authority-data": cluster.ca_data}
+        )
         for tool in ("register_eks_cluster", "register_k8s_cluster"):
             await refused(client, tool, "AWS_WEB_IDENTITY_TOKEN_FILE", kubeconfig=config)
         evil.assert_received_nothing(SECRET)
@@ -125,8 +128,12 @@ async def test_container_credentials_env_cannot_fetch_an_internal_url_with_a_hos
             "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"{evil.url}/creds",
             "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(dirs.secret),
         }
-        config = kubeconfig(cluster.server, eks_user(cluster, env), **{"certificate-authority-data": cluster.ca_data})
-        error = await refused(client, "register_eks_cluster", "AWS_CONTAINER_CREDENTIALS_FULL_URI", kubeconfig=config)
+        config = kubeconfig(
+            cluster.server, eks_user(cluster, env), **{"certificate-authority-data": cluster.ca_data}
+        )
+        error = await refused(
+            client, "register_eks_cluster", "AWS_CONTAINER_CREDENTIALS_FULL_URI", kubeconfig=config
+        )
         assert "/creds" not in error
         evil.assert_received_nothing(SECRET)
 
@@ -185,7 +192,9 @@ async def test_the_hosts_eks_token_never_goes_to_an_https_server_eks_does_not_re
 ) -> None:
     async with Attacker.listening(tls=True) as evil:
         config = kubeconfig(evil.url, eks_user(cluster), **{"certificate-authority-data": evil.ca_data})
-        error = await refused(client, "register_eks_cluster", "eks:DescribeCluster", "--allow-server", kubeconfig=config)
+        error = await refused(
+            client, "register_eks_cluster", "eks:DescribeCluster", "--allow-server", kubeconfig=config
+        )
         assert cluster.server in error  # what EKS does report
         # another lab cluster's endpoint is not this cluster's either
         other = await lab.create_cluster(f"{cluster.name}-other")
@@ -200,7 +209,9 @@ async def test_without_describe_cluster_the_registration_says_which_permission_i
     config = kubeconfig(cluster.server, eks_user(cluster), **{"certificate-authority-data": cluster.ca_data})
     lab.aws_fault("eks", status=403)
     try:
-        await refused(client, "register_eks_cluster", "eks:DescribeCluster", "--allow-server", kubeconfig=config)
+        await refused(
+            client, "register_eks_cluster", "eks:DescribeCluster", "--allow-server", kubeconfig=config
+        )
     finally:
         lab.clear_aws_faults()
 
@@ -209,7 +220,9 @@ async def test_an_eks_kubeconfig_whose_server_eks_confirms_registers_and_works(
     lab: EKSLab, cluster: LabCluster, client: Client, dirs: Dirs
 ) -> None:
     text = lab.kubeconfig(cluster.name, env={"AWS_REGION": cluster.region})  # the server has the AWS setup
-    registered = await call_ok(client, "register_eks_cluster", kubeconfig=text, cluster_id=f"ok-{cluster.name}")
+    registered = await call_ok(
+        client, "register_eks_cluster", kubeconfig=text, cluster_id=f"ok-{cluster.name}"
+    )
     assert registered["registered"]["is_eks"] is True
     pods = await call_ok(client, "list_k8s_pod", namespace="demo", cluster=f"ok-{cluster.name}")
     assert pods["count"] == 3
@@ -220,14 +233,98 @@ async def test_an_eks_kubeconfig_whose_server_eks_confirms_registers_and_works(
     assert registered["registered"]["is_eks"] is True
 
 
+async def test_an_untrusted_kubeconfig_with_its_own_token_may_not_use_plain_http(client: Client) -> None:
+    """The https-only rule on its own: no EKS, no host credential, no pin; only this rule stands
+    between the agent's token and a plain-http listener."""
+    async with Attacker.listening() as evil:
+        config = kubeconfig(evil.url, {"token": SECRET})
+        await refused(client, "register_k8s_cluster", "is not https", kubeconfig=config)
+        evil.assert_received_nothing(SECRET)
+
+
+METADATA_SPELLINGS = [
+    "https://\u2460\u2465\u2468.\u2461\u2464\u2463.\u2460\u2465\u2468.\u2461\u2464\u2463",  # circled digits
+    "https://\uff11\uff16\uff19\uff0e\uff12\uff15\uff14\uff0e\uff11\uff16\uff19\uff0e\uff12\uff15\uff14",  # fullwidth
+    "https://169\u3002254\u3002169\u3002254",  # ideographic full stops
+    "https://[fd00:ec2::23]",  # EKS Pod Identity agent
+    "https://[64:ff9b::a9fe:aa02]",  # ECS credentials through NAT64
+]
+
+
+@pytest.mark.parametrize("server", METADATA_SPELLINGS)
+async def test_no_spelling_of_a_metadata_address_registers(lab: EKSLab, client: Client, server: str) -> None:
+    """Had it registered, list_k8s_api_resources would connect to 169.254.169.254:443 with the token."""
+    await refused(
+        client,
+        "register_k8s_cluster",
+        "link-local / cloud metadata",
+        kubeconfig=kubeconfig(server, {"token": SECRET}),
+    )
+
+
 # -- files of the host ----------------------------------------------------------------------------
+async def test_the_operators_client_certificate_files_never_go_to_a_server_the_agent_names(
+    lab: EKSLab, client: Client, dirs: Dirs
+) -> None:
+    operator = trustme.CA(organization_name="operator")
+    admin = operator.issue_cert("admin", common_name="operator-admin")
+    crt, key = dirs.refs / "admin.crt", dirs.refs / "admin.key"
+    crt.write_bytes(admin.cert_chain_pems[0].bytes())
+    key.write_bytes(admin.private_key_pem.bytes())
+    async with Attacker.listening(tls=True, client_ca=operator) as evil:
+        user = {"client-certificate": str(crt), "client-key": str(key)}
+        config = kubeconfig(evil.url, user, **{"certificate-authority-data": evil.ca_data})
+        await refused(
+            client,
+            "register_k8s_cluster",
+            "client certificate or key file",
+            "--allow-server",
+            kubeconfig=config,
+        )
+        evil.assert_received_nothing()
+
+
+async def test_an_allowed_server_gets_the_host_token_only_over_the_operators_ca(
+    lab: EKSLab, cluster: LabCluster, dirs: Dirs, tmp_path: Path
+) -> None:
+    """--allow-server <impostor>: the kubeconfig's own CA is refused for the host's token file;
+    --allow-server URL=CAFILE makes the operator's CA the one that counts."""
+    async with Attacker.listening(tls=True) as evil:
+        args = ("--kubeconfig-dir", str(dirs.allowed), "--allow-server", evil.url)
+        async with stdio_client(lab, *args) as agent:
+            config = kubeconfig(
+                evil.url, {"tokenFile": str(dirs.token)}, **{"certificate-authority-data": evil.ca_data}
+            )
+            await refused(
+                agent,
+                "register_k8s_cluster",
+                "certificate-authority",
+                "--allow-server URL=CA_FILE",
+                kubeconfig=config,
+            )
+        evil.assert_received_nothing(SECRET)
+    token = dirs.refs / f"lab-token-{cluster.name}"
+    token.write_text(lab.static_token(cluster.name))
+    ca = tmp_path / "ca.pem"
+    ca.write_text(cluster.ca_pem)
+    args = ("--kubeconfig-dir", str(dirs.allowed), "--allow-server", f"{cluster.server}={ca}")
+    async with stdio_client(lab, *args) as agent:
+        config = kubeconfig(cluster.server, {"tokenFile": str(token)})
+        await call_ok(agent, "register_k8s_cluster", kubeconfig=config, cluster_id="vouched")
+        assert (await call_ok(agent, "list_k8s_pod", namespace="demo", cluster="vouched"))["count"] == 3
+
+
 async def test_a_host_token_file_never_goes_to_a_server_the_operator_did_not_allow(
     lab: EKSLab, cluster: LabCluster, client: Client, dirs: Dirs
 ) -> None:
     async with Attacker.listening(tls=True) as evil:
-        inside = kubeconfig(evil.url, {"tokenFile": str(dirs.token)}, **{"certificate-authority-data": evil.ca_data})
+        inside = kubeconfig(
+            evil.url, {"tokenFile": str(dirs.token)}, **{"certificate-authority-data": evil.ca_data}
+        )
         await refused(client, "register_k8s_cluster", "tokenFile", "--allow-server", kubeconfig=inside)
-        outside = kubeconfig(evil.url, {"tokenFile": str(dirs.secret)}, **{"certificate-authority-data": evil.ca_data})
+        outside = kubeconfig(
+            evil.url, {"tokenFile": str(dirs.secret)}, **{"certificate-authority-data": evil.ca_data}
+        )
         await refused(client, "register_k8s_cluster", "outside", kubeconfig=outside)
         evil.assert_received_nothing(SECRET)
 
@@ -253,13 +350,21 @@ async def test_kubeconfig_path_is_limited_to_the_kubeconfig_dir(
     victim = lab.write_kubeconfig(dirs.outside / f"victim-{cluster.name}", cluster.name, static_token=True)
     link = dirs.refs / f"victim-link-{cluster.name}"
     os.symlink(victim, link)
-    for path in ("/etc/passwd", str(victim), str(link), f"{dirs.refs}/../../outside/{victim.name}", str(dirs.secret)):
+    for path in (
+        "/etc/passwd",
+        str(victim),
+        str(link),
+        f"{dirs.refs}/../../outside/{victim.name}",
+        str(dirs.secret),
+    ):
         await refused(client, "register_k8s_cluster", "outside", kubeconfig_path=path)
         await refused(client, "register_eks_cluster", "outside", kubeconfig=path)  # content or a path
 
 
 # -- transport settings ---------------------------------------------------------------------------
-async def test_skipping_tls_verification_or_a_proxy_is_refused(lab: EKSLab, cluster: LabCluster, client: Client) -> None:
+async def test_skipping_tls_verification_or_a_proxy_is_refused(
+    lab: EKSLab, cluster: LabCluster, client: Client
+) -> None:
     token = {"token": lab.static_token(cluster.name)}
     async with Attacker.listening(tls=True) as evil, Attacker.listening() as proxy:
         await refused(
@@ -272,7 +377,11 @@ async def test_skipping_tls_verification_or_a_proxy_is_refused(lab: EKSLab, clus
             client,
             "register_k8s_cluster",
             "proxy",
-            kubeconfig=kubeconfig(cluster.server, token, **{"certificate-authority-data": cluster.ca_data, "proxy-url": proxy.url}),
+            kubeconfig=kubeconfig(
+                cluster.server,
+                token,
+                **{"certificate-authority-data": cluster.ca_data, "proxy-url": proxy.url},
+            ),
         )
         evil.assert_received_nothing()
         proxy.assert_received_nothing()
@@ -283,7 +392,11 @@ INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,
     "method": "initialize",
-    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "x", "version": "0"}},
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "x", "version": "0"},
+    },
 }
 
 
@@ -295,7 +408,11 @@ async def test_a_forged_host_header_is_refused_on_every_loopback_address(lab: EK
     async with HTTPServer.run(lab, host=host) as server:
         port = server.url.split(":")[2].split("/")[0]
         async with httpx2.AsyncClient() as http:
-            for forged in (f"attacker.example:{port}", "attacker.example", f"127.0.0.1.attacker.example:{port}"):
+            for forged in (
+                f"attacker.example:{port}",
+                "attacker.example",
+                f"127.0.0.1.attacker.example:{port}",
+            ):
                 response = await http.post(
                     server.url, json=INITIALIZE, headers=dict(headers, Host=forged, Origin=f"http://{forged}")
                 )
@@ -304,8 +421,12 @@ async def test_a_forged_host_header_is_refused_on_every_loopback_address(lab: EK
             assert response.status_code == 200
 
 
-async def test_read_only_registry_refuses_register_and_unregister(lab: EKSLab, cluster: LabCluster, dirs: Dirs) -> None:
-    preloaded = lab.write_kubeconfig(dirs.outside / f"preload-{cluster.name}.yaml", cluster.name, static_token=True)
+async def test_read_only_registry_refuses_register_and_unregister(
+    lab: EKSLab, cluster: LabCluster, dirs: Dirs
+) -> None:
+    preloaded = lab.write_kubeconfig(
+        dirs.outside / f"preload-{cluster.name}.yaml", cluster.name, static_token=True
+    )
     args = ("--read-only", "--read-only-registry", "--kubeconfig", str(preloaded))
     async with stdio_client(lab, *args) as client:
         (only,) = await registered_ids(client)

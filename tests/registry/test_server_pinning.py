@@ -79,7 +79,9 @@ async def test_unpinned_the_same_kubeconfig_does_reach_the_listener(eks_lab_modu
     zero count means the pin held, not that nothing tried)."""
     async with Attacker.listening(tls=True) as evil, Clusters(trust=TrustPolicy.untrusted()) as clusters:
         with pytest.raises(KomError):  # the listener answers 401
-            await clusters.register_by_string(hostile_kubeconfig(evil.url, {"token": SECRET}, evil.ca_data), verify=True)
+            await clusters.register_by_string(
+                hostile_kubeconfig(evil.url, {"token": SECRET}, evil.ca_data), verify=True
+            )
         assert evil.connections >= 1
 
 
@@ -94,7 +96,9 @@ async def test_pinned_a_listed_server_registers_and_answers(eks_lab_module: EKSL
         assert len(pods.items) == 3
 
 
-async def test_pinned_an_unlisted_lab_server_is_refused_and_unpinned_it_is_not(eks_lab_module: EKSLab) -> None:
+async def test_pinned_an_unlisted_lab_server_is_refused_and_unpinned_it_is_not(
+    eks_lab_module: EKSLab,
+) -> None:
     lab = eks_lab_module
     text = lab.kubeconfig("lab", static_token=True)
     async with Clusters(trust=TrustPolicy.untrusted(pin_servers=True)) as clusters:
@@ -104,7 +108,9 @@ async def test_pinned_an_unlisted_lab_server_is_refused_and_unpinned_it_is_not(e
         await clusters.register_by_string(text, verify=True)
 
 
-async def test_pinned_an_eks_endpoint_describe_cluster_confirms_registers_and_answers(lab_aws: EKSLab) -> None:
+async def test_pinned_an_eks_endpoint_describe_cluster_confirms_registers_and_answers(
+    lab_aws: EKSLab,
+) -> None:
     lab = lab_aws
     cluster = lab.cluster("lab")
     text = lab.kubeconfig("lab", env={"AWS_REGION": cluster.region})
@@ -133,6 +139,14 @@ METADATA_SERVERS = [
     "https://[fe80::1]:6443",
     "https://[fd00:ec2::254]",
     "https://[::ffff:169.254.169.254]",
+    "https://\u2460\u2465\u2468.\u2461\u2464\u2463.\u2460\u2465\u2468.\u2461\u2464\u2463",  # circled digits
+    "https://\uff11\uff16\uff19\uff0e\uff12\uff15\uff14\uff0e\uff11\uff16\uff19\uff0e\uff12\uff15\uff14",  # fullwidth
+    "https://169\u3002254\u3002169\u3002254",  # ideographic full stops
+    "https://[fd00:ec2::23]",  # EKS Pod Identity agent
+    "https://169.254.170.23",
+    "https://169.254.170.2",  # ECS task credentials
+    "https://[64:ff9b::a9fe:aa17]",  # Pod Identity through NAT64
+    "https://0251.0376.0252.027",  # 169.254.170.23 in octal
 ]
 
 
@@ -155,6 +169,29 @@ async def test_loopback_stays_allowed_in_the_default_mode(eks_lab_module: EKSLab
     async with Clusters(trust=TrustPolicy.untrusted()) as clusters:
         k = await clusters.register_by_string(lab.kubeconfig("lab", static_token=True))
         assert len((await CoreV1Api(k.api_client).list_namespaced_pod("demo")).items) == 3
+
+
+async def test_a_unicode_spelling_of_an_allowed_server_is_the_server_the_transport_reaches(
+    eks_lab_module: EKSLab,
+) -> None:
+    """The pin reads the host the transport connects to: fullwidth 127.0.0.1 names the listed
+    listener (and is kept as 127.0.0.1), so the rule and the connection agree."""
+    async with Attacker.listening(tls=True) as listed:
+        wide = listed.url.replace("127.0.0.1", "\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11")
+        for allowed, named in ((listed.url, wide), (wide, listed.url)):
+            policy = TrustPolicy.untrusted(allowed_servers=[allowed], pin_servers=True)
+            before = listed.connections
+            async with Clusters(trust=policy) as clusters:
+                with pytest.raises(KomError):  # admitted; the listener answers 401
+                    await clusters.register_by_string(
+                        hostile_kubeconfig(named, {"token": SECRET}, listed.ca_data), verify=True
+                    )
+            assert listed.connections > before
+        async with Clusters(trust=TrustPolicy.untrusted()) as clusters:
+            await clusters.register_by_string(
+                hostile_kubeconfig(wide, {"token": SECRET}, listed.ca_data), cluster_id="w"
+            )
+            assert clusters.get("w").server == listed.url
 
 
 async def test_pin_servers_keeps_the_policy_frozen_and_refuses_a_trusted_pin() -> None:

@@ -165,7 +165,11 @@ async def test_an_untrusted_token_file_swapped_for_a_link_outside_the_allowed_di
     first = eks_lab.static_token(cluster.name)
     (allowed / "token").write_text(first)
     text = _kubeconfig_with(eks_lab, cluster.name, "tokenFile", str(allowed / "token"))
-    trust = TrustPolicy.untrusted(allowed_dirs=[allowed], allowed_servers=[cluster.server])
+    # a host credential: the operator allows the server and gives its CA, the kubeconfig gives none
+    text = "\n".join(line for line in text.splitlines() if "certificate-authority-data" not in line)
+    operator_ca = tmp_path / "operator-ca.pem"
+    operator_ca.write_text(eks_lab.ca_pem)
+    trust = TrustPolicy.untrusted(allowed_dirs=[allowed], allowed_servers={cluster.server: operator_ca})
     async with Clusters(trust=trust) as clusters:
         k = await clusters.register_by_string(text, cluster_id="swapped")
         assert await k.resource("Namespace").list()

@@ -70,6 +70,22 @@ def _file_identity(path: str) -> list[int]:
     return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
+def identity_material(environ: Mapping[str, str] | None = None) -> dict[str, object]:
+    """This host's AWS identity as far as it decides a token: the identity settings in the
+    environment, the AWS config files' identity, and a hash of the secrets (never the secrets)."""
+    env = os.environ if environ is None else environ
+    home = os.path.join(os.path.expanduser("~"), ".aws")
+    files = (
+        env.get("AWS_CONFIG_FILE") or os.path.join(home, "config"),
+        env.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, "credentials"),
+    )
+    return {
+        "env": {n: env[n] for n in _IDENTITY_ENV if n in env},
+        "files": [_file_identity(f) for f in files],
+        "secret": sha256("\0".join(env.get(n, "") for n in _SECRET_ENV).encode()).hexdigest(),
+    }
+
+
 def cache_key(
     *,
     cluster: str,
@@ -84,13 +100,6 @@ def cache_key(
     Changing any identity setting (a key in the environment, a profile, an edited
     credentials file) changes the key, so a stale identity's token is never served.
     """
-    env = os.environ if environ is None else environ
-    home = os.path.join(os.path.expanduser("~"), ".aws")
-    files = (
-        env.get("AWS_CONFIG_FILE") or os.path.join(home, "config"),
-        env.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, "credentials"),
-    )
-    secret = sha256("\0".join(env.get(n, "") for n in _SECRET_ENV).encode()).hexdigest()
     material = {
         "v": _VERSION,
         "cluster": cluster,
@@ -98,9 +107,7 @@ def cache_key(
         "region": region,
         "profile": profile,
         "role_arn": role_arn,
-        "env": {n: env[n] for n in _IDENTITY_ENV if n in env},
-        "files": [_file_identity(f) for f in files],
-        "secret": secret,
+        **identity_material(environ),
     }
     return str(sha256(json.dumps(material, sort_keys=True).encode()).hexdigest())
 
