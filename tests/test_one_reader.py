@@ -83,7 +83,7 @@ def _flag_names(expr: ast.expr) -> set[str]:
 def _path_open(call: ast.Call) -> bool:
     """``p.open()`` / ``p.open("rb")`` (a pathlib read), as opposed to ``rest.open("GET", url)``."""
     mode = _mode(call, 0)
-    return mode is not None and set(mode) <= set("rbt") or mode is None and not call.args
+    return (mode is not None and set(mode) <= set("rbt")) or (mode is None and not call.args)
 
 
 def file_reads(tree: ast.Module) -> list[tuple[int, str]]:
