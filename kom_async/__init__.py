@@ -32,6 +32,7 @@ from kom_async.errors import (
     NotFound,
     QueryError,
     RegistryClosed,
+    ResponseTooLarge,
     Unauthorized,
     WaitTimeout,
 )
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from kom_async.auth.shared import SharedTokenStore
     from kom_async.auth.token import Token, TokenSource
     from kom_async.clusters import Cluster, Clusters
+    from kom_async.config.limits import Limits
     from kom_async.config.policy import ExecPolicy, TrustPolicy
     from kom_async.kubectl import Kubectl, Query, Watch
     from kom_async.transport.retry import RetryPolicy
@@ -73,11 +75,13 @@ __all__ = [
     "KubeconfigRefused",
     "Kubectl",
     "KubernetesError",
+    "Limits",
     "NotFound",
     "Query",
     "QueryError",
     "RefreshPolicy",
     "RegistryClosed",
+    "ResponseTooLarge",
     "RetryPolicy",
     "SharedTokenStore",
     "Token",
@@ -101,6 +105,7 @@ _HOMES = {
     "TokenSource": "kom_async.auth.token",
     "ExecPolicy": "kom_async.config.policy",
     "TrustPolicy": "kom_async.config.policy",
+    "Limits": "kom_async.config.limits",
     "RefreshPolicy": "kom_async.auth.refresh",
     "RetryPolicy": "kom_async.transport.retry",
     "SharedTokenStore": "kom_async.auth.shared",

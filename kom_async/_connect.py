@@ -27,12 +27,14 @@ from kom_async.auth.shared import SharedTokenSource, SharedTokenStore, token_key
 from kom_async.auth.static import FileTokenSource, StaticTokenSource
 from kom_async.auth.token import TokenSource
 from kom_async.config.kubeconfig import AuthKind, KubeconfigSelection, UserAuth
+from kom_async.config.limits import Limits, limits_for
 from kom_async.config.policy import TRUSTED, TrustPolicy, normalize_server
 from kom_async.config.tls import ssl_context_for
 from kom_async.config.urls import redact_url
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KubeconfigRefused
 from kom_async.kubectl import Kubectl
-from kom_async.transport.apiclient import KomApiClient, TokenAuth
+from kom_async.transport.apiclient import KomApiClient
+from kom_async.transport.authflow import TokenAuth
 from kom_async.transport.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -43,6 +45,9 @@ log = logging.getLogger("kom_async")
 
 TokenSourceChoice = Literal["auto", "native", "exec"]
 
+#: seconds (of the registry's clock) a DescribeCluster answer is reused before it is asked again
+DESCRIBE_TTL = 300.0
+
 
 class ConnectOptions(TypedDict, total=False):
     """The keyword options of ``Connector.connect``, as the registry passes them along."""
@@ -52,6 +57,7 @@ class ConnectOptions(TypedDict, total=False):
     verify: bool
     source: TokenSource | None
     trust: TrustPolicy
+    limits: Limits | None
 
 
 @dataclass(eq=False, repr=False)
@@ -117,15 +123,18 @@ class Connector:
         clock: Clock,
         refresh_policy: RefreshPolicy,
         retry_policy: RetryPolicy | None,
+        limits: Limits | None = None,
         token_store: SharedTokenStore | None = None,
     ) -> None:
         self._clock = clock
+        self._limits = limits  # None: by trust (TRUSTED_LIMITS or UNTRUSTED_LIMITS)
         self._token_store = token_store
         self._refresh_policy = refresh_policy
         self._retry_policy = retry_policy
         self._aws_pool: AWSClientPool | None = None
-        #: DescribeCluster answers per (identity, cluster name): untrusted servers checked once
-        self._endpoints: dict[Hashable, ClusterEndpoint] = {}
+        #: DescribeCluster answers per (identity, cluster name) and when they go stale (the
+        #: clock's seconds): untrusted servers checked once, a vanished cluster not served for long
+        self._endpoints: dict[Hashable, tuple[float, ClusterEndpoint]] = {}
 
     def pool(self) -> AWSClientPool:
         """The AWS client pool shared by this registry's EKS clusters (made on first use)."""
@@ -154,24 +163,53 @@ class Connector:
         c = config
         ctx = await lease_identity(pool, c, cid)
         try:
-            env = tuple(sorted(c.env.items()))
-            key = (c.cluster_name, c.region, c.profile, c.profile_from_env, c.role_arn, c.external_id, env)
-            endpoint = self._endpoints.get(key)
+            endpoint = self.cached_endpoint(c)
             if endpoint is None:
-                endpoint = await describe_cluster(
-                    pool,
-                    cluster_name=c.cluster_name,
-                    region=c.region,
-                    profile=c.profile,
-                    role_arn=c.role_arn,
-                    env=c.env,
-                    external_id=c.external_id,
-                    profile_from_env=c.profile_from_env,
-                )
-                self._endpoints[key] = endpoint
+                try:
+                    endpoint = await describe_cluster(
+                        pool,
+                        cluster_name=c.cluster_name,
+                        region=c.region,
+                        profile=c.profile,
+                        role_arn=c.role_arn,
+                        env=c.env,
+                        external_id=c.external_id,
+                        profile_from_env=c.profile_from_env,
+                    )
+                except EKSAuthError as exc:
+                    self.record_described(c, exc)
+                    raise
+                self.record_described(c, endpoint)
             yield endpoint
         finally:
             await pool.release(ctx)
+
+    def cached_endpoint(self, config: EKSAuthConfig) -> ClusterEndpoint | None:
+        """The cached DescribeCluster answer for ``config``, unless it has gone stale."""
+        key = _endpoint_key(config)
+        entry = self._endpoints.get(key)
+        if entry is None:
+            return None
+        stale_at, endpoint = entry
+        if self._clock.time() >= stale_at:
+            del self._endpoints[key]
+            return None
+        return endpoint
+
+    def record_described(self, config: EKSAuthConfig, answer: ClusterEndpoint | EKSAuthError) -> None:
+        """The one place DescribeCluster answers enter the cache: an ACTIVE endpoint is kept
+        for ``DESCRIBE_TTL`` seconds; ClusterNotFound (deleted, DELETING, not ACTIVE, no longer
+        listed) drops it, so a gone cluster is never registered again from it. Other failures
+        (network, throttling) leave it as it is."""
+        if isinstance(answer, EKSAuthError):
+            if answer.kind is EKSAuthErrorKind.ClusterNotFound:
+                self.forget_described(config)
+            return
+        self._endpoints[_endpoint_key(config)] = (self._clock.time() + DESCRIBE_TTL, answer)
+
+    def forget_described(self, config: EKSAuthConfig) -> None:
+        """Drop the cached answer for ``config`` (its cluster was unregistered or is gone)."""
+        self._endpoints.pop(_endpoint_key(config), None)
 
     def token_source(
         self,
@@ -284,6 +322,7 @@ class Connector:
         verify: bool = False,
         source: TokenSource | None = None,
         trust: TrustPolicy = TRUSTED,
+        limits: Limits | None = None,
     ) -> Cluster:
         """Connect; an untrusted EKS kubeconfig's server is first confirmed by DescribeCluster
         (unless the operator allowed it), before any token is minted, let alone sent."""
@@ -311,6 +350,7 @@ class Connector:
                 verify=verify,
                 source=source,
                 follow_redirects=trust.trusted,
+                limits=limits_for(trust.trusted, limits or self._limits),
             )
 
     async def _connect(
@@ -324,6 +364,7 @@ class Connector:
         verify: bool,
         source: TokenSource | None,
         follow_redirects: bool,
+        limits: Limits,
     ) -> Cluster:
         """Create source, provider, first token, API client and refresh task — or nothing.
 
@@ -368,6 +409,7 @@ class Connector:
                 basic_auth=(auth.username or "", auth.password or "") if auth.kind == "basic" else None,
                 retry_policy=self._retry_policy,
                 follow_redirects=follow_redirects,  # untrusted: a redirect is refused
+                limits=limits,
             )
             if verify:
                 await _verify(api_client, source)
@@ -426,6 +468,12 @@ def _unconfirmed(server: str, config: EKSAuthConfig, why: str) -> KubeconfigRefu
         "eks:DescribeCluster on the cluster, or have the operator allow the server "
         "(TrustPolicy(allowed_servers=...), kom-async mcp --allow-server URL)"
     )
+
+
+def _endpoint_key(c: EKSAuthConfig) -> Hashable:
+    """What makes two DescribeCluster calls the same: the cluster name and the AWS identity."""
+    env = tuple(sorted(c.env.items()))
+    return (c.cluster_name, c.region, c.profile, c.profile_from_env, c.role_arn, c.external_id, env)
 
 
 def eks_config_of(selection: KubeconfigSelection, *, require: bool) -> EKSAuthConfig | None:

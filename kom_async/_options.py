@@ -13,6 +13,7 @@ from kom_async._connect import TokenSourceChoice
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, InvalidArgument
 
 if TYPE_CHECKING:
+    from kom_async.config.limits import Limits
     from kom_async.config.policy import ExecPolicy, TrustChoice
 
 
@@ -29,6 +30,8 @@ class RegisterOptions(TypedDict, total=False):
     """Restrict what this kubeconfig may run (untrusted input); default: the registry's."""
     verify: bool
     """Check before returning that AWS accepts the credentials and the cluster the token."""
+    limits: Limits | None
+    """How much this cluster's server may send (default: the registry's, else by trust)."""
     trust: TrustChoice | None
     """Whose kubeconfig this is ("trusted", "untrusted" or a ``TrustPolicy``); default: the registry's."""
 

@@ -7,9 +7,10 @@ makes, live in ``_connect.py``; the registry keeps names and lifetimes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
@@ -24,6 +25,7 @@ from kom_async._connect import (
     described_selection,
     eks_config_of,
 )
+from kom_async._fleet import Fleet, check_discovery
 from kom_async._options import (
     RegisterOptions,
     check_eks_by_name,
@@ -35,6 +37,7 @@ from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.refresh import RefreshPolicy
 from kom_async.auth.shared import SharedTokenStore
 from kom_async.config.kubeconfig import KubeconfigSelection, load_kubeconfig
+from kom_async.config.limits import Limits, limits_for
 from kom_async.config.policy import TRUSTED, ExecPolicy, TrustChoice, trust_policy
 from kom_async.errors import (
     ClusterExistsError,
@@ -47,6 +50,7 @@ from kom_async.transport.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
 if TYPE_CHECKING:
     from kom_async.auth.eks.config import EKSAuthConfig
+    from kom_async.auth.eks.discovery import DiscoveredCluster, DiscoveryResult
 
 __all__ = ["Cluster", "Clusters", "RegisterOptions", "TokenSourceChoice"]
 
@@ -63,6 +67,8 @@ class Clusters:
     ``TrustPolicy``); every ``register_*`` can override it. ``exec_policy`` restricts which
     exec plugins kubeconfigs may run (untrusted ones get the default ``ExecPolicy()``);
     ``retry_policy`` bounds the retries of idempotent reads (``None``: no retries);
+    ``limits`` bounds what every cluster's server may send (default ``TRUSTED_LIMITS`` for
+    trusted kubeconfigs, ``UNTRUSTED_LIMITS`` otherwise; ``register_*(limits=...)`` per cluster);
     ``clock`` and ``refresh_policy`` are injectable for tests and simulations.
     ``token_store`` (a directory or a ``SharedTokenStore``; off by default) shares exec-plugin
     and EKS tokens with the host's other processes that use the same store, so W worker
@@ -77,6 +83,7 @@ class Clusters:
         exec_policy: ExecPolicy | None = None,
         retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
         trust: TrustChoice | None = None,
+        limits: Limits | None = None,
         token_store: SharedTokenStore | str | os.PathLike[str] | None = None,
     ) -> None:
         self._clusters: dict[str, Cluster] = {}
@@ -89,10 +96,12 @@ class Clusters:
             clock=clock or system_clock,
             refresh_policy=refresh_policy or RefreshPolicy(),
             retry_policy=retry_policy,
+            limits=limits_for(True, limits) if limits is not None else None,
             token_store=token_store
             if token_store is None or isinstance(token_store, SharedTokenStore)
             else SharedTokenStore(token_store),
         )
+        self._fleet = Fleet(self._connector)
 
     def __repr__(self) -> str:
         return f"Clusters({sorted(self._clusters)!r})"
@@ -320,12 +329,74 @@ class Clusters:
             )
         )
 
+    async def discover_eks(
+        self,
+        regions: Sequence[str],
+        *,
+        role_arns: Sequence[str] = (),
+        profiles: Sequence[str] = (),
+        name_filter: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        cluster_id: Callable[[DiscoveredCluster], str] | None = None,
+        prune: bool = False,
+        concurrency: int = 16,
+        env: Mapping[str, str] | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> DiscoveryResult:
+        """Find the EKS clusters of every account (a role to assume, a profile, or the default
+        identity) in every region and register each ACTIVE one by name: ListClusters (every
+        page) and DescribeCluster, at most ``concurrency`` AWS calls at once, throttling
+        retried (``retry_policy``, default 6 tries from 0.5 s up to 8 s apart). A failing
+        (account, region) is reported in the result, never raised. Ids default to
+        ``<account>-<region>-<name>``. Run it again to reconcile: new clusters are
+        registered, registered ones left alone, and with ``prune=True`` the clusters an earlier
+        run registered that are gone, no longer ACTIVE or no longer match are unregistered
+        (never those of a pair that failed, never clusters registered otherwise).
+        """
+        from kom_async._fleet import DISCOVERY_RETRY_POLICY, default_cluster_id
+        from kom_async.auth.eks.discovery import Scanner
+
+        sources = check_discovery(
+            regions, role_arns, profiles, name_filter, tags, cluster_id, concurrency, env
+        )
+        self._trust.check_env(env or {}, what="discover_eks env")
+        if self._closed:
+            raise RegistryClosed("this Clusters registry is closed; discover clusters in a new one")
+
+        async def register(config: EKSAuthConfig, cid: str) -> Cluster:
+            await self._in_flight_registration(self._register_by_name(config, cid, 30.0, False, False))
+            return self._clusters[cid]
+
+        async with contextlib.AsyncExitStack() as stack:  # identities stay leased until registered
+            scanner = Scanner(
+                pool=self._connector.pool(),
+                stack=stack,
+                env=dict(env or {}),
+                limiter=anyio.CapacityLimiter(concurrency),
+                backoff=retry_policy or DISCOVERY_RETRY_POLICY,
+                name_filter=name_filter,
+                tags=dict(tags or {}),
+            )
+            scans = await scanner.scan(sources, list(regions))
+            return await self._fleet.reconcile(
+                scans,
+                env=scanner.env,
+                cluster_id=cluster_id or default_cluster_id,
+                register=register,
+                unregister=self.unregister,
+                lookup=self._clusters.get,
+                prune=prune,
+            )
+
     # -- removal -------------------------------------------------------------------------
     async def unregister(self, cluster_id: str) -> None:
         """Remove a cluster: cancel and await its refresh task and close its client."""
         cluster = self._clusters.pop(cluster_id, None)
         if cluster is None:
             raise ClusterNotFound(cluster_id, list(self._clusters))
+        if cluster.eks is not None:  # registered again later, it is described again
+            self._connector.forget_described(cluster.eks)
+        self._fleet.owned.pop(cluster_id, None)
         await cluster.aclose()
         log.info("cluster %s unregistered", cluster_id, extra={"cluster": cluster_id})
 
@@ -405,6 +476,7 @@ class Clusters:
         exec_policy: ExecPolicy | None = None,
         verify: bool = False,
         trust: TrustChoice | None = None,
+        limits: Limits | None = None,
     ) -> Kubectl:
         check_options(replace, exec_timeout, token_source, cluster_id=cluster_id)  # every path in
         trust = trust_policy(trust, self._trust)
@@ -429,6 +501,7 @@ class Clusters:
                 exec_timeout=exec_timeout,
                 trust=trust,
                 verify=verify,
+                limits=limits_for(trust.trusted, limits) if limits is not None else None,
             )
         )
 

@@ -21,10 +21,14 @@ from kom_async.auth.eks.config import (
 )
 
 if TYPE_CHECKING:
+    from kom_async.auth.eks.discovery import DiscoveredCluster, DiscoveryFailure, DiscoveryResult
     from kom_async.auth.eks.native import get_token
     from kom_async.config.kubeconfig import ExecConfig
 
 __all__ = [
+    "DiscoveredCluster",
+    "DiscoveryFailure",
+    "DiscoveryResult",
     "EKSAuthConfig",
     "ExecConfig",
     "eks_config_from_exec",
@@ -34,7 +38,13 @@ __all__ = [
     "region_from_server",
 ]
 
-_LAZY = {"ExecConfig": "kom_async.config.kubeconfig", "get_token": "kom_async.auth.eks.native"}
+_LAZY = {
+    "ExecConfig": "kom_async.config.kubeconfig",
+    "get_token": "kom_async.auth.eks.native",
+    "DiscoveredCluster": "kom_async.auth.eks.discovery",
+    "DiscoveryFailure": "kom_async.auth.eks.discovery",
+    "DiscoveryResult": "kom_async.auth.eks.discovery",
+}
 
 
 def __getattr__(name: str) -> object:

@@ -35,6 +35,7 @@ __all__ = [
     "NotFound",
     "QueryError",
     "RegistryClosed",
+    "ResponseTooLarge",
     "Unauthorized",
     "WaitTimeout",
 ]
@@ -159,6 +160,17 @@ class InvalidName(QueryError, InvalidArgument):
 
     def __init__(self, message: str, *, value: str | None) -> None:
         self.value = value
+        super().__init__(message)
+
+
+class ResponseTooLarge(KomError):
+    """An API server sent more than a ``Limits`` allows (a body, a log, a watch line, exec
+    output); ``limit`` names the field, ``size`` is its value in bytes. The message says how
+    to ask for less or raise the limit."""
+
+    def __init__(self, message: str, *, limit: str, size: int) -> None:
+        self.limit = limit
+        self.size = size
         super().__init__(message)
 
 

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "kom_async"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("apps", ("kom_async.cli", "kom_async.mcp", "kom_async.lab", "kom_async.metrics")),
     ("face", ("kom_async", "kom_async.eks")),
-    ("registry", ("kom_async.clusters", "kom_async._options")),
+    ("registry", ("kom_async.clusters", "kom_async._options", "kom_async._fleet")),
     ("connect", ("kom_async._connect",)),
     ("kubectl", ("kom_async.kubectl",)),
     ("transport", ("kom_async.transport",)),

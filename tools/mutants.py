@@ -73,16 +73,6 @@ MUTANTS = [
         ),
     ),
     Mutant(
-        "401 retry off: a 401 is raised instead of refreshing the token and retrying",
-        "kom_async/transport/apiclient.py",
-        "            if exc.status != 401:\n                raise\n        else:\n",
-        "            raise\n        else:\n",
-        (
-            "tests/registry/test_unauthorized.py::test_a_thousand_concurrent_401s_cause_one_refresh_and_all_requests_succeed",
-            "tests/registry/test_401_storm.py::test_a_401_storm_with_a_slow_exec_plugin_runs_the_plugin_once",
-        ),
-    ),
-    Mutant(
         "refresh task not cancelled on unregister: it is dropped, still running",
         "kom_async/_connect.py",
         "            if task is not None:\n                task.cancel()\n",
@@ -296,6 +286,145 @@ MUTANTS = [
         "            role_arn=None,\n",
         (
             "tests/cli/test_get_token_cache_key.py::test_each_cluster_region_and_role_gets_its_own_cached_token",
+        ),
+    ),
+    Mutant(
+        "401 retry off: a 401 is raised instead of refreshing the token and retrying",
+        "kom_async/transport/authflow.py",
+        "        except Rejected as first:\n            first.discard()\n",
+        "        except Rejected as first:\n            return cast(T, first.final())\n",
+        (
+            "tests/registry/test_unauthorized.py::test_a_thousand_concurrent_401s_cause_one_refresh_and_all_requests_succeed",
+            "tests/registry/test_401_storm.py::test_a_401_storm_with_a_slow_exec_plugin_runs_the_plugin_once",
+        ),
+    ),
+    Mutant(
+        "response body cap off: a JSON body is read whatever its size (Limits.max_body ignored)",
+        "kom_async/transport/bounded.py",
+        "    cap: int = getattr(limits, limit)\n",
+        '    cap: int = getattr(limits, limit) if limit != "max_body" else 2**62\n',
+        (
+            "tests/transport/test_limits.py::test_a_flooded_discovery_document_stops_at_max_body",
+            "tests/transport/test_limits.py::test_an_untrusted_cluster_gets_the_untrusted_limits_by_default",
+            "tests/transport/test_limits.py::test_limits_on_the_registry_apply_to_every_cluster",
+        ),
+    ),
+    Mutant(
+        "error-quote cap off: a refusal's whole message goes into the error",
+        "kom_async/transport/rest.py",
+        "    message = redact_text(quote(message, quote_limit, unread=unread, cut=cut))\n",
+        "    message = redact_text(message)\n",
+        ("tests/transport/test_limits.py::test_a_refusal_with_a_huge_message_is_quoted_in_4_kib",),
+    ),
+    Mutant(
+        "log bound off: await pod.logs() reads the log under the body limit, not Limits.max_log",
+        "kom_async/transport/rest.py",
+        'limit="max_log", hint=hint)',
+        'limit="max_body", hint=hint)',
+        (
+            "tests/transport/test_limits.py::"
+            "test_a_flooded_log_is_refused_at_max_log_and_its_tail_held_in_bounded_memory",
+        ),
+    ),
+    Mutant(
+        "log tail bound off: LogStream.tail() reads a log of any length",
+        "kom_async/kubectl/logs.py",
+        "                if total > limits.max_log:\n",
+        "                if False:\n",
+        (
+            "tests/transport/test_limits.py::"
+            "test_a_flooded_log_is_refused_at_max_log_and_its_tail_held_in_bounded_memory",
+        ),
+    ),
+    Mutant(
+        "exec max_output off: exec() holds whatever the command writes",
+        "kom_async/kubectl/pod_exec.py",
+        "        if self._held > self._max_output:\n",
+        "        if False:\n",
+        ("tests/transport/test_limits.py::test_exec_output_stops_at_max_output",),
+    ),
+    Mutant(
+        "watch line cap off: a watch event is read with aiohttp's readline (its own LineTooLong)",
+        "kom_async/transport/bounded.py",
+        '        return await content.readuntil(b"\\n", max_size=limits.max_watch_line)\n',
+        "        return await content.readline()\n",
+        (
+            "tests/transport/test_limits.py::test_an_endless_watch_line_is_refused_at_max_watch_line",
+            "tests/transport/test_limits.py::test_a_big_watch_event_within_max_watch_line_is_read",
+        ),
+    ),
+    Mutant(
+        "upgrade skips the auth flow's retry: a 401 to an exec/port-forward upgrade is raised as is",
+        "kom_async/transport/ws.py",
+        "            raise Rejected(exc) from None\n",
+        "            raise\n",
+        (
+            "tests/transport/test_auth_flow.py::test_an_eks_identity_refused_at_the_upgrades_is_permission_denied",
+            "tests/kubectl/test_pod_exec.py::test_a_401_on_the_exec_upgrade_refreshes_once_and_retries_once",
+        ),
+    ),
+    Mutant(
+        "port-forward error channel ignored: a port the pod refuses looks like an empty answer",
+        "kom_async/kubectl/port_forward.py",
+        "            elif channel == ERROR and payload:\n",
+        "            elif False:\n",
+        ("tests/kubectl/test_port_forward.py::test_a_port_the_pod_refuses_comes_back_on_the_error_channel",),
+    ),
+    Mutant(
+        "wait() ignores observedGeneration: a condition of an older spec counts as met",
+        "kom_async/kubectl/wait.py",
+        "        if isinstance(generation, int) and isinstance(observed, int) and observed < generation:\n",
+        "        if False:\n",
+        ("tests/kubectl/test_wait.py::test_a_condition_of_an_older_generation_does_not_count",),
+    ),
+    Mutant(
+        "describe cache never expires: a DescribeCluster answer is reused for ever",
+        "kom_async/_connect.py",
+        "        if self._clock.time() >= stale_at:\n",
+        "        if False:\n",
+        (
+            "tests/registry/test_describe_cache.py::test_a_describe_answer_is_reused_for_minutes_then_asked_again",
+        ),
+    ),
+    Mutant(
+        "describe cache not dropped on ClusterNotFound: a deleted or DELETING cluster registers from it",
+        "kom_async/_connect.py",
+        "            if answer.kind is EKSAuthErrorKind.ClusterNotFound:\n",
+        "            if False:\n",
+        (
+            "tests/eks/test_fleet_discovery.py::"
+            "test_a_cluster_discovery_saw_deleted_or_deleting_is_not_registered_again_from_the_cache",
+        ),
+    ),
+    Mutant(
+        "discovery throttling not retried: a ThrottlingException fails the region at once",
+        "kom_async/auth/eks/discovery.py",
+        "            if retry >= backoff.attempts or not retryable(exc):\n",
+        "            if True:\n",
+        (
+            "tests/eks/test_fleet_discovery.py::test_throttled_calls_are_retried_with_backoff_and_discovery_succeeds",
+        ),
+    ),
+    Mutant(
+        "discovery per-region failure aborts everything: one denied region raises out of discover_eks",
+        "kom_async/auth/eks/discovery.py",
+        "            scan.failures.append(\n"
+        "                DiscoveryFailure(scan.source, scan.account, scan.region, _region_error(exc, scan))\n"
+        "            )\n",
+        "            raise\n",
+        (
+            "tests/eks/test_fleet_discovery.py::test_three_accounts_by_four_regions_with_one_region_denied_registers_the_other_eleven",
+            "tests/eks/test_fleet_discovery.py::test_an_opt_in_region_the_account_has_not_enabled_is_reported_with_what_to_do",
+        ),
+    ),
+    Mutant(
+        "describe cache not dropped on unregister: the same registry re-registers a deleted cluster",
+        "kom_async/clusters.py",
+        "            self._connector.forget_described(cluster.eks)\n",
+        "            pass\n",
+        (
+            "tests/registry/test_describe_cache.py::"
+            "test_after_unregister_a_deleted_or_deleting_cluster_is_refused_as_a_fresh_registry_would",
         ),
     ),
     Mutant(

@@ -1,4 +1,5 @@
-"""``kom-async eks get-token``: a drop-in for ``aws eks get-token``, minted in-process.
+"""``kom-async eks get-token``: a drop-in for ``aws eks get-token``, minted in-process
+(``kom-async eks discover``, fleet discovery, lives in ``eks_discover``).
 
 Prints the same ExecCredential JSON, so kubectl can use it as an exec plugin. kubectl runs
 it on every invocation, so it is built for start-up time: a cached token (see
@@ -82,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog="kom-async eks",
-        description="EKS helpers. get-token prints an ExecCredential like `aws eks get-token`.",
+        description="EKS helpers. get-token prints an ExecCredential like `aws eks get-token`; "
+        "discover lists the EKS clusters of several accounts and regions.",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     get = sub.add_parser("get-token", help="print an EKS token as ExecCredential JSON")
@@ -97,6 +99,16 @@ def _parser() -> argparse.ArgumentParser:
         help="always mint a new token; neither read nor write the on-disk token cache",
     )
     get.add_argument("--output", default="json", choices=["json"], help=argparse.SUPPRESS)
+    from kom_async.cli.eks_discover import add_arguments
+
+    discover = sub.add_parser(
+        "discover",
+        help="find the EKS clusters of several accounts and regions",
+        description="List and describe the EKS clusters of every account (--role-arn, --profile or "
+        "the host's identity) in every --region; print them and the (account, region) pairs that "
+        "failed. Exit status 0 when every pair was listed, 1 when any failed, 2 for usage errors.",
+    )
+    add_arguments(discover)
     return parser
 
 
@@ -191,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         args_list = args_list[1:]
     try:
         args = _quick_args(args_list) or _parser().parse_args(args_list)
+        if args.command == "discover":
+            from kom_async.cli.eks_discover import run
+
+            return run(args)
         if args.cluster_name and args.cluster_id:
             raise _UsageError("pass --cluster-name or --cluster-id, not both")
         if not (args.cluster_name or args.cluster_id):

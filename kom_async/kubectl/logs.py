@@ -10,9 +10,11 @@ from typing import Any
 import aiohttp
 
 from kom_async.errors import QueryError
+from kom_async.transport.bounded import too_large
 from kom_async.transport.rest import QueryParams, RestClient, Target, encode_query
 
 _MAX_LINE = 1024 * 1024  # a log "line" longer than this is handed out in pieces
+_TAIL_CHUNK = 256 * 1024
 
 
 def log_params(
@@ -70,6 +72,35 @@ class LogStream:
     async def _text(self) -> str:
         path, target = await self._where()
         return await self._rest.text(path, target=target, query=self._params)
+
+    async def tail(self, max_bytes: int) -> tuple[str, bool]:
+        """The last ``max_bytes`` bytes of the log, and whether older text was left out.
+
+        The log is read as it arrives and only its tail is kept, so this holds at most about
+        ``2 * max_bytes`` however long the log is; a log longer than the cluster's
+        ``Limits.max_log`` raises ``ResponseTooLarge`` (narrow it with ``tail_lines`` or
+        ``since_seconds``)."""
+        if self._follow:
+            raise QueryError("logs(follow=True) never ends: read it with 'async for line in ...'")
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise QueryError(f"tail(): max_bytes must be a positive int, got {max_bytes!r}")
+        limits = self._rest.limits
+        response = await self._open()
+        kept, total = bytearray(), 0
+        try:
+            while chunk := await response.content.read(_TAIL_CHUNK):
+                total += len(chunk)
+                if total > limits.max_log:
+                    hint = "ask for less with tail_lines= or since_seconds="
+                    raise too_large("max_log", limits.max_log, f"the log at {response.url.path}", hint)
+                kept += chunk
+                if len(kept) > 2 * max_bytes:
+                    del kept[: len(kept) - max_bytes]
+        finally:
+            response.close()
+        cut = len(kept) > max_bytes
+        text = bytes(kept[-max_bytes:]).decode(response.charset or "utf-8", "replace")
+        return text, cut or total > len(kept)
 
     async def _open(self) -> aiohttp.ClientResponse:
         path, target = await self._where()

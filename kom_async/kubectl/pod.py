@@ -40,12 +40,14 @@ class PodQuery(Query[Obj]):
         stdin: bytes | str | None = None,
         container: str | None = None,
         timeout: float | None = None,
+        max_output: int | None = None,
     ) -> ExecResult:
         """Run ``command`` in the pod (``kubectl exec``): its stdout, stderr and exit code.
 
         ``stdin`` is sent, then closed. A non-zero exit is a result, not an error; a
         command that cannot start raises ExecError; ``timeout`` bounds the whole run
-        (ExecTimeout, also a TimeoutError).
+        (ExecTimeout, also a TimeoutError); stdout plus stderr beyond ``max_output`` bytes
+        (default: the cluster's ``Limits.max_exec_output``) raise ResponseTooLarge.
         """
         if stdin is not None and not isinstance(stdin, (bytes, bytearray, str)):
             raise QueryError("exec(stdin=...) takes bytes, str or None")
@@ -53,7 +55,10 @@ class PodQuery(Query[Obj]):
             raise QueryError("exec(timeout=...) must be positive seconds, or None")
         try:
             async with asyncio.timeout(timeout):
-                async with self.exec_stream(command, stdin=stdin is not None, container=container) as proc:
+                streaming = self.exec_stream(
+                    command, stdin=stdin is not None, container=container, max_output=max_output
+                )
+                async with streaming as proc:
                     if stdin is None:
                         code = await proc.wait()
                     else:  # feed stdin while reading, so a command that echoes cannot block on us
@@ -69,15 +74,25 @@ class PodQuery(Query[Obj]):
 
     @contextlib.asynccontextmanager
     async def exec_stream(
-        self, command: Sequence[str], *, stdin: bool = False, container: str | None = None
+        self,
+        command: Sequence[str],
+        *,
+        stdin: bool = False,
+        container: str | None = None,
+        max_output: int | None = None,
     ) -> AsyncIterator[ExecSession]:
         """``async with pod.exec_stream([...], stdin=True) as proc:`` a live command.
 
         ``proc.write()``/``close_stdin()`` feed stdin, ``proc.stdout``/``proc.stderr`` are
         async iterators of bytes, ``await proc.wait()`` returns the exit code. Leaving the
-        block closes the connection.
+        block closes the connection. Output received and not yet read is held up to
+        ``max_output`` bytes (default: the cluster's ``Limits.max_exec_output``).
         """
         argv = pod_exec.check_command(command)
+        if max_output is None:
+            max_output = self._rest.limits.max_exec_output
+        elif isinstance(max_output, bool) or not isinstance(max_output, int) or max_output < 1:
+            raise QueryError(f"exec(max_output=...) must be a positive number of bytes, got {max_output!r}")
         pod, path, target = await self._read_pod("exec")
         _require_phase(pod, "exec into", ("Pending", "Running"))
         query = [("command", arg) for arg in argv]
@@ -92,7 +107,7 @@ class PodQuery(Query[Obj]):
             target=target,
             timeout=self._rest.timeout,
         )
-        async with ExecSession(socket, target, stdin=stdin) as session:
+        async with ExecSession(socket, target, stdin=stdin, max_output=max_output) as session:
             yield session
 
     @contextlib.asynccontextmanager

@@ -19,7 +19,9 @@ from typing import Any
 
 import aiohttp
 
-from kom_async.errors import ExecError, QueryError
+from kom_async.config.limits import TRUSTED_LIMITS
+from kom_async.errors import ExecError, QueryError, ResponseTooLarge
+from kom_async.transport import ws as websocket
 from kom_async.transport.rest import Target
 
 log = logging.getLogger("kom_async.kubectl")
@@ -82,12 +84,23 @@ class ExecSession:
 
     Use it as ``async with pod.exec_stream([...]) as proc:``. ``proc.stdout`` and
     ``proc.stderr`` are async iterators of byte chunks; output of a stream you do not read
-    is kept until you do (or until the session ends). ``await proc.wait()`` reads to the
+    is kept until you do (or until the session ends), at most ``max_output`` bytes of it:
+    beyond that the session raises ``ResponseTooLarge``. ``await proc.wait()`` reads to the
     end and returns the exit code. Leaving the block closes the WebSocket.
     """
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, target: Target, *, stdin: bool) -> None:
+    def __init__(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        target: Target,
+        *,
+        stdin: bool,
+        max_output: int = TRUSTED_LIMITS.max_exec_output,
+    ) -> None:
         self._ws = ws
+        self._max_output = max_output
+        self._held = 0  # bytes of output received and not yet read
+        self._overflowed = False  # past max_output: the session is dropped, not closed politely
         self._target = target
         self._stdin_open = stdin
         self._buffers: dict[int, collections.deque[bytes]] = {
@@ -122,7 +135,7 @@ class ExecSession:
     async def aclose(self) -> None:
         """Close the WebSocket (the server then ends the command's streams); idempotent."""
         self._eof = True
-        await self._ws.close()
+        await websocket.close(self._ws, grace=0 if self._overflowed else websocket.CLOSE_GRACE)
 
     # -- stdin ---------------------------------------------------------------------
 
@@ -175,6 +188,7 @@ class ExecSession:
         buffer = self._buffers[channel]
         data = b"".join(buffer)
         buffer.clear()
+        self._held -= len(data)
         return data
 
     async def _chunks(self, channel: int) -> AsyncIterator[bytes]:
@@ -184,7 +198,9 @@ class ExecSession:
                 if self._eof:
                     return
                 await self._pump()
-            yield buffer.popleft()
+            chunk = buffer.popleft()
+            self._held -= len(chunk)
+            yield chunk
 
     async def _pump(self) -> None:
         """Read one message and file it under its channel; one reader at a time."""
@@ -203,9 +219,24 @@ class ExecSession:
             channel, payload = data[0], data[1:]
             if channel in self._buffers:
                 if payload:
-                    self._buffers[channel].append(payload)
+                    self._hold(channel, payload)
             elif channel == ERROR and payload:
                 self._status = _parse_status(payload)
+
+    def _hold(self, channel: int, payload: bytes) -> None:
+        """Keep ``payload`` for its reader, unless the output held would pass ``max_output``."""
+        self._held += len(payload)
+        if self._held > self._max_output:
+            self._eof = self._overflowed = True
+            raise ResponseTooLarge(
+                f"the command in pod {self._target.namespace}/{self._target.name} wrote more than "
+                f"{self._max_output:,} bytes of output that were not read (max_output); pass a larger "
+                "exec(max_output=...), read it as it comes with exec_stream(), or raise "
+                "Limits.max_exec_output for this cluster",
+                limit="max_exec_output",
+                size=self._max_output,
+            )
+        self._buffers[channel].append(payload)
 
 
 def _parse_status(payload: bytes) -> dict[str, Any]:

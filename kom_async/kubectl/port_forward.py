@@ -15,6 +15,7 @@ from types import TracebackType
 import aiohttp
 
 from kom_async.errors import KomError
+from kom_async.transport import ws as websocket
 
 log = logging.getLogger("kom_async.kubectl")
 
@@ -43,8 +44,9 @@ class PortForward:
         self._tasks: set[asyncio.Task[None]] = set()
         self.connections = 0
         """How many local connections were accepted."""
-        self.errors: list[str] = []
-        """Why connections failed (the pod refused, the upgrade failed...), in order."""
+        self.errors: list[Exception] = []
+        """Why connections failed (the pod refused the port: a ``KomError`` with the pod's message
+        from the error channel; the upgrade was refused...), in order."""
 
     def __repr__(self) -> str:
         return f"PortForward({self._what}, 127.0.0.1:{self.local_port} -> {self._remote_port})"
@@ -100,7 +102,7 @@ class PortForward:
             # traceback for a cancelled one ("Exception in callback ... connection_made")
             task.uncancel()
         except Exception as exc:  # one failed connection must not end the forward
-            self.errors.append(f"{type(exc).__name__}: {exc}")
+            self.errors.append(exc)
             log.warning("%r: connection failed: %s", self, exc)
         finally:
             self._tasks.discard(task)
@@ -114,7 +116,7 @@ class PortForward:
         finally:  # the pod side ended (or we were cancelled): nothing more to send
             upstream.cancel()
             await asyncio.gather(upstream, return_exceptions=True)
-            await ws.close()
+            await websocket.close(ws)
 
     async def _to_pod(self, reader: asyncio.StreamReader, ws: aiohttp.ClientWebSocketResponse) -> None:
         try:

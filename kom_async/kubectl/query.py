@@ -471,6 +471,5 @@ class Query(QueryBase[T]):
             open=open_stream,
             convert=filled if plain else self._out,
             target=lambda info: self._target(info, self._collection_namespace(info)),
+            limits=self._rest.limits,
         )
-
-

@@ -21,9 +21,11 @@ from typing import Generic, TypeVar
 
 import aiohttp
 
+from kom_async.config.limits import TRUSTED_LIMITS, Limits
 from kom_async.errors import KubernetesError, QueryError
 from kom_async.kubectl._constants import LIST_PAGE_SIZE, Obj
 from kom_async.kubectl.discovery import ResourceInfo
+from kom_async.transport.bounded import read_line
 from kom_async.transport.rest import Target, error_from_status
 from kom_async.transport.retry import RETRYABLE_STATUSES
 
@@ -52,6 +54,8 @@ class WatchFeed(Generic[T]):
     """Turn one object of the stream into what the query returns (dict or model)."""
     target: Callable[[ResourceInfo], Target]
     """What the watch is about, for error messages."""
+    limits: Limits = TRUSTED_LIMITS
+    """The cluster's read limits: one event (line) is at most ``max_watch_line`` bytes."""
 
 
 class Watch(Generic[T]):
@@ -295,7 +299,7 @@ class Watch(Generic[T]):
         wait = idle if remaining is None else min(remaining, idle)
         try:
             async with asyncio.timeout(max(0.0, wait)):
-                line = await self._response.content.readline()
+                line = await read_line(self._response.content, self._feed.limits, f"an event of {self!r}")
         except TimeoutError:
             if remaining is not None and remaining <= idle:  # the watch's own deadline
                 self._closed = True
@@ -331,7 +335,10 @@ class Watch(Generic[T]):
             if code == 410:
                 self._gone()
                 return None
-            raise error_from_status(code or 500, json.dumps(obj), self._feed.target(info))
+            quote_limit = self._feed.limits.max_error_quote
+            raise error_from_status(
+                code or 500, json.dumps(obj), self._feed.target(info), quote_limit=quote_limit
+            )
         self._failures = 0
         self._events_on_connection += 1
         meta = obj.get("metadata") or {}
@@ -353,7 +360,6 @@ def _stub(info: ResourceInfo, obj: Obj) -> Obj:
     meta = obj.get("metadata") or {}
     kept = {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion") if k in meta}
     return {"apiVersion": info.api_version, "kind": info.kind, "metadata": kept}
-
 
 
 async def list_all(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kom_async.lab.clock import FakeClock
 from kom_async.lab.faults import Fault
-from kom_async.lab.lab import EKSLab, LabCluster, LabError
+from kom_async.lab.lab import EKSLab, LabAccount, LabCluster, LabError
 from kom_async.lab.state import ClusterStats
 
-__all__ = ["ClusterStats", "EKSLab", "FakeClock", "Fault", "LabCluster", "LabError"]
+__all__ = ["ClusterStats", "EKSLab", "FakeClock", "Fault", "LabAccount", "LabCluster", "LabError"]

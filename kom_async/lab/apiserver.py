@@ -199,7 +199,8 @@ class KubeAPIServer:
             state.stats.tokens_rejected += 1
             state.stats.rejections["not a bearer token"] += 1
             raise ApiError(401, "Unauthorized", reason="Unauthorized")
-        return self.authenticator.authenticate(state, token.strip())
+        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+        return self.authenticator.authenticate(state, token.strip(), upgrade=upgrade)
 
     async def _route(
         self, state: ClusterState, request: web.Request, path: str, user: LabUser | None

@@ -23,6 +23,8 @@ class IdentityMap:
 
     def __init__(self) -> None:
         self.entries: dict[str, tuple[str, tuple[str, ...]]] = {}
+        #: identities refused (401) on exec/port-forward upgrades only, mapped for the rest
+        self.upgrades_refused: set[str] = set()
 
     def map(self, arn: str, username: str, groups: Collection[str] = ADMIN_GROUPS) -> None:
         """Map ``arn`` (a role or user ARN) to a Kubernetes user and groups."""
@@ -32,8 +34,10 @@ class IdentityMap:
         """Forget ``arn``; its tokens get 401 from now on."""
         self.entries.pop(arn, None)
 
-    def resolve(self, arn: str) -> tuple[str, tuple[str, ...]] | None:
-        """The user and groups for ``arn``, if mapped."""
+    def resolve(self, arn: str, *, upgrade: bool = False) -> tuple[str, tuple[str, ...]] | None:
+        """The user and groups for ``arn``, if mapped (for a WebSocket ``upgrade``: and not refused)."""
+        if upgrade and arn in self.upgrades_refused:
+            return None
         return self.entries.get(arn)
 
 
@@ -61,8 +65,9 @@ class Authenticator:
         self._local_sts_hosts = local_sts_hosts
         self.identities = identities
 
-    def authenticate(self, state: ClusterState, token: str) -> LabUser:
-        """Verify ``token`` for ``state``'s cluster; count the outcome in its stats."""
+    def authenticate(self, state: ClusterState, token: str, *, upgrade: bool = False) -> LabUser:
+        """Verify ``token`` for ``state``'s cluster (``upgrade``: of a WebSocket upgrade);
+        count the outcome in its stats."""
         stats = state.stats
         digest = _digest(token)
         if digest in state.revoked_hashes:
@@ -87,7 +92,7 @@ class Authenticator:
             return self._reject(state, exc.reason)
         if state.revoked_before is not None and ident.signed_at < state.revoked_before.replace(microsecond=0):
             return self._reject(state, "token revoked")
-        mapped = self.identities.resolve(ident.arn)
+        mapped = self.identities.resolve(ident.arn, upgrade=upgrade)
         if mapped is None:
             return self._reject(state, "identity is not mapped in the cluster")
         stats.tokens_accepted += 1

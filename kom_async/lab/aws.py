@@ -68,6 +68,8 @@ class MotoAWS:
 
     def __init__(self, account_id: str | None = None) -> None:
         self.account_id = account_id or _random_account_id()
+        #: more accounts of this lab (reached by AssumeRole into their roles), reset on stop
+        self.other_accounts: list[str] = []
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -114,14 +116,21 @@ class MotoAWS:
         from moto.sts.models import sts_backends
 
         for backends in (eks_backends, iam_backends, sts_backends):
-            if self.account_id in backends:
-                backends[self.account_id].reset()
+            for account in (self.account_id, *self.other_accounts):
+                if account in backends:
+                    backends[account].reset()
+
+    def create_account(self) -> str:
+        """A new moto account of this lab (its backends exist once something is created)."""
+        account = _random_account_id()
+        self.other_accounts.append(account)
+        return account
 
     # -- IAM -------------------------------------------------------------------------
-    def _iam(self) -> Any:
+    def _iam(self, account_id: str | None = None) -> Any:
         from moto.iam.models import iam_backends
 
-        return iam_backends[self.account_id][PARTITION]
+        return iam_backends[account_id or self.account_id][PARTITION]
 
     def create_user(self, name: str) -> AWSCredential:
         """Create an IAM user with one access key; return the key (secret included)."""
@@ -130,9 +139,11 @@ class MotoAWS:
         key = iam.create_access_key(name)
         return AWSCredential(key.access_key_id, key.secret_access_key, None, user.arn, self.account_id)
 
-    def create_role(self, name: str) -> str:
-        """Create an IAM role anyone in the lab may assume; return its ARN."""
-        role = self._iam().create_role(
+    def create_role(self, name: str, account_id: str | None = None) -> str:
+        """Create an IAM role anyone in the lab may assume (in ``account_id``, default the
+        lab's own account); return its ARN. moto's AssumeRole into a role of another account
+        gives keys whose calls land in that account's backends."""
+        role = self._iam(account_id).create_role(
             role_name=name,
             assume_role_policy_document=_TRUST_POLICY,
             path="/",
@@ -174,30 +185,41 @@ class MotoAWS:
         return None
 
     # -- EKS -------------------------------------------------------------------------
-    def _eks(self, region: str) -> Any:
+    def _eks(self, region: str, account_id: str | None = None) -> Any:
         from moto.eks.models import eks_backends
 
-        return eks_backends[self.account_id][region]
+        return eks_backends[account_id or self.account_id][region]
 
     def create_cluster(
-        self, name: str, region: str, *, endpoint: str, ca_data: str, status: str, version: str
+        self,
+        name: str,
+        region: str,
+        *,
+        endpoint: str,
+        ca_data: str,
+        status: str,
+        version: str,
+        account_id: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> str:
         """Create an EKS cluster in moto pointing at the lab's API server; return its ARN."""
         from moto.eks.models import Cluster
 
-        eks = self._eks(region)
+        account_id = account_id or self.account_id
+        eks = self._eks(region, account_id)
         if name in eks.clusters:
             raise LabAWSError(f"EKS cluster {name!r} already exists in {region}")
         # built directly: moto's create_cluster validates the role ARN by creating a boto3
         # Session per call (~0.1 s), too slow for labs with a thousand clusters
         cluster = Cluster(
             name=name,
-            role_arn=f"arn:aws:iam::{self.account_id}:role/kom-async-lab-eks",
+            role_arn=f"arn:aws:iam::{account_id}:role/kom-async-lab-eks",
             resources_vpc_config={"subnetIds": [], "securityGroupIds": []},
-            account_id=self.account_id,
+            account_id=account_id,
             region_name=region,
             aws_partition=PARTITION,
             version=version,
+            tags=dict(tags or {}),
         )
         eks.clusters[name] = cluster
         eks.cluster_count += 1
@@ -206,10 +228,10 @@ class MotoAWS:
         cluster.status = status
         return str(cluster.arn)
 
-    def set_cluster_status(self, name: str, region: str, status: str) -> None:
+    def set_cluster_status(self, name: str, region: str, status: str, account_id: str | None = None) -> None:
         """Change what DescribeCluster reports as the cluster's status."""
-        self._eks(region).clusters[name].status = status
+        self._eks(region, account_id).clusters[name].status = status
 
-    def delete_cluster(self, name: str, region: str) -> None:
+    def delete_cluster(self, name: str, region: str, account_id: str | None = None) -> None:
         """Remove the cluster from moto (DescribeCluster then answers ResourceNotFound)."""
-        self._eks(region).clusters.pop(name, None)
+        self._eks(region, account_id).clusters.pop(name, None)

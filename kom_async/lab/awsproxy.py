@@ -7,8 +7,11 @@ unless a :class:`~kom_async.lab.faults.Fault` for its service says otherwise.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
@@ -45,6 +48,60 @@ def access_key_of(request: web.Request) -> str | None:
     return m.group(1) if m else None
 
 
+def region_of(request: web.Request) -> str | None:
+    """The region a request is signed for, from its SigV4 credential scope."""
+    header = request.headers.get("Authorization", "")
+    m = re.search(r"Credential=[^/\s,]+/\d{8}/([a-z0-9-]+)/", header)
+    return m.group(1) if m else None
+
+
+def aws_error(service: str, status: int, code: str, message: str, headers: dict[str, str]) -> web.Response:
+    """An AWS error answer as the service's protocol writes it: JSON with ``x-amzn-ErrorType``
+    for EKS (rest-json), an XML ``ErrorResponse`` for the query services (STS, IAM)."""
+    if service == "eks":
+        return web.Response(
+            status=status,
+            headers={**headers, "x-amzn-ErrorType": code},
+            content_type="application/json",
+            text=json.dumps({"message": message}),
+        )
+    return web.Response(
+        status=status,
+        headers=headers,
+        content_type="text/xml",
+        text=(
+            f"<ErrorResponse><Error><Type>{'Receiver' if status >= 500 else 'Sender'}</Type>"
+            f"<Code>{code}</Code><Message>{message}"
+            "</Message></Error><RequestId>lab</RequestId></ErrorResponse>"
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Denial:
+    """Refuse one service's calls in ``region`` (None: all) from ``account`` (None: all) with
+    ``code``: ``AccessDeniedException`` (a policy says no) or ``UnrecognizedClientException``
+    (what AWS answers in an opt-in region the account has not enabled)."""
+
+    service: str
+    region: str | None
+    account: str | None
+    code: str
+
+    def matches(self, service: str, region: str | None, account: Callable[[], str | None]) -> bool:
+        return (
+            self.service == service
+            and self.region in (None, region)
+            and (self.account is None or self.account == account())
+        )
+
+
+DENIAL_MESSAGES = {
+    "AccessDeniedException": "User is not authorized to perform this action (lab denial)",
+    "UnrecognizedClientException": "The security token included in the request is invalid",
+}
+
+
 def sts_refusal(code: str) -> web.Response:
     """STS's 403 answer for refused credentials (``InvalidClientTokenId``, ``ExpiredToken``...)."""
     return web.Response(
@@ -65,6 +122,10 @@ class AWSProxy:
         self.faults: dict[str, Fault] = {}
         #: access key id -> the STS error code every STS call signed with it gets
         self.refused_keys: dict[str, str] = {}
+        #: refusals by service, region and account (see ``Denial``)
+        self.denials: list[Denial] = []
+        #: the account an access key belongs to (the lab looks it up in moto)
+        self.account_of: Callable[[str], str | None] = lambda key: None
         self.requests: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
         self.url = ""
@@ -105,6 +166,10 @@ class AWSProxy:
         if refusal is not None:
             self.failed[service] += 1
             return sts_refusal(refusal)
+        denied = self._denial(request, service)
+        if denied is not None:
+            self.failed[service] += 1
+            return aws_error(service, 403, denied.code, DENIAL_MESSAGES.get(denied.code, denied.code), {})
         fault = self.faults.get(service)
         if fault is not None and fault.take():
             if fault.delay:
@@ -116,16 +181,24 @@ class AWSProxy:
                 return web.Response(status=503)  # never sent: the connection is gone
             if fault.status is not None:
                 self.failed[service] += 1
-                return web.Response(
-                    status=fault.status,
-                    headers=fault.retry_after_header(),
-                    content_type="text/xml",
-                    text=(
-                        "<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable"
-                        "</Code><Message>lab fault injected</Message></Error>"
-                        "<RequestId>lab</RequestId></ErrorResponse>"
-                    ),
+                return aws_error(
+                    service, fault.status, fault.code, "lab fault injected", fault.retry_after_header()
                 )
+        return await self._forward(request)
+
+    def _denial(self, request: web.Request, service: str) -> Denial | None:
+        """The first denial that applies to this request, if any."""
+        if not self.denials:
+            return None
+        region = region_of(request)
+        key = access_key_of(request) or ""
+        for denial in self.denials:
+            if denial.matches(service, region, lambda: self.account_of(key)):
+                return denial
+        return None
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        """Pass the request to moto and its answer back."""
         assert self._session is not None
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}

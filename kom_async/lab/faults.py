@@ -11,7 +11,8 @@ class Fault:
 
     ``delay`` seconds of latency first; then either drop the connection
     (``unavailable``), answer ``status`` (with a ``Retry-After`` header when
-    ``retry_after`` is set), or, with neither, serve the request normally (just slow).
+    ``retry_after`` is set, and the AWS error ``code``, e.g. ``ThrottlingException``), or,
+    with neither, serve the request normally (just slow).
     ``count`` limits the fault to that many requests; ``None`` means until cleared.
     """
 
@@ -21,6 +22,7 @@ class Fault:
     unavailable: bool = False
     count: int | None = None
     hits: int = 0
+    code: str = "ServiceUnavailable"
 
     def __post_init__(self) -> None:
         if self.delay < 0:

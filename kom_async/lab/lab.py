@@ -22,7 +22,7 @@ from kom_async.lab import behaviour
 from kom_async.lab.apiserver import KubeAPIServer
 from kom_async.lab.authn import ADMIN_GROUPS, Authenticator, IdentityMap
 from kom_async.lab.aws import AWSCredential, MotoAWS
-from kom_async.lab.awsproxy import STS_REFUSALS, AWSProxy
+from kom_async.lab.awsproxy import STS_REFUSALS, AWSProxy, Denial
 from kom_async.lab.faults import Fault
 from kom_async.lab.kubeconfig import (
     build_kubeconfig,
@@ -55,6 +55,19 @@ class LabCluster:
     def id(self) -> str:
         """``<region>-<name>``, the id ``Clusters.register_eks`` gives this cluster."""
         return f"{self.region}-{self.name}"
+
+    @property
+    def account_id(self) -> str:
+        """The AWS account the cluster lives in (from its ARN)."""
+        return self.arn.split(":")[4]
+
+
+@dataclass(frozen=True, slots=True)
+class LabAccount:
+    """Another AWS account of the lab, reached by assuming ``role_arn`` (mapped as admin)."""
+
+    account_id: str
+    role_arn: str
 
 
 class EKSLab:
@@ -109,6 +122,7 @@ class EKSLab:
             admin = self._admin
             self.identities.map(admin.arn, "lab-admin", ADMIN_GROUPS)
             self._proxy = AWSProxy(self._aws.url)
+            self._proxy.account_of = self._account_of
             await self._proxy.start()
             authn = Authenticator(
                 now=self.clock.now,
@@ -151,6 +165,10 @@ class EKSLab:
         if self._aws.admin is None:
             raise LabError("the lab is not running; use 'async with EKSLab() as lab:'")
         return self._aws.admin
+
+    def _account_of(self, access_key_id: str) -> str | None:
+        cred = self._aws.lookup(access_key_id)
+        return cred.account_id if cred is not None else None
 
     def _local_sts_hosts(self) -> Collection[str]:
         hosts = []
@@ -222,6 +240,15 @@ class EKSLab:
             self.identities.map(arn, map_as, groups)
         return arn
 
+    async def create_account(self, role_name: str = "kom-async-fleet") -> LabAccount:
+        """Another AWS account: the lab user assumes ``role_name`` in it (mapped as cluster
+        admin) to reach its clusters, as an organisation's discovery role works."""
+        self._require()
+        account = self._aws.create_account()
+        arn = self._aws.create_role(role_name, account)
+        self.identities.map(arn, f"{role_name}@{account}", ADMIN_GROUPS)
+        return LabAccount(account, arn)
+
     def map_role(self, role_arn: str, username: str, groups: Sequence[str] = ADMIN_GROUPS) -> None:
         """mapRoles: tokens of sessions of ``role_arn`` authenticate as ``username``."""
         self.identities.map(role_arn, username, groups)
@@ -233,6 +260,10 @@ class EKSLab:
     def unmap(self, arn: str) -> None:
         """Remove an identity mapping (its tokens get 401 from now on)."""
         self.identities.unmap(arn)
+
+    def refuse_upgrades(self, arn: str, *, refuse: bool = True) -> None:
+        """Tokens of ``arn`` get 401 on exec/port-forward upgrades only (``refuse=False`` undoes it)."""
+        (self.identities.upgrades_refused.add if refuse else self.identities.upgrades_refused.discard)(arn)
 
     def add_profile(
         self,
@@ -279,11 +310,15 @@ class EKSLab:
         status: str = "ACTIVE",
         version: str = "1.32",
         seed: bool = True,
+        account: LabAccount | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> LabCluster:
         """Create an EKS cluster (in moto) served by the lab's API server.
 
         ``static_tokens`` maps extra bearer tokens to usernames (admins); ``seed`` puts the
-        demo namespace, pods, deployment and two nodes in it.
+        demo namespace, pods, deployment and two nodes in it; ``account`` (from
+        :meth:`create_account`) puts it in another account. Names are unique per region
+        across the lab's accounts (the API server serves ``/clusters/<region>/<name>``).
         """
         api = self._require()
         region = region or self.region
@@ -292,7 +327,14 @@ class EKSLab:
         server = api.url_for(region, name)
         ca_data = base64.b64encode(self.ca_pem.encode()).decode()
         arn = self._aws.create_cluster(
-            name, region, endpoint=server, ca_data=ca_data, status=status, version=version
+            name,
+            region,
+            endpoint=server,
+            ca_data=ca_data,
+            status=status,
+            version=version,
+            account_id=account.account_id if account is not None else None,
+            tags=dict(tags or {}),
         )
         state = ClusterState(name, region, self.clock.now)
         for token, username in (static_tokens or {}).items():
@@ -310,13 +352,13 @@ class EKSLab:
         api = self._require()
         state = api.clusters.pop((cluster.region, cluster.name))
         state.store.drop_watches()
-        self._aws.delete_cluster(cluster.name, cluster.region)
+        self._aws.delete_cluster(cluster.name, cluster.region, cluster.account_id)
         del self._clusters[(cluster.region, cluster.name)]
 
     def set_cluster_status(self, name: str, status: str, region: str | None = None) -> None:
         """Change the status DescribeCluster reports (e.g. "CREATING", "FAILED")."""
         cluster = self.cluster(name, region)
-        self._aws.set_cluster_status(cluster.name, cluster.region, status)
+        self._aws.set_cluster_status(cluster.name, cluster.region, status, cluster.account_id)
 
     def cluster(self, name: str, region: str | None = None) -> LabCluster:
         """A created cluster by name (and region, if the name exists in several)."""
@@ -479,6 +521,33 @@ class EKSLab:
         self._proxy.faults[service] = fault
         return fault
 
+    def aws_throttle(
+        self, service: str = "eks", *, count: int | None = None, code: str = "ThrottlingException"
+    ) -> Fault:
+        """Throttle the next ``count`` calls to ``service`` (None: until cleared) as AWS does
+        (HTTP 400 ``ThrottlingException``, or ``code``, e.g. ``TooManyRequestsException``)."""
+        fault = self.aws_fault(
+            service, status=429 if code == "TooManyRequestsException" else 400, count=count
+        )
+        fault.code = code
+        return fault
+
+    def deny_aws(
+        self,
+        *,
+        region: str | None = None,
+        account: LabAccount | str | None = None,
+        service: str = "eks",
+        code: str = "AccessDeniedException",
+    ) -> None:
+        """Refuse ``service`` calls in ``region`` from ``account`` (None: any) with ``code``:
+        ``AccessDeniedException``, or ``UnrecognizedClientException`` as AWS answers in an
+        opt-in region the account has not enabled. :meth:`clear_aws_faults` lifts it."""
+        self._require()
+        assert self._proxy is not None
+        account_id = account.account_id if isinstance(account, LabAccount) else account
+        self._proxy.denials.append(Denial(service, region, account_id, code))
+
     def sts_fault(self, **options: Any) -> Fault:
         """:meth:`aws_fault` for STS (AssumeRole, GetCallerIdentity...)."""
         return self.aws_fault("sts", **options)
@@ -497,9 +566,10 @@ class EKSLab:
             self._proxy.refused_keys[access_key_id] = code
 
     def clear_aws_faults(self) -> None:
-        """Remove every AWS fault."""
+        """Remove every AWS fault and denial."""
         if self._proxy is not None:
             self._proxy.faults.clear()
+            self._proxy.denials.clear()
 
     def aws_requests(self) -> Counter[str]:
         """How many requests each AWS service received through the lab endpoint."""

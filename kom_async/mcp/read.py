@@ -28,6 +28,7 @@ from kom_async.mcp._toolkit import (
 from kom_async.mcp.output import (
     MAX_LIST_LIMIT,
     MAX_RESULT_CHARS,
+    MAX_TEXT_CHARS,
     compact,
     dumps,
     event_line,
@@ -227,10 +228,11 @@ class ReadTools(ToolBase):
     ) -> str:
         """A pod's log text (newest lines, at most 64k characters)."""
         kubectl = self._kubectl(cluster)
-        text = await kubectl.pod(name, namespace or "default").logs(
+        logs = kubectl.pod(name, namespace or "default").logs(
             container=container, tail_lines=tail_lines, since_seconds=since_seconds, previous=previous
         )
+        text, cut_early = await logs.tail(4 * MAX_TEXT_CHARS)  # bytes kept while reading: a bound
         text, cut = tail_text(text)
-        if cut:
+        if cut or cut_early:
             text = "[older lines cut: narrow with tail_lines or since_seconds]\n" + text
         return text

@@ -25,6 +25,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from kom_async.clusters import Clusters
 from kom_async.config.policy import DEFAULT_ALLOWED_COMMANDS, ExecPolicy, TrustPolicy
 from kom_async.errors import KomError
+from kom_async.mcp.fleet import DiscoverySettings, FleetTools
 from kom_async.mcp.tools import KomTools, ToolSettings
 
 log = logging.getLogger("kom_async.mcp")
@@ -130,6 +131,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--request-timeout", type=float, default=60.0, help="seconds one tool call may take (default 60)"
     )
     parser.add_argument(
+        "--discover-region",
+        action="append",
+        default=[],
+        metavar="REGION",
+        help="turn on the discover_eks_clusters tool for this region (repeatable; off without it)",
+    )
+    parser.add_argument(
+        "--discover-role-arn",
+        action="append",
+        default=[],
+        metavar="ARN",
+        help="a role discover_eks_clusters assumes, one per account (repeatable; without it the "
+        "server's own AWS identity); agents cannot name others",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -138,14 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_server(clusters: Clusters, settings: ToolSettings) -> MCPServer[Any]:
-    """An MCP server whose tools act on ``clusters``."""
+def build_server(
+    clusters: Clusters, settings: ToolSettings, discovery: DiscoverySettings | None = None
+) -> MCPServer[Any]:
+    """An MCP server whose tools act on ``clusters`` (``discover_eks_clusters`` only with
+    ``discovery``)."""
     from kom_async import __version__
 
     server: MCPServer[Any] = MCPServer(
         "kom-async", instructions=_INSTRUCTIONS, version=__version__, log_level="WARNING"
     )
     KomTools(clusters, settings).install(server)
+    if discovery is not None:
+        FleetTools(clusters, settings, discovery).install(server)
     return server
 
 
@@ -273,7 +294,12 @@ async def serve(options: argparse.Namespace) -> int:
     async with Clusters() as clusters:
         for error in await preload(clusters, options.kubeconfig, options.kubeconfig_dir):
             print(f"kom-async mcp: not loaded: {error}", file=sys.stderr, flush=True)
-        server = build_server(clusters, settings)
+        discovery = (
+            DiscoverySettings(tuple(options.discover_region), tuple(options.discover_role_arn))
+            if options.discover_region
+            else None
+        )
+        server = build_server(clusters, settings, discovery)
         if options.transport == "http":
             await _serve_http(server, options, auth_key)
         else:
@@ -310,6 +336,8 @@ def _usage_error(options: argparse.Namespace) -> str | None:
         return f"--allow-server {bad[0]}: only https:// servers can be allowed"
     if options.transport == "http" and not options.path.startswith("/"):
         return "--path must start with '/'"
+    if options.discover_role_arn and not options.discover_region:
+        return "--discover-role-arn needs --discover-region: name the regions discovery may look in"
     return None
 
 

@@ -1,12 +1,13 @@
 """The one place where tokens meet kubernetes_asyncio.
 
-``KomApiClient`` is a kubernetes_asyncio ``ApiClient`` whose every request passes through a
-small auth flow (in the manner of httpx's auth flows): attach the provider's token, and on a
-401 refresh once (single-flight across all concurrent 401s) and retry the request once.
-Generated APIs, the dynamic client, watches and streaming (``_preload_content=False``)
-all go through ``ApiClient.request``, so they are all covered. Idempotent reads are also
-retried a bounded number of times on overload, transient 5xx and broken connections
-(see :mod:`kom_async.transport.retry`).
+``KomApiClient`` is a kubernetes_asyncio ``ApiClient`` whose every request passes through the
+one auth flow (:mod:`kom_async.transport.authflow`: the token, one refresh and retry on a 401,
+the EKS diagnosis), the one map of aiohttp failures (:mod:`kom_async.transport.failures`) and
+bounded reads (:mod:`kom_async.transport.bounded`: a preloaded body stops at the cluster's
+``Limits``). Generated APIs, the dynamic client, watches and streaming
+(``_preload_content=False``) all go through ``ApiClient.request``, so they are all covered.
+Idempotent reads are also retried a bounded number of times on overload, transient 5xx and
+broken connections (see :mod:`kom_async.transport.retry`).
 """
 
 from __future__ import annotations
@@ -24,80 +25,20 @@ import aiohttp
 from kubernetes_asyncio.client import ApiClient, Configuration, rest
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from kom_async.auth.provider import TokenProvider
-from kom_async.auth.token import Token
+from kom_async.config.limits import TRUSTED_LIMITS, Limits
 from kom_async.config.urls import redact_url
-from kom_async.errors import (
-    ClusterUnreachable,
-    EKSAuthError,
-    EKSAuthErrorKind,
-    ExecPluginError,
-    KomError,
-    KubeconfigRefused,
-)
+from kom_async.errors import KomError, KubeconfigRefused
 from kom_async.transport import restlog
+from kom_async.transport.authflow import Rejected, TokenAuth
+from kom_async.transport.bounded import read_body, read_error_body
+from kom_async.transport.failures import mapped_failures
 from kom_async.transport.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
 _READ_BUFSIZE = 2**21  # watch events can be large (etcd allows ~1.5 MiB objects)
 
 log = logging.getLogger("kom_async.http")
+_REST_LOG = logging.getLogger("kubernetes_asyncio.client.rest")
 restlog.install()  # kubernetes_asyncio logs whole response bodies (Secrets too) at DEBUG
-
-
-class TokenAuth:
-    """Bearer-token auth flow: ``apply`` before a request, ``recover`` after a 401."""
-
-    def __init__(
-        self,
-        provider: TokenProvider,
-        *,
-        cluster_id: str = "",
-        is_eks: bool = False,
-        diagnose: Callable[[], Awaitable[EKSAuthError]] | None = None,
-    ) -> None:
-        self.provider = provider
-        self.cluster_id = cluster_id
-        self.is_eks = is_eks
-        #: tells why an EKS token was refused twice (default: the token source's own ``diagnose``)
-        self.diagnose = diagnose or getattr(provider.source, "diagnose", None)
-
-    async def apply(self, headers: dict[str, str]) -> Token:
-        token = await self.provider.get_token()
-        headers["Authorization"] = f"Bearer {token.value}"
-        return token
-
-    async def recover(self, headers: dict[str, str], rejected: Token) -> Token:
-        token = await self.provider.refresh(rejected)
-        headers["Authorization"] = f"Bearer {token.value}"
-        return token
-
-    async def rejected_twice(self) -> EKSAuthError:
-        """The error for an EKS token refused after the refresh: the source tells the cause
-        apart when it can (STS GetCallerIdentity with the same credentials)."""
-        if self.diagnose is not None:
-            error: EKSAuthError = await self.diagnose()
-        else:
-            error = EKSAuthError(
-                EKSAuthErrorKind.PermissionDenied,
-                "the API server answered 401 to a freshly minted token: the IAM identity is not "
-                "mapped to a Kubernetes user (check the cluster's access entries / aws-auth "
-                "ConfigMap), or the token was minted for another cluster name",
-                cluster_id=self.cluster_id or None,
-            )
-        self.failed(error)
-        return error
-
-    def failed(self, exc: BaseException) -> None:
-        """Count an authentication failure that ends a request, by kind."""
-        if isinstance(exc, EKSAuthError):
-            kind = exc.kind.value
-        elif isinstance(exc, ApiException) and exc.status == 401:
-            kind = "Unauthorized"
-        elif isinstance(exc, ExecPluginError):
-            kind = "ExecFailed"
-        else:
-            kind = type(exc).__name__
-        self.provider.note_auth_failure(kind)
 
 
 async def _refuse_redirect(
@@ -146,7 +87,7 @@ def _env_proxy(url: str) -> str | None:
 
 
 class KomApiClient(ApiClient):
-    """An ``ApiClient`` with kom-async's TLS context and token auth flow."""
+    """An ``ApiClient`` with kom-async's TLS context, token auth flow and read limits."""
 
     def __init__(
         self,
@@ -157,6 +98,7 @@ class KomApiClient(ApiClient):
         basic_auth: tuple[str, str] | None = None,
         retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
         follow_redirects: bool = True,
+        limits: Limits = TRUSTED_LIMITS,
     ) -> None:
         # ApiClient.__init__ would build its own REST client (and session) from files on
         # disk; set up the same attributes around ours instead.
@@ -168,6 +110,8 @@ class KomApiClient(ApiClient):
         self.user_agent = "kom-async/0.1 (kubernetes_asyncio)"
         self.client_side_validation = configuration.client_side_validation
         self.auth = auth
+        #: how much this cluster's server may make us hold (bodies, logs, watch lines, exec output)
+        self.limits = limits
         self._streams: weakref.WeakSet[aiohttp.ClientResponse] = weakref.WeakSet()
         #: bounded retries of idempotent reads; ``None`` turns them off
         self.retry_policy = retry_policy
@@ -197,38 +141,67 @@ class KomApiClient(ApiClient):
     ) -> Any:
         if self.closed:
             raise self._closed_error()
-        try:
-            response = await self._request(
+        headers = dict(headers or {})
+        if self._basic is not None:
+            headers["Authorization"] = self._basic
+
+        async def send() -> Any:
+            response = await ApiClient.request(
+                self,
                 method,
                 url,
                 query_params=query_params,
                 headers=headers,
                 post_params=post_params,
                 body=body,
-                _preload_content=_preload_content,
+                _preload_content=False,  # read here, within the limits, never by the library
                 _request_timeout=_request_timeout,
             )
+            policy = self.retry_policy
+            if (
+                not _preload_content
+                or response.status == 401
+                or (policy and policy.retry_status(response.status))
+            ):
+                return response  # for the auth flow, the retries or the caller to read
+            return await self._preloaded(response)
+
+        async def attempt() -> Any:
+            response = await self._with_retries(method, url, send)
+            if isinstance(response, aiohttp.ClientResponse) and response.status == 401 and self.auth:
+                raise Rejected(response)
+            return response
+
+        try:
+            with mapped_failures(self._who(), self.configuration.host or ""):
+                if self.auth is None:
+                    response = await attempt()
+                else:
+                    response = await self.auth.run(headers, attempt)
+                if _preload_content and isinstance(response, aiohttp.ClientResponse):
+                    response = await self._preloaded(response)  # a 401 or 5xx: its ApiException
         except Exception as exc:
-            # closing the client (unregister/aclose) breaks requests in flight with whatever
-            # aiohttp happens to raise (even AssertionError): say what happened instead
+            # closing the client breaks requests in flight with any error: say what happened
             if self.closed and not isinstance(exc, KomError):
                 raise self._closed_error() from exc
-            if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-                raise ClusterUnreachable(
-                    f"TLS verification of the API server of {self._who()} failed "
-                    f"({exc.certificate_error}); check the kubeconfig's certificate-authority-data "
-                    "and tls-server-name"
-                ) from None
-            if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
-                raise ClusterUnreachable(
-                    f"cannot reach the API server of {self._who()} at "
-                    f"{redact_url(self.configuration.host or '')}: {type(exc).__name__}: "
-                    f"{redact_url(str(exc))}"
-                ) from exc
             raise
         if isinstance(response, aiohttp.ClientResponse):
             self._streams.add(response)  # a stream (watch, logs) the caller reads from later
         return response
+
+    async def _preloaded(self, response: aiohttp.ClientResponse) -> rest.RESTResponse:
+        """What kubernetes_asyncio's preloading makes of ``response`` (its data read within
+        the limits; a refusal: the start of its body), raising ``ApiException`` for non-2xx."""
+        if 200 <= response.status <= 299:
+            what = f"{response.method} {response.url.path}"
+            data = await read_body(response, self.limits, what, hint="list in pages (limit=)")
+        else:
+            data, _total = await read_error_body(response)
+        answer = rest.RESTResponse(response, data)
+        _REST_LOG.debug("response body: %s", answer.data)  # kubernetes_asyncio's own record
+        if not 200 <= answer.status <= 299:
+            raise ApiException(http_resp=answer)  # type: ignore[arg-type]  # what the library passes
+        return answer
 
     async def close(self) -> None:
         """Close open streams first (closing the session alone leaves a watch blocked on its
@@ -250,81 +223,6 @@ class KomApiClient(ApiClient):
     def _closed_error(self) -> KomError:
         return KomError(f"the API client of {self._who()} is closed (the cluster was unregistered or closed)")
 
-    async def _request(
-        self,
-        method: str,
-        url: str,
-        query_params: Any = None,
-        headers: dict[str, str] | None = None,
-        post_params: Any = None,
-        body: Any = None,
-        _preload_content: bool = True,
-        _request_timeout: Any = None,
-    ) -> Any:
-        headers = dict(headers or {})
-        # long on purpose: auth header, send, 401 recovery and read retries are one loop;
-        # split up, the retry state would have to travel between helpers
-        if self._basic is not None:
-            headers["Authorization"] = self._basic
-
-        async def send() -> Any:
-            return await ApiClient.request(
-                self,
-                method,
-                url,
-                query_params=query_params,
-                headers=headers,
-                post_params=post_params,
-                body=body,
-                _preload_content=_preload_content,
-                _request_timeout=_request_timeout,
-            )
-
-        auth = self.auth
-        if auth is None:
-            return await self._with_retries(method, url, send)
-        try:
-            token = await auth.apply(headers)
-        except KomError as exc:
-            auth.failed(exc)
-            raise
-        try:
-            response = await self._with_retries(method, url, send)
-        except ApiException as exc:
-            if exc.status != 401:
-                raise
-        else:
-            if _preload_content or response.status != 401:
-                return response
-            response.release()
-        # 401: refresh once (shared by every concurrent 401) and retry once
-        try:
-            await auth.recover(headers, token)
-        except KomError as exc:
-            auth.failed(exc)
-            raise
-        try:
-            response = await self._with_retries(method, url, send)
-        except ApiException as exc:
-            if exc.status != 401:
-                raise
-            if not auth.is_eks:
-                auth.failed(exc)
-                raise
-            response = None
-        if response is not None and (_preload_content or response.status != 401):
-            auth.provider.note_unauthorized_recovery()
-            return response
-        if not auth.is_eks:
-            auth.provider.note_auth_failure("Unauthorized")
-            return response  # a stream: the caller reads the 401 itself
-        if response is not None:
-            response.release()
-        error = await auth.rejected_twice()
-        if error.__cause__ is None:
-            raise error from None
-        raise error
-
     async def _with_retries(self, method: str, url: str, send: Callable[[], Awaitable[Any]]) -> Any:
         """``send()``, retried per ``retry_policy`` when it is an idempotent read that failed
         transiently; the last attempt's answer or error is what the caller gets."""
@@ -335,20 +233,15 @@ class KomApiClient(ApiClient):
         for attempt in range(1, policy.attempts):
             try:
                 response = await send()
-            except ApiException as exc:
-                if not policy.retry_status(exc.status):
-                    raise
-                what = f"answered {exc.status}"
-                retry_after = exc.headers.get("Retry-After") if exc.headers else None
             except aiohttp.ClientError as exc:
                 if self.closed or not policy.retry_exception(exc):
                     raise
                 what, retry_after = f"failed ({type(exc).__name__})", None
             else:
                 status = getattr(response, "status", None)
-                if not policy.retry_status(status):
+                if not policy.retry_status(status) or not isinstance(response, aiohttp.ClientResponse):
                     return response
-                # a streamed (_preload_content=False) answer: drop it and ask again
+                # an overloaded or failing server: drop the answer and ask again
                 what = f"answered {status}"
                 retry_after = response.headers.get("Retry-After")
                 response.release()
@@ -364,3 +257,8 @@ class KomApiClient(ApiClient):
             )
             await policy.sleep(wait)
         return await send()
+
+
+def limits_of(api_client: ApiClient) -> Limits:
+    """The read limits of ``api_client``: its own for a kom-async client, else the trusted ones."""
+    return api_client.limits if isinstance(api_client, KomApiClient) else TRUSTED_LIMITS

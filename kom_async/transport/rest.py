@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Any, TypedDict, Unpack
 
 import aiohttp
+from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from kom_async.config.limits import ERROR_BODY_READ, TRUSTED_LIMITS, Limits
 from kom_async.errors import (
     AlreadyExists,
     Conflict,
@@ -25,6 +27,8 @@ from kom_async.errors import (
     NotFound,
     Unauthorized,
 )
+from kom_async.transport.apiclient import limits_of
+from kom_async.transport.bounded import quote, read_body, read_error_body
 from kom_async.transport.restlog import redact_text
 
 QueryParams = Sequence[tuple[str, str]]
@@ -58,8 +62,18 @@ class Target:
     name: str | None = None
 
 
-def error_from_status(code: int, body: bytes | str | None, target: Target) -> KubernetesError:
-    """Build the typed error for an HTTP ``code`` whose body may be a Kubernetes ``Status``."""
+def error_from_status(
+    code: int,
+    body: bytes | str | None,
+    target: Target,
+    *,
+    quote_limit: int = TRUSTED_LIMITS.max_error_quote,
+    total: int | None = None,
+) -> KubernetesError:
+    """Build the typed error for an HTTP ``code`` whose body may be a Kubernetes ``Status``.
+
+    The server's message is quoted up to ``quote_limit`` characters, then ``…(N bytes more)``;
+    ``total`` is the body's declared size when only its start was read."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
     status: dict[str, Any] = {}
     try:
@@ -69,7 +83,11 @@ def error_from_status(code: int, body: bytes | str | None, target: Target) -> Ku
     if isinstance(parsed, dict) and parsed.get("kind") == "Status":
         status = parsed
     # a proxy or a broken server may echo our request headers: never quote a credential
-    message = redact_text(str(status.get("message") or text.strip() or f"HTTP {code}"))
+    size = len(body.encode() if isinstance(body, str) else body or b"")
+    unread = max(0, total - size) if total is not None else 0
+    cut = total is None and size >= ERROR_BODY_READ  # only the start was read, its end unknown
+    message = str(status.get("message") or text.strip() or f"HTTP {code}")
+    message = redact_text(quote(message, quote_limit, unread=unread, cut=cut))
     reason = status.get("reason") or None
     cls = _BY_CODE.get(code, KubernetesError)
     if cls is Conflict and reason == "AlreadyExists":
@@ -89,12 +107,14 @@ class RestClient:
     """JSON-in, JSON-out calls on one ``ApiClient``; streaming for watch and logs.
 
     ``timeout`` (seconds, None for none) bounds each ``json()``/``text()`` call; streams
-    opened with ``open()`` get their own.
+    opened with ``open()`` get their own. What the server sends is read within ``limits``
+    (the client's own, for a kom-async client).
     """
 
-    def __init__(self, api_client: Any, *, timeout: float | None = None) -> None:
+    def __init__(self, api_client: ApiClient, *, timeout: float | None = None) -> None:
         self.api_client = api_client
         self.timeout = timeout
+        self.limits: Limits = limits_of(api_client)
 
     async def open(
         self,
@@ -110,6 +130,7 @@ class RestClient:
             "Accept": parts.get("accept", "application/json"),
             "Content-Type": parts.get("content_type", "application/json"),
         }
+        quote_limit = self.limits.max_error_quote
         try:
             response: aiohttp.ClientResponse = await self.api_client.call_api(
                 path,
@@ -123,32 +144,32 @@ class RestClient:
                 _request_timeout=timeout,
             )
         except ApiException as exc:  # an auth layer may raise instead of returning
-            raise error_from_status(exc.status or 0, exc.body, target) from None
+            length = str(exc.headers.get("Content-Length", "")) if exc.headers else ""
+            total = int(length) if length.isdigit() else None
+            raise error_from_status(
+                exc.status or 0, exc.body, target, quote_limit=quote_limit, total=total
+            ) from None
         if not 200 <= response.status <= 299:
-            raise error_from_status(response.status, await _read(response), target)
+            body, total = await read_error_body(response)
+            raise error_from_status(response.status, body, target, quote_limit=quote_limit, total=total)
         return response
 
     async def json(self, method: str, path: str, *, target: Target, **parts: Unpack[RequestParts]) -> Any:
         """Send a request and return its decoded JSON body (``None`` when empty)."""
         response = await self.open(method, path, target=target, timeout=self.timeout, **parts)
-        data = await _read(response)
+        hint = "list in pages (limit=) or narrow the request with a namespace or selector"
+        data = await read_body(response, self.limits, f"{method} {path}", hint=hint)
         return json.loads(data) if data else None
 
     async def text(self, path: str, *, target: Target, query: QueryParams = ()) -> str:
-        """GET a text body (pod logs), decoded with the response's charset or UTF-8."""
+        """GET a text body (pod logs), decoded with the response's charset or UTF-8; at most
+        ``limits.max_log`` bytes."""
         response = await self.open(
             "GET", path, target=target, query=query, accept="*/*", timeout=self.timeout
         )
-        data = await _read(response)
+        hint = "ask for less with tail_lines= or since_seconds=, or read it with LogStream.tail()"
+        data = await read_body(response, self.limits, f"the log at {path}", limit="max_log", hint=hint)
         return data.decode(response.charset or "utf-8", "replace")
-
-
-async def _read(response: aiohttp.ClientResponse) -> bytes:
-    """The whole body of ``response``, which is released either way."""
-    try:
-        return await response.read()
-    finally:
-        response.release()
 
 
 def encode_query(params: Mapping[str, object | None]) -> list[tuple[str, str]]:

@@ -105,7 +105,16 @@ async def test_waiting_on_a_missing_object_is_not_found_at_once(kubectl: Kubectl
 
 @pytest.mark.parametrize(
     "condition",
-    ["", "ready", "condition", "condition==True", "jsonpath=", "jsonpath={.status.phase", "jsonpath=status", "delete=now"],
+    [
+        "",
+        "ready",
+        "condition",
+        "condition==True",
+        "jsonpath=",
+        "jsonpath={.status.phase",
+        "jsonpath=status",
+        "delete=now",
+    ],
 )
 async def test_a_malformed_condition_is_a_query_error_before_any_request(
     kubectl: Kubectl, api: CountingApiClient, condition: str
@@ -114,3 +123,21 @@ async def test_a_malformed_condition_is_a_query_error_before_any_request(
     with pytest.raises(QueryError):
         await kubectl.pod("web-0", "demo").wait(condition)
     assert len(api.requests) == before
+
+
+async def test_a_condition_of_an_older_generation_does_not_count(kubectl: Kubectl) -> None:
+    """Like kubectl: Ready=True in a status that describes an older spec is not met yet."""
+    pods = kubectl.resource("pods").namespace("demo")
+    created = pod("regen", "True")
+    created["status"]["observedGeneration"] = 1
+    await pods.create(created)
+    await pods.name("regen").patch({"spec": {"activeDeadlineSeconds": 600}})  # generation 2
+    assert (await pods.name("regen").get())["metadata"]["generation"] == 2
+    waiter = await started(pods.name("regen").wait("condition=Ready", timeout=10))
+    await asyncio.sleep(0.05)
+    assert not waiter.done(), "Ready of generation 1 was taken for generation 2"
+    await CoreV1Api(kubectl.api_client).patch_namespaced_pod_status(
+        "regen", "demo", {"status": {"observedGeneration": 2}}
+    )
+    met = await asyncio.wait_for(waiter, 10)
+    assert met[0]["status"]["observedGeneration"] == 2

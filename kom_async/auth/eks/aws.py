@@ -43,8 +43,11 @@ ROLE_SESSION_NAME = "kom-async"
 
 # STS and EKS calls sit on the registration and refresh paths: fail within seconds when the
 # endpoint is down (botocore's legacy defaults retry for ~10 s) rather than hang a request.
-CLIENT_CONFIG = AioConfig(
-    connect_timeout=5, read_timeout=15, retries={"max_attempts": 3, "mode": "standard"}
+CLIENT_CONFIG = AioConfig(connect_timeout=5, read_timeout=15, retries={"max_attempts": 3, "mode": "standard"})
+# Fleet discovery retries throttling itself, with the SDK's backoff and sleep (a test's
+# virtual one included), so its EKS client makes exactly one attempt per call.
+ONE_ATTEMPT_CONFIG = AioConfig(
+    connect_timeout=5, read_timeout=15, retries={"total_max_attempts": 1, "mode": "standard"}
 )
 
 # --------------------------------------------------------------------------- logging
@@ -148,6 +151,7 @@ class AWSContext:
         self.signing_name = "sts"
         self._stack = AsyncExitStack()
         self._eks: Any = None
+        self._eks_once: Any = None
         self._eks_lock = asyncio.Lock()
         self._eks_session: AioSession | None = None
         self._sts: Any = None
@@ -218,16 +222,20 @@ class AWSContext:
             answer: dict[str, Any] = await self._sts.get_caller_identity()
         return answer
 
-    async def eks_client(self) -> Any:
-        """The shared EKS client of this identity, created on first use."""
+    async def eks_client(self, *, retrying: bool = True) -> Any:
+        """The shared EKS client of this identity, created on first use; ``retrying=False``:
+        another one whose calls are tried once (the caller retries, as discovery does)."""
         async with self._eks_lock:
-            if self._eks is None:
+            attr = "_eks" if retrying else "_eks_once"
+            if getattr(self, attr) is None:
                 assert self._eks_session is not None
+                config = CLIENT_CONFIG if retrying else ONE_ATTEMPT_CONFIG
                 with quiet_aws_logs():
-                    self._eks = await self._stack.enter_async_context(
-                        self._eks_session.create_client("eks", region_name=self.region, config=CLIENT_CONFIG)
+                    client = await self._stack.enter_async_context(
+                        self._eks_session.create_client("eks", region_name=self.region, config=config)
                     )
-            return self._eks
+                setattr(self, attr, client)
+            return getattr(self, attr)
 
     async def aclose(self) -> None:
         await self._stack.aclose()
@@ -406,7 +414,16 @@ async def describe_cluster(
                 cluster_id=cluster_id,
             )
         raise error from scrubbed(exc)
-    cluster = response.get("cluster") or {}
+    return endpoint_of(
+        response.get("cluster") or {}, cluster_name, cluster_id, ctx.region or ctx.signing_region
+    )
+
+
+def endpoint_of(
+    cluster: Mapping[str, Any], cluster_name: str, cluster_id: str | None, region: str | None
+) -> ClusterEndpoint:
+    """The endpoint and CA in a DescribeCluster answer's ``cluster``, if it is ACTIVE and
+    usable; otherwise the ``ClusterNotFound`` error saying why."""
     status = str(cluster.get("status") or "UNKNOWN")
     if status != "ACTIVE":
         raise EKSAuthError(
@@ -436,5 +453,5 @@ async def describe_cluster(
         status=status,
         arn=cluster.get("arn"),
         name=cluster_name,
-        region=ctx.region or ctx.signing_region,
+        region=region,
     )
