@@ -484,6 +484,59 @@ MUTANTS = [
             "tests/mcp/test_secrets_hidden.py::test_a_patch_answer_hides_the_secret_too",
         ),
     ),
+    Mutant(
+        "YAML bound skipped in the MCP patch tool: patch text is parsed with yaml.safe_load",
+        "kom_async/mcp/write.py",
+        "                body = load_one(patch)\n",
+        "                body = yaml.safe_load(patch)\n",
+        (
+            "tests/mcp/test_yaml_bounds.py::test_an_alias_bomb_patch_is_refused_while_another_client_is_served",
+            "tests/test_one_reader.py::test_yaml_is_parsed_only_by_the_bounded_loader",
+        ),
+    ),
+    Mutant(
+        "bounded reader's regular-file check off: FIFOs, devices and directories are read",
+        "kom_async/config/readfile.py",
+        "    if not stat.S_ISREG(mode):\n",
+        "    if False:\n",
+        (
+            "tests/registry/test_special_files.py::test_a_token_file_replaced_by_a_fifo_fails_the_next_request_with_a_typed_error",
+            "tests/registry/test_special_files.py::test_a_service_account_token_that_is_not_a_regular_file_is_refused_at_once",
+            "tests/registry/test_special_files.py::test_dev_zero_named_by_a_kubeconfig_is_refused_promptly",
+            "tests/eks/test_eks_token_cache.py::test_a_fifo_in_place_of_a_cache_entry_is_a_miss_and_get_token_succeeds",
+        ),
+    ),
+    Mutant(
+        "bounded reader's size cap off: a file of any size is read whole",
+        "kom_async/config/readfile.py",
+        "        if st.st_size > limit:\n            raise _too_large(limit)\n"
+        "        return _read_at_most(fd, limit)\n",
+        "        return _read_at_most(fd, 1 << 62)\n",
+        (
+            "tests/registry/test_special_files.py::test_a_token_file_over_its_cap_is_refused_unread",
+            "tests/registry/test_special_files.py::test_a_ca_file_over_its_cap_is_refused_unread",
+        ),
+    ),
+    Mutant(
+        "FileTokenSource's re-read goes around the bounded reader (a plain read_bytes)",
+        "kom_async/auth/static.py",
+        "await asyncio.to_thread(self._read)",
+        "await asyncio.to_thread(self.path.read_bytes)",
+        (
+            "tests/registry/test_special_files.py::test_a_token_file_replaced_by_a_fifo_fails_the_next_request_with_a_typed_error",
+            "tests/test_one_reader.py::test_files_are_read_only_by_the_bounded_reader",
+        ),
+    ),
+    Mutant(
+        "an untrusted tokenFile's allowed directories are checked on the first read only",
+        "kom_async/_connect.py",
+        "FileTokenSource(auth.token_file, allowed_dirs=auth.token_file_dirs)",
+        "FileTokenSource(auth.token_file)",
+        (
+            "tests/registry/test_special_files.py::"
+            "test_an_untrusted_token_file_swapped_for_a_link_outside_the_allowed_dirs_is_refused_on_reread",
+        ),
+    ),
 ]
 
 

@@ -8,6 +8,7 @@ import yaml
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
+from kom_async.config.yamlload import YAMLBoundError, load_one
 from kom_async.errors import NotFound
 from kom_async.kubectl.apply import load_documents
 from kom_async.mcp._toolkit import (
@@ -71,7 +72,9 @@ class WriteTools(ToolBase):
         body: Any = patch
         if isinstance(patch, str):
             try:
-                body = yaml.safe_load(patch)
+                body = load_one(patch)
+            except YAMLBoundError as exc:
+                raise ToolError(f"patch text is refused: {exc}; send a patch without YAML aliases") from None
             except yaml.YAMLError:
                 raise ToolError("patch text is neither JSON nor YAML") from None
         query = await self._one(cluster, kind, name, namespace, group, version)
