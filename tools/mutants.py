@@ -428,6 +428,63 @@ MUTANTS = [
         ),
     ),
     Mutant(
+        "MCP ownership check off: a tool call may replace or unregister the operator's clusters",
+        "kom_async/mcp/owners.py",
+        "        if cluster_id in self._clusters and not self.agent_owns(cluster_id):\n",
+        "        if False:\n",
+        (
+            "tests/mcp/test_operator_clusters.py::test_an_agent_cannot_replace_the_operators_cluster_with_its_own_server",
+            "tests/mcp/test_operator_clusters.py::test_an_agent_cannot_unregister_the_operators_cluster",
+            "tests/mcp/test_operator_clusters.py::test_clusters_the_operators_code_registered_belong_to_the_operator",
+        ),
+    ),
+    Mutant(
+        "MCP cluster cap off: agents register as many clusters as they like (--max-clusters ignored)",
+        "kom_async/mcp/owners.py",
+        "        if not replacing_own and self.agent_count() + self._pending >= self._max:\n",
+        "        if False:\n",
+        (
+            "tests/mcp/test_operator_clusters.py::test_registrations_past_max_clusters_are_refused_even_all_at_once",
+            "tests/mcp/test_operator_clusters.py::test_an_agent_registering_past_the_cap_does_not_grow_the_servers_memory",
+        ),
+    ),
+    Mutant(
+        "MCP HTTP header timeout off: a connection may take forever to send its headers",
+        "kom_async/mcp/httpguard.py",
+        "                self._deadline = self.loop.call_later(limits.header_timeout, self.drop)\n",
+        "                self._deadline = self.loop.call_later(limits.header_timeout, lambda: None)\n",
+        (
+            "tests/mcp/test_http_limits.py::test_slow_clients_are_dropped_after_the_header_timeout",
+            "tests/mcp/test_http_limits.py::test_every_kind_of_stalled_request_is_dropped",
+        ),
+    ),
+    Mutant(
+        "MCP HTTP connection cap off: slow clients may hold every file descriptor",
+        "kom_async/mcp/httpguard.py",
+        "            if len(self.connections) > limits.max_connections:\n",
+        "            if False:\n",
+        (
+            "tests/mcp/test_http_limits.py::test_more_slow_clients_than_file_descriptors_cannot_lock_out_a_keyed_request",
+        ),
+    ),
+    Mutant(
+        "MCP HTTP body cap off: a request body of any size is read",
+        "kom_async/mcp/server.py",
+        "        max_request_body_size=options.max_request_body,\n",
+        "        max_request_body_size=1 << 40,\n",
+        ("tests/mcp/test_http_limits.py::test_a_body_over_the_cap_gets_413_without_being_read",),
+    ),
+    Mutant(
+        "MCP secret redaction off: read tools show Secret values",
+        "kom_async/mcp/_toolkit.py",
+        "        return obj if self.settings.show_secrets else hide_secrets(obj, kind)\n",
+        "        return obj\n",
+        (
+            "tests/mcp/test_secrets_hidden.py::test_read_tools_show_a_secrets_keys_and_sizes_never_its_values",
+            "tests/mcp/test_secrets_hidden.py::test_a_patch_answer_hides_the_secret_too",
+        ),
+    ),
+    Mutant(
         "backoff without jitter: clients that failed together all retry at the same moment",
         "kom_async/backoff.py",
         "    if rng is None:\n        return ceiling\n",
