@@ -22,9 +22,10 @@ from kubernetes_asyncio.client import Configuration
 from kom_async.auth.clock import Clock
 from kom_async.auth.exec import ExecTokenSource
 from kom_async.auth.provider import AuthStats, TokenProvider
-from kom_async.auth.refresh import RefreshPolicy, start_refresh_task
+from kom_async.auth.refresh import start_refresh_task
 from kom_async.auth.shared import SharedTokenSource, SharedTokenStore, token_key
 from kom_async.auth.static import FileTokenSource, StaticTokenSource
+from kom_async.auth.timing import RefreshPolicy
 from kom_async.auth.token import TokenSource
 from kom_async.config.kubeconfig import AuthKind, KubeconfigSelection, UserAuth
 from kom_async.config.limits import Limits, limits_for
@@ -383,13 +384,16 @@ class Connector:
             if source is not None:
                 region = (eks_config.region or eks_config.server_region) if eks_config else None
                 provider = TokenProvider(
-                    source, name=cid, clock=self._clock, is_eks=eks_config is not None, region=region
+                    source,
+                    name=cid,
+                    policy=self._refresh_policy,
+                    clock=self._clock,
+                    is_eks=eks_config is not None,
+                    region=region,
                 )
                 token = await provider.get_token()  # fail registration, not the first request
                 if token.expires_at is not None:
-                    refresh_task = start_refresh_task(
-                        provider, cluster_id=cid, policy=self._refresh_policy, clock=self._clock
-                    )
+                    refresh_task = start_refresh_task(provider, cluster_id=cid, clock=self._clock)
             configuration = Configuration(host=selection.server)
             configuration.proxy = selection.proxy_url
             configuration.tls_server_name = selection.tls_server_name

@@ -537,6 +537,80 @@ MUTANTS = [
             "test_an_untrusted_token_file_swapped_for_a_link_outside_the_allowed_dirs_is_refused_on_reread",
         ),
     ),
+    Mutant(
+        "backoff without jitter: clients that failed together all retry at the same moment",
+        "kom_async/backoff.py",
+        "    if rng is None:\n        return ceiling\n",
+        "    return ceiling\n",
+        (
+            "tests/test_backoff.py::test_jitter_draws_from_the_upper_half_of_the_wait_and_spreads_over_it",
+            "tests/test_backoff.py::test_the_retry_and_refresh_policies_wait_by_the_formula",
+        ),
+    ),
+    Mutant(
+        "backoff uncapped: the wait keeps doubling past the cap",
+        "kom_async/backoff.py",
+        "    ceiling = min(cap, base * 2.0 ** min(attempt - 1, _MAX_EXPONENT))\n",
+        "    ceiling = base * 2.0 ** min(attempt - 1, _MAX_EXPONENT)\n",
+        (
+            "tests/test_backoff.py::test_the_wait_doubles_from_the_base_up_to_the_cap",
+            "tests/test_backoff.py::test_a_million_failures_in_a_row_still_wait_the_cap",
+        ),
+    ),
+    Mutant(
+        "backoff exponent unbounded: the 1,025th failure in a row raises OverflowError",
+        "kom_async/backoff.py",
+        "base * 2.0 ** min(attempt - 1, _MAX_EXPONENT))",
+        "base * 2.0 ** (attempt - 1))",
+        ("tests/test_backoff.py::test_a_million_failures_in_a_row_still_wait_the_cap",),
+    ),
+    Mutant(
+        "backoff of watch reconnects not jittered: the watches of a restarted server reconnect together",
+        "kom_async/kubectl/watch.py",
+        "rng=_JITTER)",
+        "rng=None)",
+        (
+            "tests/test_backoff.py::test_a_watch_reconnecting_to_a_refusing_server_waits_jittered_growing_times",
+        ),
+    ),
+    Mutant(
+        "backoff of the refresh loop does not grow: a failing source is asked every second",
+        "kom_async/auth/refresh.py",
+        "            wait = provider.policy.backoff(failures)\n",
+        "            wait = provider.policy.backoff(1)\n",
+        ("tests/auth/test_timing.py::test_the_refresh_loop_backs_off_by_its_providers_policy",),
+    ),
+    Mutant(
+        "refresh timing: short-lived tokens' windows not scaled, so a 2-minute token is refreshed on arrival",
+        "kom_async/auth/timing.py",
+        "min(self.advisory_window, lifetime * self.ADVISORY_FRACTION)",
+        "self.advisory_window",
+        (
+            "tests/auth/test_timing.py::test_a_two_minute_token_is_used_before_it_is_refreshed",
+            "tests/auth/test_timing.py::"
+            "test_a_fourteen_minute_token_is_refreshed_three_minutes_and_waited_for_one_minute_before_expiry",
+        ),
+    ),
+    Mutant(
+        "refresh timing: no fail-fast time after a failed fetch, every caller queues on the failing source",
+        "kom_async/auth/provider.py",
+        "            self._retry_at = self._time() + self.policy.fail_fast(self._failures_in_row)\n",
+        "            self._retry_at = self._time()\n",
+        (
+            "tests/auth/test_timing.py::test_after_failed_fetches_callers_fail_fast_for_the_policys_growing_time",
+        ),
+    ),
+    Mutant(
+        "refresh timing: the get-token cache margin is not the advisory window: tokens due a refresh served",
+        "kom_async/auth/eks/token_cache.py",
+        "margin: float = ADVISORY_WINDOW",
+        "margin: float = 0.0",
+        (
+            "tests/eks/test_eks_token_cache.py::test_a_token_inside_the_margin_is_not_served",
+            "tests/auth/test_timing.py::"
+            "test_a_fourteen_minute_token_is_refreshed_three_minutes_and_waited_for_one_minute_before_expiry",
+        ),
+    ),
 ]
 
 

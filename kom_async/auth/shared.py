@@ -26,7 +26,7 @@ from typing import Any
 
 from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.eks.token_cache import identity_material
-from kom_async.auth.provider import refresh_deadlines
+from kom_async.auth.timing import RefreshPolicy
 from kom_async.auth.token import Token, TokenSource
 from kom_async.config.readfile import read_file
 
@@ -41,6 +41,8 @@ _VERSION = 1
 _MAX_ENTRY = 64 * 1024
 #: how often a worker waiting for another's fetch looks at the lock again (seconds)
 _LOCK_POLL = 0.02
+#: the default refresh windows: a shared token past its advisory deadline is not taken
+_WINDOWS = RefreshPolicy()
 
 
 def token_key(kind: str, material: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> str:
@@ -203,7 +205,7 @@ class SharedTokenSource:
         value, expires, issued = entry
         if value == self._last:
             return None
-        if expires is not None and self._clock.time() >= refresh_deadlines(expires, expires - issued)[0]:
+        if expires is not None and self._clock.time() >= _WINDOWS.deadlines(expires, expires - issued)[0]:
             return None
         return Token(value, datetime.fromtimestamp(expires, UTC) if expires is not None else None)
 

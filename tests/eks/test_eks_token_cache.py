@@ -15,8 +15,8 @@ import pytest
 from eks_helpers import ACCESS_KEY, SECRET_KEY, decode_token, url_parts
 
 from kom_async.auth.eks.keys import botocore_target, env_region, quick_target
-from kom_async.auth.eks.token_cache import EXPIRY_MARGIN, TokenCache, cache_dir, cache_key
-from kom_async.auth.provider import DEFAULT_ADVISORY_WINDOW
+from kom_async.auth.eks.token_cache import TokenCache, cache_dir, cache_key
+from kom_async.auth.timing import ADVISORY_WINDOW, RefreshPolicy
 from kom_async.cli.eks import main
 from kom_async.config.readfile import CACHE_MAX
 
@@ -60,16 +60,17 @@ def test_no_cache_neither_reads_nor_writes_the_cache(
 def test_a_token_inside_the_margin_is_not_served(
     static_env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert EXPIRY_MARGIN == DEFAULT_ADVISORY_WINDOW  # the SDK's own refresh margin
+    # the margin is the SDK's own advisory window (a 15-minute token's is not scaled down)
+    assert TokenCache().margin == ADVISORY_WINDOW == RefreshPolicy().advisory_window
     first = _token(capsys)
     [entry] = _entries()
     doc = json.loads(entry.read_text())
     cache = TokenCache()
     key = entry.name.removeprefix("eks-token-").removesuffix(".json")
-    assert cache.load(key, now=doc["expires_at"] - EXPIRY_MARGIN - 1) is not None
-    assert cache.load(key, now=doc["expires_at"] - EXPIRY_MARGIN) is None
+    assert cache.load(key, now=doc["expires_at"] - ADVISORY_WINDOW - 1) is not None
+    assert cache.load(key, now=doc["expires_at"] - ADVISORY_WINDOW) is None
     # an entry that is this close to expiry is replaced by a newly minted token
-    doc["expires_at"] = time.time() + EXPIRY_MARGIN - 5
+    doc["expires_at"] = time.time() + ADVISORY_WINDOW - 5
     entry.write_text(json.dumps(doc))
     time.sleep(1.1)
     second = _token(capsys)

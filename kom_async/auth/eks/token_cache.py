@@ -7,8 +7,9 @@ file 0600 and written atomically. A file is named by a hash of everything that d
 token (cluster, region, profile, role, the access key id, the AWS settings in the
 environment, the AWS config files' identity), so another profile or key never reads it;
 no AWS secret is stored. A token is served until the SDK's advisory window before its
-expiry. Any problem with the cache (permissions, a foreign owner, a corrupt file) makes
-it a miss, never an error.
+expiry (``ADVISORY_WINDOW`` of ``auth/timing.py``, where all refresh timing lives). Any
+problem with the cache (permissions, a foreign owner, a corrupt file) makes it a miss,
+never an error.
 """
 
 from __future__ import annotations
@@ -25,11 +26,9 @@ try:  # CPython's small SHA-256 module: hashlib would load OpenSSL on the start-
 except ImportError:  # pragma: no cover - other interpreters, Python >= 3.12 (_sha2)
     from hashlib import sha256
 
+from kom_async.auth.timing import ADVISORY_WINDOW
+
 _VERSION = 1
-#: seconds before expiry at which a cached token is no longer served: the token provider's
-#: advisory window (``DEFAULT_ADVISORY_WINDOW``), repeated here to keep dataclasses out of the
-#: start-up path; a test keeps the two equal
-EXPIRY_MARGIN = 180.0
 # environment settings that change the identity or the STS target a token is signed for
 _IDENTITY_ENV = (
     "AWS_ACCESS_KEY_ID",
@@ -115,7 +114,7 @@ def cache_key(
 class TokenCache:
     """Read and write cached tokens in ``directory`` (see the module docstring)."""
 
-    def __init__(self, directory: str | None = None, *, margin: float = EXPIRY_MARGIN) -> None:
+    def __init__(self, directory: str | None = None, *, margin: float = ADVISORY_WINDOW) -> None:
         self.directory = directory or cache_dir()
         self.margin = margin
 
