@@ -476,7 +476,7 @@ MUTANTS = [
     ),
     Mutant(
         "MCP secret redaction off: read tools show Secret values",
-        "kom_async/mcp/_toolkit.py",
+        "kom_async/mcp/toolbase.py",
         "        return obj if self.settings.show_secrets else hide_secrets(obj, kind)\n",
         "        return obj\n",
         (

@@ -8,8 +8,7 @@ from pydantic import Field
 
 from kom_async.errors import KomError
 from kom_async.kubectl.names import escape_field_value
-from kom_async.mcp._toolkit import (
-    READ,
+from kom_async.mcp.args import (
     ClusterArg,
     ContinueArg,
     FieldArg,
@@ -22,9 +21,7 @@ from kom_async.mcp._toolkit import (
     NamespaceArg,
     Obj,
     PodNamespaceArg,
-    ToolBase,
     VersionArg,
-    tool,
 )
 from kom_async.mcp.output import (
     MAX_LIST_LIMIT,
@@ -39,6 +36,7 @@ from kom_async.mcp.output import (
     slim,
     tail_text,
 )
+from kom_async.mcp.toolbase import READ, ToolBase, tool
 
 
 class ReadTools(ToolBase):

@@ -9,17 +9,9 @@ from pydantic import Field
 
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 from kom_async.kubectl import Kubectl
-from kom_async.mcp._toolkit import (
-    READ,
-    REGISTER,
-    ContextArg,
-    ContextIdArg,
-    KubeconfigArg,
-    ReplaceArg,
-    ToolBase,
-    tool,
-)
+from kom_async.mcp.args import ContextArg, ContextIdArg, KubeconfigArg, ReplaceArg
 from kom_async.mcp.output import dumps
+from kom_async.mcp.toolbase import READ, REGISTER, ToolBase, tool
 
 
 class RegistryTools(ToolBase):

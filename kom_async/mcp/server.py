@@ -36,7 +36,8 @@ from kom_async.mcp.httpguard import (
     open_file_limit,
 )
 from kom_async.mcp.owners import DEFAULT_MAX_CLUSTERS
-from kom_async.mcp.tools import KomTools, ToolSettings
+from kom_async.mcp.toolbase import ToolSettings
+from kom_async.mcp.tools import KomTools
 
 log = logging.getLogger("kom_async.mcp")
 

@@ -9,7 +9,6 @@ the operator starts the server with ``--show-secrets``. The tools live in three 
 
 from __future__ import annotations
 
-from kom_async.mcp._toolkit import ToolSettings as ToolSettings
 from kom_async.mcp.read import ReadTools
 from kom_async.mcp.registry import RegistryTools
 from kom_async.mcp.write import WriteTools

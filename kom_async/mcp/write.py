@@ -11,21 +11,18 @@ from pydantic import Field
 from kom_async.config.yamlload import YAMLBoundError, load_one
 from kom_async.errors import NotFound
 from kom_async.kubectl.apply import load_documents
-from kom_async.mcp._toolkit import (
-    DESTRUCTIVE,
-    WRITE,
+from kom_async.mcp.args import (
     ClusterArg,
     GroupArg,
     KindArg,
     NameArg,
     NamespaceArg,
     Obj,
-    ToolBase,
     VersionArg,
     YamlNamespaceArg,
-    tool,
 )
 from kom_async.mcp.output import compact, dumps, ref, status_word
+from kom_async.mcp.toolbase import DESTRUCTIVE, WRITE, ToolBase, tool
 
 
 class WriteTools(ToolBase):

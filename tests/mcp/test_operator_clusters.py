@@ -19,7 +19,7 @@ from kom_async.clusters import Clusters
 from kom_async.config.policy import ExecPolicy
 from kom_async.lab import EKSLab, LabCluster
 from kom_async.mcp.server import build_server
-from kom_async.mcp.tools import ToolSettings
+from kom_async.mcp.toolbase import ToolSettings
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
