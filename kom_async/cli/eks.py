@@ -203,8 +203,6 @@ def main(argv: list[str] | None = None) -> int:
         print(warning, file=sys.stderr)
     try:
         token, expiration = _mint(args)
-    except KeyboardInterrupt:
-        return 130
     except Exception as exc:
         from kom_async.errors import KomError  # not imported on the way to a token
 

@@ -1,4 +1,5 @@
-"""``kom-async lab``: run the offline EKS lab in the foreground until Ctrl-C or SIGTERM."""
+"""``kom-async lab``: run the offline EKS lab in the foreground until Ctrl-C (exit 130) or
+SIGTERM (exit 0)."""
 
 from __future__ import annotations
 
@@ -38,10 +39,16 @@ async def _run(args: argparse.Namespace) -> int:
 
     out: Path = args.out
     stop = asyncio.Event()
+    received: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        received.append(sig)
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
     try:
         async with EKSLab(region=args.region) as lab:
             names = (
@@ -76,7 +83,7 @@ async def _run(args: argparse.Namespace) -> int:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
     print("kom-async lab: stopped", flush=True)
-    return 0
+    return 130 if signal.SIGINT in received else 0  # Ctrl-C: the shell's 128 + SIGINT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,18 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.clusters < 1:
         print("kom-async lab: --clusters must be >= 1", file=sys.stderr)
         return 2
-    try:
-        import moto  # noqa: F401
-        import trustme  # noqa: F401
-    except ImportError:
-        print("kom-async lab needs the lab extra: pip install 'kom-async[lab]'", file=sys.stderr)
-        return 2
+    # the lab extra, before any file is written; the dispatcher says what to install if it is absent
+    import kom_async.lab.lab  # noqa: F401
+
     args.out = Path(args.dir).resolve()
     try:
         args.out.mkdir(parents=True, exist_ok=True)
         return asyncio.run(_run(args))
-    except KeyboardInterrupt:
-        return 130
     except OSError as exc:
         print(f"kom-async lab: {exc}", file=sys.stderr)
         return 1

@@ -17,15 +17,17 @@ import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from mcp.server import MCPServer
-from mcp.server.transport_security import TransportSecuritySettings
+from typing import TYPE_CHECKING, Any
 
 from kom_async.clusters import Clusters
 from kom_async.config.policy import DEFAULT_ALLOWED_COMMANDS, ExecPolicy, TrustPolicy
 from kom_async.errors import KomError
-from kom_async.mcp.tools import KomTools, ToolSettings
+
+if TYPE_CHECKING:  # the mcp extra loads after parsing: `kom-async mcp --help` needs only the core
+    from mcp.server import MCPServer
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    from kom_async.mcp.tools import ToolSettings
 
 log = logging.getLogger("kom_async.mcp")
 
@@ -138,7 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def build_server(clusters: Clusters, settings: ToolSettings) -> MCPServer[Any]:
     """An MCP server whose tools act on ``clusters``."""
+    from mcp.server import MCPServer
+
     from kom_async import __version__
+    from kom_async.mcp.tools import KomTools
 
     server: MCPServer[Any] = MCPServer(
         "kom-async", instructions=_INSTRUCTIONS, version=__version__, log_level="WARNING"
@@ -187,6 +192,8 @@ def rebinding_protection(host: str) -> TransportSecuritySettings | None:
     """DNS-rebinding protection for a loopback bind address: only Host (and Origin) headers that
     name a loopback address are served, so a web page whose name resolves to 127.0.0.x cannot
     drive the server from a browser. None (no Host check) for other addresses, which need a key."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
     if not _is_loopback(host):
         return None
     names = {"127.0.0.1", "localhost", "[::1]"}
@@ -250,6 +257,8 @@ async def _serve_http(server: MCPServer[Any], options: argparse.Namespace, auth_
 
 async def serve(options: argparse.Namespace) -> int:
     """Preload clusters, then serve until the client goes away (stdio) or a signal (HTTP)."""
+    from kom_async.mcp.tools import ToolSettings
+
     auth_key = _auth_key(options)
     policy = ExecPolicy(DEFAULT_ALLOWED_COMMANDS | set(options.allow_exec), deny_all=options.deny_all_exec)
     trust = TrustPolicy.untrusted(
@@ -317,10 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.allow_server and not options.pin_servers:
         print(f"kom-async mcp: note: {UNPINNED_NOTE}", file=sys.stderr, flush=True)
     _configure_logging(options.log_level)
-    try:
-        return asyncio.run(serve(options))
-    except KeyboardInterrupt:
-        return 130
+    return asyncio.run(serve(options))
 
 
 if __name__ == "__main__":
