@@ -25,7 +25,7 @@ _SECRET_WORDS = (
 # bounded and anchored at the start of a word: each position is tried in constant time, so a
 # 16 KiB run of letters costs microseconds, not the quadratic backtracking of ``\w*(?:...)\w*``
 _SECRET_NAME = rf"(?<![A-Za-z0-9_.\-])[A-Za-z0-9_.\-]{{0,40}}?(?:{_SECRET_WORDS})[A-Za-z0-9_.\-]{{0,40}}"
-_VALUE = r"""(?P<value>"[^"\n]*"|'[^'\n]*'|[^\s,;&"'}\])\[(<][^\s,;&"'}\])]*)"""
+_VALUE = r"""(?P<value>"[^"\n]*"|'[^'\n]*'|[^\s,;&"'}\])\[(<>][^\s,;&"'}\])<>]*)"""
 # `name=value`: an assignment (env, query string, flag) is data whatever its value looks like
 _EQUALS = re.compile(rf"""(?P<name>["']?{_SECRET_NAME}["']?[ \t]*=[ \t]*){_VALUE}""", re.IGNORECASE)
 # `name: value`: data or prose; _colon_value decides by the value's shape
@@ -33,7 +33,8 @@ _COLON = re.compile(
     rf"""(?P<name>(?P<quote>["']?){_SECRET_NAME}(?P=quote)[ \t]*:[ \t]*){_VALUE}""", re.IGNORECASE
 )
 # a value, not a word: a digit or a symbol inside it, or upper case after a lower-case start
-_VALUE_SHAPED = re.compile(r"[0-9/+=_~.\-]|^[a-z]+[A-Z]")
+# (dots and hyphens do not count: field paths and hyphenated words are prose)
+_VALUE_SHAPED = re.compile(r"[0-9/+=_~]|^[a-z]+[A-Z]")
 # credentials in URLs: scheme://user:password@host
 _USERINFO = re.compile(r"(?P<scheme>(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{0,30}://)[^/\s@]{1,512}@")
 # `Bearer xxx`, `Basic xxx` (HTTP authorization values); a plain word after it is prose
@@ -54,8 +55,8 @@ _KNOWN = re.compile(
         )
     )
 )
-# anything else long and random-looking: 32+ token characters mixing upper case, lower case and
-# digits (AWS secret keys are 40, session tokens hundreds), or 40+ hex digits that are not a
+# anything else long and random-looking: 32+ token characters with a random stretch in them
+# (AWS secret keys are 40, session tokens hundreds), or 40+ hex digits that are not a
 # content digest (sha256:...); Kubernetes names, request ids (lower-case UUIDs) and paths never qualify
 _RANDOM = re.compile(r"[A-Za-z0-9+/=_\-]{32,}")
 _HEX = re.compile(r"(?<!sha256:)(?<!sha512:)\b[0-9a-fA-F]{40,}\b")
@@ -63,8 +64,20 @@ _HEX = re.compile(r"(?<!sha256:)(?<!sha512:)\b[0-9a-fA-F]{40,}\b")
 _MIN_KNOWN = 6
 
 
+# separators inside identifiers; a random run has a long stretch without them
+_SEPARATORS = re.compile(r"[-_=.]")
+
+
 def _looks_random(run: str) -> bool:
-    return any(c.isdigit() for c in run) and any(c.isupper() for c in run) and any(c.islower() for c in run)
+    """16+ characters between separators, mixing upper case, lower case and digits: a key, not
+    an identifier such as ``X-Amz-Algorithm=AWS4-HMAC-SHA256``."""
+    return any(
+        len(part) >= 16
+        and any(c.isdigit() for c in part)
+        and any(c.isupper() for c in part)
+        and any(c.islower() for c in part)
+        for part in _SEPARATORS.split(run)
+    )
 
 
 def _redacted_value(m: re.Match[str]) -> str | None:
