@@ -79,7 +79,9 @@ def test_build_makes_a_wheel_and_an_sdist_with_the_package_and_its_type_marker(d
     assert "kom-async = kom_async.cli:main" in entry_points
     with tarfile.open(sdists[0]) as tar:
         members = {m.split("/", 1)[1] for m in tar.getnames() if "/" in m}
-    assert {"pyproject.toml", "README.md", "kom_async/__init__.py"} <= members
+    assert {"pyproject.toml", "README.md", "LICENSE", "kom_async/__init__.py"} <= members
+    license_files = [n for n in names if n.startswith("kom_async-0.1.0.dist-info/") and n.endswith("LICENSE")]
+    assert license_files and "Apache License" in zipfile.ZipFile(wheels[0]).read(license_files[0]).decode()
 
 
 def test_the_wheel_imports_from_the_fresh_venv_and_the_command_runs(fresh_venv: Path) -> None:
