@@ -10,11 +10,36 @@ import signal
 import sys
 from pathlib import Path
 
+EXAMPLES = """examples:
+  # one cluster "demo"; then, in another shell, use the kubeconfig and AWS env it writes
+  kom-async lab
+  source .kom-async-lab/aws.env && kubectl --kubeconfig .kom-async-lab/kubeconfig get pods -A
+
+  # three clusters (team-1..team-3) in eu-west-1, stopping after ten minutes
+  kom-async lab --clusters 3 --name team --region eu-west-1 --duration 600
+
+  # kubeconfigs that run kom-async eks get-token instead of the AWS CLI
+  kom-async lab --exec-command kom-async
+"""
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kom-async lab",
-        description="Run an offline EKS (moto + an HTTPS Kubernetes API) on 127.0.0.1.",
+        description="Run an offline EKS (moto + an HTTPS Kubernetes API) on 127.0.0.1 until "
+        "Ctrl-C (exit 130) or SIGTERM (exit 0).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--clusters", type=int, default=1, help="how many clusters (default 1)")
     p.add_argument("--name", default="demo", help="cluster name, or prefix when --clusters > 1")
@@ -29,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         default="aws",
         help="exec plugin the kubeconfig runs (default: aws, i.e. aws eks get-token)",
     )
-    p.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    p.add_argument("--duration", type=_positive_seconds, default=None, help="stop after N seconds")
     return p
 
 

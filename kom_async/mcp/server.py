@@ -56,11 +56,25 @@ _INSTRUCTIONS = (
 )
 
 
+EXAMPLES = f"""examples:
+  # stdio (what an MCP client launches), the clusters of ~/.kube/clusters preloaded
+  kom-async mcp --kubeconfig-dir ~/.kube/clusters
+
+  # streamable HTTP on loopback, read-only, agents may not register clusters
+  kom-async mcp --transport http --port 8000 --read-only --read-only-registry
+
+  # HTTP on every interface: a bearer key is required ({AUTH_KEY_ENV} keeps it out of ps)
+  {AUTH_KEY_ENV}=$(openssl rand -hex 32) kom-async mcp --transport http --host 0.0.0.0
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``kom-async mcp`` command line."""
     parser = argparse.ArgumentParser(
         prog="kom-async mcp",
         description="Serve Kubernetes clusters (AWS EKS included) as MCP tools for AI agents.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")

@@ -28,7 +28,13 @@ def sh(
     # never with PYTHONPATH: a checkout on it (`PYTHONPATH=$PWD pytest`) would shadow the wheel
     env = {k: v for k, v in (os.environ if env is None else env).items() if k != "PYTHONPATH"}
     proc = subprocess.run(
-        [str(a) for a in args], capture_output=True, text=True, timeout=timeout, check=False, env=env, **kwargs
+        [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+        **kwargs,
     )  # type: ignore[call-overload]
     assert proc.returncode == 0, f"{args}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
     return proc  # type: ignore[no-any-return]
