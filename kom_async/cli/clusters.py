@@ -23,42 +23,16 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 from datetime import UTC
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from kom_async.cli.results import CheckResult
 from kom_async.cli.table import render_plain, render_rich, summary
 from kom_async.errors import KomError
 
 if TYPE_CHECKING:
     from kom_async.clusters import Clusters
-
-
-@dataclass
-class CheckResult:
-    """What ``clusters check`` learned about one kubeconfig (one row of the table)."""
-
-    id: str
-    kubeconfig: str
-    server: str | None = None
-    auth_kind: str | None = None
-    eks: bool | None = None
-    token_source: str | None = None
-    token_expires_at: str | None = None
-    server_version: str | None = None
-    latency_ms: float | None = None
-    error: str | None = None
-    context: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the cluster registered and answered ``/version``."""
-        return self.error is None
-
-    def as_json(self) -> dict[str, Any]:
-        """The result as a JSON-ready dict (what ``--json`` prints per cluster)."""
-        return {**asdict(self), "ok": self.ok}
 
 
 CHECK_EXAMPLES = """examples:

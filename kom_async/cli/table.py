@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from kom_async.cli.clusters import CheckResult
+    from kom_async.cli.results import CheckResult
 
 COLUMNS = ("ID", "SERVER", "AUTH", "EKS", "EXPIRES", "VERSION", "LATENCY", "ERROR")
 WIDE_COLUMNS = (*COLUMNS[:-1], "KUBECONFIG", "CONTEXT", "ERROR")
