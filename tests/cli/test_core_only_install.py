@@ -16,7 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.packaging
+# building the wheel and installing the core from the index takes minutes on a busy machine
+pytestmark = [pytest.mark.packaging, pytest.mark.timeout(900)]
 
 # the lab's and the MCP server's own third-party modules: none may load with the core alone
 EXTRA_MODULES = ("moto", "trustme", "jsonpatch", "json_merge_patch", "mcp", "pydantic", "uvicorn")
