@@ -611,6 +611,40 @@ MUTANTS = [
             "test_a_fourteen_minute_token_is_refreshed_three_minutes_and_waited_for_one_minute_before_expiry",
         ),
     ),
+    Mutant(
+        "scrubber key shapes off: an AWS access key id in foreign text survives",
+        "kom_async/scrub.py",
+        '            r"\\b(?:AKIA|ASIA|AROA|AIDA|ANPA|ANVA|AGPA)[A-Z0-9]{12,}\\b",',
+        '            r"(?!x)x",',
+        (
+            "tests/test_scrub_corpus.py::test_every_secret_shape_is_redacted_on_its_own_in_a_sentence",
+            "tests/core/test_exec_leaves_nothing.py::test_secrets_a_plugin_prints_on_stderr_never_reach_the_error",
+        ),
+    ),
+    Mutant(
+        "scrubber random runs off: a 40-character AWS secret key in foreign text survives",
+        "kom_async/scrub.py",
+        "        len(part) >= 16\n",
+        "        len(part) >= 16 and False\n",
+        (
+            "tests/test_scrub_corpus.py::test_every_secret_shape_is_redacted_on_its_own_in_a_sentence",
+            "tests/test_scrub_corpus.py::test_a_real_error_message_keeps_its_words_and_loses_its_secrets",
+        ),
+    ),
+    Mutant(
+        "scrubber eats words: a bare word after 'credentials:' is redacted as if it were a value",
+        "kom_async/scrub.py",
+        '    data = m["quote"] != "" or _VALUE_SHAPED.search(bare) is not None\n',
+        "    data = True\n",
+        ("tests/test_scrub_corpus.py::test_a_real_error_message_keeps_its_words_and_loses_its_secrets",),
+    ),
+    Mutant(
+        "pytest plugin eager: registering kom_async_lab imports the lab (moto, json_merge_patch...)",
+        "kom_async/lab/__init__.py",
+        "if TYPE_CHECKING:\n    from kom_async.lab.clock import FakeClock\n",
+        "if True:\n    from kom_async.lab.clock import FakeClock\n",
+        ("tests/test_lab_plugin_lazy.py::test_registering_the_pytest_plugin_imports_no_extra",),
+    ),
 ]
 
 

@@ -28,6 +28,7 @@ from kom_async.kubectl import Kubectl, Query
 from kom_async.kubectl.discovery import ResourceInfo
 from kom_async.kubectl.names import check_namespace
 from kom_async.mcp.args import Obj
+from kom_async.mcp.defaults import DEFAULT_MAX_CLUSTERS
 from kom_async.mcp.output import (
     MAX_LIST_LIMIT,
     hide_secrets,
@@ -35,7 +36,7 @@ from kom_async.mcp.output import (
     slim,
     strip_userinfo,
 )
-from kom_async.mcp.owners import DEFAULT_MAX_CLUSTERS, Owners
+from kom_async.mcp.owners import Owners
 from kom_async.scrub import scrub
 
 log = logging.getLogger("kom_async.mcp")

@@ -51,7 +51,10 @@ async def test_a_wrong_secret_fails_a_verified_registration_as_invalid_credentia
     error = caught.value
     assert error.kind is EKSAuthErrorKind.InvalidCredentials
     assert key[:8] in str(error) and key not in str(error)  # the prefix, not the whole key id
-    assert "AWS_ACCESS_KEY_ID" in str(error) and "exec env" in str(error)  # where the keys came from
+    assert "AWS_ACCESS_KEY_ID" in str(error) and "register_eks(env=...)" in str(
+        error
+    )  # where the keys came from
+    assert "kubeconfig" not in str(error)  # registered by name: no kubeconfig is involved
     assert "SignatureDoesNotMatch" in str(error)
     assert error.__cause__ is not None and "SignatureDoesNotMatch" in str(error.__cause__)
     assert eks_lab.stats("lab").tokens_accepted == 0  # no token reached the cluster first

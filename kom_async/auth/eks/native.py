@@ -15,7 +15,7 @@ from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.eks.aws import AWSClientPool, AWSContext
 from kom_async.auth.eks.aws_errors import map_aws_error, scrubbed
 from kom_async.auth.eks.config import EKSAuthConfig
-from kom_async.auth.eks.diagnose import CredentialCheck, describe_source, permission_denied
+from kom_async.auth.eks.diagnose import CredentialCheck, describe_source, env_origin, permission_denied
 from kom_async.auth.eks.env import unsupported_env_names
 from kom_async.auth.eks.sign import TOKEN_LIFETIME as TOKEN_LIFETIME  # re-exported: old import path
 from kom_async.auth.eks.sign import TOKEN_PREFIX as TOKEN_PREFIX
@@ -126,9 +126,8 @@ class NativeEKSTokenSource:
 
     def _source_words(self, method: str) -> str:
         c = self.config
-        return describe_source(
-            method, profile=c.profile, role_arn=c.role_arn, env_keys="AWS_ACCESS_KEY_ID" in c.env
-        )
+        env_from = env_origin(c.env, from_kubeconfig=c.exec_config is not None)
+        return describe_source(method, profile=c.profile, role_arn=c.role_arn, env_from=env_from)
 
     async def verify_credentials(self) -> str:
         """The IAM identity (ARN) AWS sees for these credentials, or ``InvalidCredentials``."""
