@@ -1,5 +1,5 @@
-"""Fixtures for the core tests (helpers live in core_helpers.py)."""
+"""Fixtures for the auth tests (helpers live in auth_helpers.py)."""
 
-from core_helpers import clock, make_plugin
+from auth_helpers import clock, make_plugin
 
 __all__ = ["clock", "make_plugin"]

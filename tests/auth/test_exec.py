@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from core_helpers import pids_alive
+from auth_helpers import pids_alive
 
 from kom_async.auth.exec import ExecTokenSource
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, ExecPluginError
