@@ -1,6 +1,6 @@
 """The package's imports flow one way (ARCHITECTURE.md): each layer imports only the layers
-below it, the fluent API never imports auth, nothing imports an old re-export path, and the
-import graph has no cycle, counting type-only and function-level imports too."""
+below it, the fluent API never imports auth, and the import graph has no cycle, counting
+type-only and function-level imports too."""
 
 from __future__ import annotations
 
@@ -36,28 +36,6 @@ FORBIDDEN: list[tuple[str, str, str]] = [
     ("kom_async.lab", "kom_async.cli", "apps are independent"),
     ("kom_async.metrics", "kom_async.mcp", "apps are independent"),
 ]
-
-# old import paths, kept as re-exports for users; code inside the package never uses them
-LEGACY = frozenset(
-    {
-        "kom_async.apply",
-        "kom_async.auth.apiclient",
-        "kom_async.auth.aws",
-        "kom_async.auth.detect",
-        "kom_async.auth.eks_native",
-        "kom_async.auth.retry",
-        "kom_async.cluster",
-        "kom_async.clusters_cli",
-        "kom_async.discovery",
-        "kom_async.eks_cli",
-        "kom_async.kubeconfig",
-        "kom_async.models",
-        "kom_async.policy",
-        "kom_async.rest",
-        "kom_async.selectors",
-        "kom_async.tls",
-    }
-)
 
 
 def module_name(path: Path) -> str:
@@ -122,13 +100,8 @@ def graph() -> dict[str, set[str]]:
 def violations(edges: dict[str, set[str]]) -> list[str]:
     found: list[str] = []
     for importer, targets in sorted(edges.items()):
-        if importer in LEGACY:
-            continue
         src = layer_of(importer)
         for target in sorted(targets):
-            if target in LEGACY:
-                found.append(f"{importer} imports the old path {target}; import its new home")
-                continue
             dst = layer_of(target)
             if src is None or dst is None:
                 found.append(f"{importer} -> {target}: module not placed in a layer (ARCHITECTURE.md)")
@@ -183,7 +156,7 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_every_module_has_a_layer() -> None:
-    unplaced = [m for m in all_modules() if m not in LEGACY and layer_of(m) is None]
+    unplaced = [m for m in all_modules() if layer_of(m) is None]
     assert unplaced == []
 
 
@@ -195,21 +168,12 @@ def test_the_import_graph_has_no_cycle() -> None:
     assert cycles(graph()) == []
 
 
-def test_legacy_paths_are_only_re_exports() -> None:
-    """An old path holds no code of its own, so there is one home per concern."""
-    modules = all_modules()
-    for name in LEGACY:
-        tree = ast.parse(modules[name].read_text())
-        kinds = {type(node).__name__ for node in tree.body}
-        assert kinds <= {"Expr", "ImportFrom", "Import", "If", "Assign"}, (name, kinds)
-
-
 @pytest.mark.parametrize(
     ("importer", "source", "expect"),
     [
         ("kom_async.config.tls", "from kom_async.auth.token import Token\n", "a layer above it"),
         ("kom_async.kubectl.query", "from kom_async.auth.provider import TokenProvider\n", "not tokens"),
-        ("kom_async.transport.rest", "from kom_async.rest import Target\n", "old path"),
+        ("kom_async.auth.provider", "from kom_async.transport.retry import RetryPolicy\n", "a layer above it"),
         ("kom_async.auth.token", "if TYPE_CHECKING:\n    from kom_async.clusters import Clusters\n", "above"),
     ],
 )
@@ -261,7 +225,7 @@ def test_only_public_modules_declare_all() -> None:
     internal_with_all = [
         name
         for name, path in all_modules().items()
-        if name not in PUBLIC and name not in LEGACY and declares_all(path)
+        if name not in PUBLIC and declares_all(path)
     ]
     assert internal_with_all == []
 

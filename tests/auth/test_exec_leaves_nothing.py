@@ -12,8 +12,8 @@ import pytest
 from auth_helpers import pids_alive
 
 from kom_async.auth.exec import ExecTokenSource
+from kom_async.config.kubeconfig import ExecConfig
 from kom_async.errors import ExecPluginError
-from kom_async.kubeconfig import ExecConfig
 
 CREDENTIAL = (
     '{"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1beta1", '

@@ -36,4 +36,3 @@ async def kubeconfig_dir(lab: EKSLab, tmp_path: Path) -> Path:
     (folder / "closed.yaml").write_text(closed)
     (folder / ".hidden").write_text("not a kubeconfig, skipped")
     return folder
-
