@@ -2,11 +2,13 @@
 
 Layering inside the package, bottom up: ``_constants``, ``selectors``, ``models``,
 ``discovery`` → ``context`` → ``watch`` → ``query`` → ``apply`` → ``facade`` (``Kubectl``).
+Every name in ``__all__`` is also importable from ``kom_async``.
 """
 
 from __future__ import annotations
 
 from kom_async.kubectl._constants import ALL_NAMESPACES, PatchType
+from kom_async.kubectl.discovery import Discovery, ResourceInfo
 from kom_async.kubectl.facade import Kubectl
 from kom_async.kubectl.logs import LogStream
 from kom_async.kubectl.pod import PodQuery
@@ -16,6 +18,7 @@ from kom_async.kubectl.watch import Watch
 
 __all__ = [
     "ALL_NAMESPACES",
+    "Discovery",
     "ExecResult",
     "ExecSession",
     "Kubectl",
@@ -24,5 +27,6 @@ __all__ = [
     "PatchType",
     "PodQuery",
     "Query",
+    "ResourceInfo",
     "Watch",
 ]

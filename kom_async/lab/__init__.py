@@ -6,9 +6,19 @@ that ``aws eks get-token``, kubectl and kubernetes_asyncio all work against, off
 
 from __future__ import annotations
 
+from kom_async.lab.aws import AWSCredential
 from kom_async.lab.clock import FakeClock
 from kom_async.lab.faults import Fault
 from kom_async.lab.lab import EKSLab, LabAccount, LabCluster, LabError
 from kom_async.lab.state import ClusterStats
 
-__all__ = ["ClusterStats", "EKSLab", "FakeClock", "Fault", "LabAccount", "LabCluster", "LabError"]
+__all__ = [
+    "AWSCredential",
+    "ClusterStats",
+    "EKSLab",
+    "FakeClock",
+    "Fault",
+    "LabAccount",
+    "LabCluster",
+    "LabError",
+]
