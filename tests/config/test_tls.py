@@ -13,7 +13,10 @@ from kom_async.config.tls import ssl_context_for
 def kubeconfig(ca: bytes, *, insecure: bool = False) -> str:
     import base64
 
-    cluster = {"server": "https://api.example:6443", "certificate-authority-data": base64.b64encode(ca).decode()}
+    cluster = {
+        "server": "https://api.example:6443",
+        "certificate-authority-data": base64.b64encode(ca).decode(),
+    }
     if insecure:
         cluster["insecure-skip-tls-verify"] = True  # type: ignore[assignment]
     return yaml.safe_dump(

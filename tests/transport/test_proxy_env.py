@@ -7,7 +7,9 @@ import pytest
 from kom_async.transport.apiclient import _env_proxy
 
 
-def test_the_environment_proxy_is_read_once_per_server_and_honours_no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_environment_proxy_is_read_once_per_server_and_honours_no_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     for name in ("https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY"):
         monkeypatch.delenv(name, raising=False)
     assert _env_proxy("https://api.example:6443") is None
