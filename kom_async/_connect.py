@@ -252,7 +252,7 @@ class Connector:
         if auth.kind == "token" and auth.token is not None:
             return StaticTokenSource(auth.token)
         if auth.kind == "token-file" and auth.token_file is not None:
-            return FileTokenSource(auth.token_file)
+            return FileTokenSource(auth.token_file, allowed_dirs=auth.token_file_dirs)
         return None
 
     def _shared(

@@ -427,6 +427,116 @@ MUTANTS = [
             "test_after_unregister_a_deleted_or_deleting_cluster_is_refused_as_a_fresh_registry_would",
         ),
     ),
+    Mutant(
+        "MCP ownership check off: a tool call may replace or unregister the operator's clusters",
+        "kom_async/mcp/owners.py",
+        "        if cluster_id in self._clusters and not self.agent_owns(cluster_id):\n",
+        "        if False:\n",
+        (
+            "tests/mcp/test_operator_clusters.py::test_an_agent_cannot_replace_the_operators_cluster_with_its_own_server",
+            "tests/mcp/test_operator_clusters.py::test_an_agent_cannot_unregister_the_operators_cluster",
+            "tests/mcp/test_operator_clusters.py::test_clusters_the_operators_code_registered_belong_to_the_operator",
+        ),
+    ),
+    Mutant(
+        "MCP cluster cap off: agents register as many clusters as they like (--max-clusters ignored)",
+        "kom_async/mcp/owners.py",
+        "        if not replacing_own and self.agent_count() + self._pending >= self._max:\n",
+        "        if False:\n",
+        (
+            "tests/mcp/test_operator_clusters.py::test_registrations_past_max_clusters_are_refused_even_all_at_once",
+            "tests/mcp/test_operator_clusters.py::test_an_agent_registering_past_the_cap_does_not_grow_the_servers_memory",
+        ),
+    ),
+    Mutant(
+        "MCP HTTP header timeout off: a connection may take forever to send its headers",
+        "kom_async/mcp/httpguard.py",
+        "                self._deadline = self.loop.call_later(limits.header_timeout, self.drop)\n",
+        "                self._deadline = self.loop.call_later(limits.header_timeout, lambda: None)\n",
+        (
+            "tests/mcp/test_http_limits.py::test_slow_clients_are_dropped_after_the_header_timeout",
+            "tests/mcp/test_http_limits.py::test_every_kind_of_stalled_request_is_dropped",
+        ),
+    ),
+    Mutant(
+        "MCP HTTP connection cap off: slow clients may hold every file descriptor",
+        "kom_async/mcp/httpguard.py",
+        "            if len(self.connections) > limits.max_connections:\n",
+        "            if False:\n",
+        (
+            "tests/mcp/test_http_limits.py::test_more_slow_clients_than_file_descriptors_cannot_lock_out_a_keyed_request",
+        ),
+    ),
+    Mutant(
+        "MCP HTTP body cap off: a request body of any size is read",
+        "kom_async/mcp/server.py",
+        "        max_request_body_size=options.max_request_body,\n",
+        "        max_request_body_size=1 << 40,\n",
+        ("tests/mcp/test_http_limits.py::test_a_body_over_the_cap_gets_413_without_being_read",),
+    ),
+    Mutant(
+        "MCP secret redaction off: read tools show Secret values",
+        "kom_async/mcp/_toolkit.py",
+        "        return obj if self.settings.show_secrets else hide_secrets(obj, kind)\n",
+        "        return obj\n",
+        (
+            "tests/mcp/test_secrets_hidden.py::test_read_tools_show_a_secrets_keys_and_sizes_never_its_values",
+            "tests/mcp/test_secrets_hidden.py::test_a_patch_answer_hides_the_secret_too",
+        ),
+    ),
+    Mutant(
+        "YAML bound skipped in the MCP patch tool: patch text is parsed with yaml.safe_load",
+        "kom_async/mcp/write.py",
+        "                body = load_one(patch)\n",
+        "                body = yaml.safe_load(patch)\n",
+        (
+            "tests/mcp/test_yaml_bounds.py::test_an_alias_bomb_patch_is_refused_while_another_client_is_served",
+            "tests/test_one_reader.py::test_yaml_is_parsed_only_by_the_bounded_loader",
+        ),
+    ),
+    Mutant(
+        "bounded reader's regular-file check off: FIFOs, devices and directories are read",
+        "kom_async/config/readfile.py",
+        "    if not stat.S_ISREG(mode):\n",
+        "    if False:\n",
+        (
+            "tests/registry/test_special_files.py::test_a_token_file_replaced_by_a_fifo_fails_the_next_request_with_a_typed_error",
+            "tests/registry/test_special_files.py::test_a_service_account_token_that_is_not_a_regular_file_is_refused_at_once",
+            "tests/registry/test_special_files.py::test_dev_zero_named_by_a_kubeconfig_is_refused_promptly",
+            "tests/eks/test_eks_token_cache.py::test_a_fifo_in_place_of_a_cache_entry_is_a_miss_and_get_token_succeeds",
+        ),
+    ),
+    Mutant(
+        "bounded reader's size cap off: a file of any size is read whole",
+        "kom_async/config/readfile.py",
+        "        if st.st_size > limit:\n            raise _too_large(limit)\n"
+        "        return _read_at_most(fd, limit)\n",
+        "        return _read_at_most(fd, 1 << 62)\n",
+        (
+            "tests/registry/test_special_files.py::test_a_token_file_over_its_cap_is_refused_unread",
+            "tests/registry/test_special_files.py::test_a_ca_file_over_its_cap_is_refused_unread",
+        ),
+    ),
+    Mutant(
+        "FileTokenSource's re-read goes around the bounded reader (a plain read_bytes)",
+        "kom_async/auth/static.py",
+        "await asyncio.to_thread(self._read)",
+        "await asyncio.to_thread(self.path.read_bytes)",
+        (
+            "tests/registry/test_special_files.py::test_a_token_file_replaced_by_a_fifo_fails_the_next_request_with_a_typed_error",
+            "tests/test_one_reader.py::test_files_are_read_only_by_the_bounded_reader",
+        ),
+    ),
+    Mutant(
+        "an untrusted tokenFile's allowed directories are checked on the first read only",
+        "kom_async/_connect.py",
+        "FileTokenSource(auth.token_file, allowed_dirs=auth.token_file_dirs)",
+        "FileTokenSource(auth.token_file)",
+        (
+            "tests/registry/test_special_files.py::"
+            "test_an_untrusted_token_file_swapped_for_a_link_outside_the_allowed_dirs_is_refused_on_reread",
+        ),
+    ),
 ]
 
 

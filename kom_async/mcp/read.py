@@ -21,6 +21,7 @@ from kom_async.mcp._toolkit import (
     NameArg,
     NamespaceArg,
     Obj,
+    PodNamespaceArg,
     ToolBase,
     VersionArg,
     tool,
@@ -56,7 +57,10 @@ class ReadTools(ToolBase):
         limit: LimitArg = MAX_LIST_LIMIT,
         continue_token: ContinueArg = None,
     ) -> str:
-        """List objects of any kind (built-in or custom), one page at a time (managedFields dropped)."""
+        """List objects of any kind (built-in or custom), one page at a time (managedFields dropped).
+
+        Secret values (data, stringData) show as their size unless the server runs with --show-secrets.
+        """
         kubectl = self._kubectl(cluster)
         limit = min(limit, MAX_LIST_LIMIT)
         while True:
@@ -106,8 +110,12 @@ class ReadTools(ToolBase):
         group: GroupArg = None,
         version: VersionArg = None,
     ) -> str:
-        """Get one object of any kind as JSON (managedFields dropped)."""
-        return compact(await self._one(cluster, kind, name, namespace, group, version).get())
+        """Get one object of any kind as JSON (managedFields dropped).
+
+        Secret values (data, stringData) show as their size unless the server runs with --show-secrets.
+        """
+        query = await self._one(cluster, kind, name, namespace, group, version)
+        return compact(self._shown(await query.get()))
 
     @tool(READ)
     async def describe_k8s_resource(
@@ -119,14 +127,18 @@ class ReadTools(ToolBase):
         group: GroupArg = None,
         version: VersionArg = None,
     ) -> str:
-        """Like kubectl describe: the object plus the events that mention it."""
+        """Like kubectl describe: the object plus the events that mention it.
+
+        Secret values (data, stringData) show as their size unless the server runs with --show-secrets.
+        """
         kubectl = self._kubectl(cluster)  # resolved once: the events come from the same cluster
-        obj = await self._one(kubectl.cluster_id, kind, name, namespace, group, version).get()
+        query = await self._one(kubectl.cluster_id, kind, name, namespace, group, version)
+        obj = await query.get()
         meta = obj.get("metadata") or {}
         selector = f"involvedObject.name={escape_field_value(name)}"
         if meta.get("namespace"):
             selector += f",involvedObject.namespace={escape_field_value(str(meta['namespace']))}"
-        result: Obj = {"object": slim(obj)}
+        result: Obj = {"object": slim(self._shown(obj))}
         try:
             events = await self._list(
                 kubectl,
@@ -220,7 +232,7 @@ class ReadTools(ToolBase):
         self,
         name: NameArg,
         cluster: ClusterArg = None,
-        namespace: NamespaceArg = None,
+        namespace: PodNamespaceArg = None,
         container: Annotated[str | None, Field(description="Container, when the pod has several")] = None,
         tail_lines: Annotated[int | None, Field(ge=1, description="Only the last N lines")] = 200,
         since_seconds: Annotated[int | None, Field(ge=1, description="Only lines newer than this")] = None,

@@ -2,7 +2,8 @@
 
 Every tool returns compact JSON text (pod logs return plain text). Failures become MCP tool
 errors carrying a one-line reason (the API server's own message for Kubernetes errors), never
-a traceback; no output ever holds a token or a secret. The tools live in three groups:
+a traceback; no output ever holds a token, and Secret values show only as their size unless
+the operator starts the server with ``--show-secrets``. The tools live in three groups:
 ``registry`` (clusters), ``read`` and ``write`` (refused on a read-only server).
 """
 

@@ -18,6 +18,8 @@ import os
 import time
 from collections.abc import Mapping
 
+from kom_async.config.readfile import CACHE_MAX, FileRefused, read_file
+
 try:  # CPython's small SHA-256 module: hashlib would load OpenSSL on the start-up path
     from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - other interpreters, Python >= 3.12 (_sha2)
@@ -143,19 +145,19 @@ class TokenCache:
         """``(token, expirationTimestamp)`` if a token is cached and outside the margin, else None."""
         if not self._private_dir(create=False):
             return None
+        path = self._path(key)
         try:
-            fd = os.open(self._path(key), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:
-            return None
-        try:
-            st = os.fstat(fd)
-            if st.st_uid != os.getuid() or st.st_mode & 0o077 or st.st_size > 65536:
+            st = os.lstat(path)
+            if st.st_uid != os.getuid() or st.st_mode & 0o077:
                 return None
-            doc = json.loads(os.read(fd, 65536))
+            doc = json.loads(
+                read_file(path, limit=CACHE_MAX, what="token cache entry", follow_symlinks=False)
+            )
+        except FileRefused as exc:
+            _warn_refused(path, exc)
+            return None
         except (OSError, ValueError):
             return None
-        finally:
-            os.close(fd)
         if not isinstance(doc, dict) or doc.get("version") != _VERSION:
             return None
         token, expires, stamp = doc.get("token"), doc.get("expires_at"), doc.get("expirationTimestamp")
@@ -193,3 +195,13 @@ class TokenCache:
                 pass
             return False
         return True
+
+
+def _warn_refused(path: str, exc: FileRefused) -> None:
+    """Say why an entry was skipped (a FIFO or an oversized file there is no accident); the
+    token is then minted afresh and written over it."""
+    import logging  # only here: a cache hit stays lean
+
+    logging.getLogger(__name__).warning(
+        "ignoring the token cache entry %s (%s); a new token replaces it", path, exc.strerror
+    )

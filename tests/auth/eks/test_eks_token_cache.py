@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -17,6 +18,7 @@ from kom_async.auth.eks.keys import botocore_target, env_region, quick_target
 from kom_async.auth.eks.token_cache import EXPIRY_MARGIN, TokenCache, cache_dir, cache_key
 from kom_async.auth.provider import DEFAULT_ADVISORY_WINDOW
 from kom_async.cli.eks import main
+from kom_async.config.readfile import CACHE_MAX
 
 ARGS = ["get-token", "--cluster-name", "c1", "--region", "eu-west-1"]
 
@@ -164,3 +166,38 @@ def test_get_token_with_keys_in_the_environment_imports_no_aws_sdk(static_env: d
     [entry] = _entries()
     url = decode_token(json.loads(entry.read_text())["token"])
     assert url_parts(url)[3]["X-Amz-Credential"].startswith(ACCESS_KEY + "/")
+
+
+def test_a_fifo_in_place_of_a_cache_entry_is_a_miss_and_get_token_succeeds(
+    static_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, ``eks get-token`` opened the FIFO and waited for a writer forever."""
+    _token(capsys)
+    [entry] = _entries()
+    entry.unlink()
+    os.mkfifo(entry, 0o600)
+    code = (
+        "import sys\n"
+        "from kom_async.cli.eks import main\n"
+        "sys.exit(main(['get-token', '--cluster-name', 'c1', '--region', 'eu-west-1']))\n"
+    )
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    finally:  # a reader that wrongly blocked is let go, so the timeout's kill is not needed twice
+        with contextlib.suppress(OSError):
+            os.close(os.open(entry, os.O_WRONLY | os.O_NONBLOCK))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"]["token"].startswith("k8s-aws-v1.")
+    assert "FIFO" in done.stderr and "ignoring the token cache entry" in done.stderr
+    assert stat.S_ISREG(entry.lstat().st_mode)  # the new token was written over it
+
+
+def test_an_oversized_cache_entry_is_a_miss(static_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    first = _token(capsys)
+    [entry] = _entries()
+    key = entry.name.removeprefix("eks-token-").removesuffix(".json")
+    with entry.open("r+b") as fh:
+        fh.truncate(CACHE_MAX + 1)
+    assert TokenCache().load(key) is None
+    time.sleep(1.1)
+    assert _token(capsys)["token"] != first["token"]
