@@ -503,7 +503,7 @@ MUTANTS = [
             "tests/registry/test_special_files.py::test_a_token_file_replaced_by_a_fifo_fails_the_next_request_with_a_typed_error",
             "tests/registry/test_special_files.py::test_a_service_account_token_that_is_not_a_regular_file_is_refused_at_once",
             "tests/registry/test_special_files.py::test_dev_zero_named_by_a_kubeconfig_is_refused_promptly",
-            "tests/eks/test_eks_token_cache.py::test_a_fifo_in_place_of_a_cache_entry_is_a_miss_and_get_token_succeeds",
+            "tests/auth/eks/test_eks_token_cache.py::test_a_fifo_in_place_of_a_cache_entry_is_a_miss_and_get_token_succeeds",
         ),
     ),
     Mutant(

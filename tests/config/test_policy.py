@@ -25,6 +25,7 @@ from kom_async.config.policy import (
     normalize_server,
     trust_policy,
 )
+from kom_async.config.readfile import PEM_MAX
 from kom_async.errors import ExecNotAllowed, InvalidArgument, KubeconfigRefused
 
 SERVER = "https://api.example.test:6443"
@@ -318,8 +319,8 @@ def test_build_the_operators_ca_file_must_be_a_readable_pem_file(tmp_path: Path)
     (tmp_path / "not.pem").write_text("hello")
     with pytest.raises(InvalidArgument, match="holds no PEM certificate"):
         TrustPolicy.untrusted(allowed_servers={SERVER: tmp_path / "not.pem"})
-    (tmp_path / "huge.pem").write_bytes(b"-----BEGIN CERTIFICATE-----" + b"A" * (1 << 20))
-    with pytest.raises(InvalidArgument, match="holds no PEM certificate"):
+    (tmp_path / "huge.pem").write_bytes(b"-----BEGIN CERTIFICATE-----" + b"A" * PEM_MAX)
+    with pytest.raises(InvalidArgument, match="cannot be read"):
         TrustPolicy.untrusted(allowed_servers={SERVER: tmp_path / "huge.pem"})
     ca_file, data = pem_ca(tmp_path)
     policy = TrustPolicy.untrusted(allowed_servers={SERVER: ca_file, "https://other.example.test": None})
