@@ -13,14 +13,25 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kom_async.lab.aws import AWSCredential
     from kom_async.lab.clock import FakeClock
     from kom_async.lab.faults import Fault
     from kom_async.lab.lab import EKSLab, LabAccount, LabCluster, LabError
     from kom_async.lab.state import ClusterStats
 
-__all__ = ["ClusterStats", "EKSLab", "FakeClock", "Fault", "LabAccount", "LabCluster", "LabError"]
+__all__ = [
+    "AWSCredential",
+    "ClusterStats",
+    "EKSLab",
+    "FakeClock",
+    "Fault",
+    "LabAccount",
+    "LabCluster",
+    "LabError",
+]
 
 _HOMES = {
+    "AWSCredential": "kom_async.lab.aws",
     "ClusterStats": "kom_async.lab.state",
     "EKSLab": "kom_async.lab.lab",
     "FakeClock": "kom_async.lab.clock",

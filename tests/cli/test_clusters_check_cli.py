@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kom_async import clusters_cli
-from kom_async.clusters_cli import CheckResult, amain, kubeconfig_files, render_plain
+from kom_async.cli import clusters as clusters_cli
+from kom_async.cli.clusters import CheckResult, amain, kubeconfig_files, render_plain
 from kom_async.lab import EKSLab
 
 

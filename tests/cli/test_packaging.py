@@ -79,7 +79,7 @@ def test_build_makes_a_wheel_and_an_sdist_with_the_package_and_its_type_marker(d
     wheels, sdists = list(dist.glob("kom_async-0.1.0-*.whl")), list(dist.glob("kom_async-0.1.0.tar.gz"))
     assert len(wheels) == 1 and len(sdists) == 1
     names = zipfile.ZipFile(wheels[0]).namelist()
-    for module in ("__init__.py", "py.typed", "clusters.py", "metrics.py", "clusters_cli.py", "lab/lab.py"):
+    for module in ("__init__.py", "py.typed", "clusters.py", "metrics.py", "cli/clusters.py", "lab/lab.py"):
         assert f"kom_async/{module}" in names
     entry_points = zipfile.ZipFile(wheels[0]).read("kom_async-0.1.0.dist-info/entry_points.txt").decode()
     assert "kom-async = kom_async.cli:main" in entry_points

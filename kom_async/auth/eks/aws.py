@@ -31,10 +31,8 @@ from aiobotocore.credentials import (
 from aiobotocore.session import AioSession
 from botocore import exceptions as bexc
 
-from kom_async.auth.eks.aws_errors import map_aws_error as map_aws_error  # old import path
-from kom_async.auth.eks.aws_errors import scrubbed
+from kom_async.auth.eks.aws_errors import map_aws_error, scrubbed
 from kom_async.auth.eks.env import LayeredEnvSession
-from kom_async.auth.eks.env import unsupported_env_names as unsupported_env_names  # old path
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 
 log = logging.getLogger(__name__)

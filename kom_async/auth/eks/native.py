@@ -17,10 +17,7 @@ from kom_async.auth.eks.aws_errors import map_aws_error, scrubbed
 from kom_async.auth.eks.config import EKSAuthConfig
 from kom_async.auth.eks.diagnose import CredentialCheck, describe_source, env_origin, permission_denied
 from kom_async.auth.eks.env import unsupported_env_names
-from kom_async.auth.eks.sign import TOKEN_LIFETIME as TOKEN_LIFETIME  # re-exported: old import path
-from kom_async.auth.eks.sign import TOKEN_PREFIX as TOKEN_PREFIX
-from kom_async.auth.eks.sign import presign_eks_url as presign_eks_url
-from kom_async.auth.eks.sign import token_from_url as token_from_url
+from kom_async.auth.eks.sign import TOKEN_LIFETIME, presign_eks_url, token_from_url
 from kom_async.auth.token import Token
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 

@@ -1,4 +1,5 @@
-"""Fixtures for the EKS tests: a loopback moto server and clean AWS environments."""
+"""AWS fixtures shared by tests/auth/eks and tests/cli (each conftest imports them): a loopback
+moto server and clean AWS environments."""
 
 from __future__ import annotations
 

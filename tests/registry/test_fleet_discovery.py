@@ -10,8 +10,6 @@ import pytest_asyncio
 from kubernetes_asyncio.client import VersionApi
 
 from kom_async import Clusters, RetryPolicy
-from kom_async.auth.eks.aws import AWSClientPool
-from kom_async.auth.eks.discovery import PAGE_SIZE, RegionScan, Source, list_cluster_names
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, InvalidArgument
 from kom_async.lab import EKSLab, LabAccount
 
@@ -182,18 +180,6 @@ async def test_names_tags_and_ids_are_the_callers_choice(lab: EKSLab) -> None:
         )
         assert result.registered == ["web/web-1"] and result.found[0].tags["env"] == "prod"
         assert result.calls == {"ListClusters": 1, "DescribeCluster": 2}  # db-1 never described
-
-
-async def test_listing_follows_every_page(lab: EKSLab) -> None:
-    for i in range(5):
-        await lab.create_cluster(f"p{i}", seed=False)
-    async with AWSClientPool() as pool:
-        ctx = await pool.context(region=lab.region, env=lab.aws_env)
-        client = await ctx.eks_client(retrying=False)
-        scan = RegionScan(Source(), lab.region)
-        names = await list_cluster_names(client, RetryPolicy(attempts=1), scan, page_size=2)
-    assert sorted(names) == [f"p{i}" for i in range(5)] and scan.list_pages == 3
-    assert PAGE_SIZE == 100
 
 
 @pytest.mark.parametrize(

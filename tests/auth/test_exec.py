@@ -9,11 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from core_helpers import pids_alive
+from auth_helpers import pids_alive
 
 from kom_async.auth.exec import ExecTokenSource
+from kom_async.config.kubeconfig import ExecConfig
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, ExecPluginError
-from kom_async.kubeconfig import ExecConfig
 
 V1B1 = "client.authentication.k8s.io/v1beta1"
 V1 = "client.authentication.k8s.io/v1"

@@ -10,8 +10,8 @@ import pytest
 import trustme
 import yaml
 
+from kom_async.config.kubeconfig import load_kubeconfig
 from kom_async.errors import KubeconfigError
-from kom_async.kubeconfig import load_kubeconfig
 
 
 def config(user: dict[str, Any], cluster: dict[str, Any] | None = None, **top: Any) -> dict[str, Any]:

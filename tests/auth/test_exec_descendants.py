@@ -16,7 +16,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from core_helpers import pids_alive
+from auth_helpers import pids_alive
 from kubernetes_asyncio.client import CoreV1Api
 
 from kom_async import Clusters

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from eks_helpers import ACCOUNT, b64, decode_token, url_parts
 
-from kom_async.auth.aws import AWSClientPool, describe_cluster, map_aws_error
-from kom_async.auth.eks_native import NativeEKSTokenSource
+from kom_async.auth.eks.aws import AWSClientPool, describe_cluster
+from kom_async.auth.eks.aws_errors import map_aws_error
+from kom_async.auth.eks.native import NativeEKSTokenSource
 from kom_async.eks import EKSAuthConfig, get_token
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 

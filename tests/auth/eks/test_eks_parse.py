@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kom_async.auth.eks_native import native_unsupported_reason
+from kom_async.auth.eks.native import native_unsupported_reason
 from kom_async.eks import (
     EKSAuthConfig,
     ExecConfig,

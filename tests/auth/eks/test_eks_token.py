@@ -18,8 +18,9 @@ from eks_helpers import (
     url_parts,
 )
 
-from kom_async.auth.aws import AWSClientPool, quiet_aws_logs
-from kom_async.auth.eks_native import NativeEKSTokenSource, presign_eks_url
+from kom_async.auth.eks.aws import AWSClientPool, quiet_aws_logs
+from kom_async.auth.eks.native import NativeEKSTokenSource
+from kom_async.auth.eks.sign import presign_eks_url
 from kom_async.auth.token import TokenSource
 from kom_async.eks import EKSAuthConfig, ExecConfig, eks_config_from_exec
 

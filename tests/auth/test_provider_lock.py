@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from core_helpers import CountingSource, ManualClock, network_error
+from auth_helpers import CountingSource, ManualClock, network_error
 
 from kom_async import TokenProvider
 from kom_async.errors import EKSAuthError

@@ -7,7 +7,7 @@ import logging
 import random
 
 import pytest
-from core_helpers import CountingSource, network_error
+from auth_helpers import CountingSource, network_error
 
 from kom_async import RefreshPolicy, TokenProvider
 from kom_async.auth.refresh import start_refresh_task

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from eks_helpers import ACCESS_KEY, SECRET_KEY, decode_token, signing_time, url_parts
 
-from kom_async.eks_cli import exec_api_version, main
+from kom_async.cli.eks import exec_api_version, main
 
 
 def test_get_token_prints_an_exec_credential(
@@ -93,7 +93,7 @@ def test_no_credentials_exit_1_without_a_traceback(no_credentials_env: dict[str,
         [
             sys.executable,
             "-m",
-            "kom_async.eks_cli",
+            "kom_async.cli",
             "eks",
             "get-token",
             "--cluster-name",
@@ -115,10 +115,10 @@ def test_start_up_is_lean(static_env: dict[str, str]) -> None:
     """The plugin imports neither kubernetes_asyncio nor the kubeconfig machinery."""
     code = (
         "import sys, io, contextlib\n"
-        "from kom_async.eks_cli import main\n"
+        "from kom_async.cli.eks import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    rc = main(['get-token', '--cluster-name', 'c', '--region', 'us-east-1'])\n"
-        "heavy = [m for m in ('kubernetes_asyncio', 'yaml', 'kom_async.kubeconfig', 'aiohttp.web') if m in sys.modules]\n"
+        "heavy = [m for m in ('kubernetes_asyncio', 'yaml', 'kom_async.config.kubeconfig', 'aiohttp.web') if m in sys.modules]\n"
         "print(rc, heavy)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

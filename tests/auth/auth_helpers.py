@@ -1,4 +1,4 @@
-"""Helpers for the core tests: a manual clock, a counting token source, plugin scripts."""
+"""Helpers for the auth tests: a manual clock, a counting token source, plugin scripts."""
 
 from __future__ import annotations
 

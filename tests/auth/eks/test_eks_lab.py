@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from kom_async.auth.aws import AWSClientPool, describe_cluster
-from kom_async.auth.eks_native import NativeEKSTokenSource, native_unsupported_reason
+from kom_async.auth.eks.aws import AWSClientPool, describe_cluster
+from kom_async.auth.eks.native import NativeEKSTokenSource, native_unsupported_reason
 from kom_async.eks import EKSAuthConfig, parse_eks_config
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 
@@ -98,7 +98,7 @@ async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "kom_async.eks_cli",
+        "kom_async.cli",
         *args,
         env={**os.environ, **env},
         stdout=asyncio.subprocess.PIPE,
@@ -140,7 +140,7 @@ async def test_kubectl_with_an_exec_user_running_our_cli_lists_pods(lab: Any, tm
         exec_command=sys.executable,
         exec_args=[
             "-m",
-            "kom_async.eks_cli",
+            "kom_async.cli",
             "eks",
             "get-token",
             "--cluster-name",
