@@ -39,7 +39,7 @@ from kom_async.transport.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from kom_async.auth.eks.aws import AWSClientPool, ClusterEndpoint
-    from kom_async.auth.eks.config import EKSAuthConfig
+    from kom_async.config.eks import EKSAuthConfig
 
 log = logging.getLogger("kom_async")
 
@@ -480,7 +480,7 @@ def eks_config_of(selection: KubeconfigSelection, *, require: bool) -> EKSAuthCo
     """The EKS settings of the selection's exec user, or None; ``require`` refuses a user that
     does not authenticate with EKS."""
     if selection.auth.kind == "eks-exec" and selection.auth.exec is not None:
-        from kom_async.auth.eks.config import eks_config_from_exec
+        from kom_async.config.eks import eks_config_from_exec
 
         return eks_config_from_exec(selection.auth.exec, selection.server)
     if require:

@@ -18,8 +18,8 @@ from kom_async.errors import EKSAuthError, EKSAuthErrorKind, InvalidArgument, Ko
 from kom_async.transport.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from kom_async.auth.eks.config import EKSAuthConfig
     from kom_async.auth.eks.discovery import DiscoveredCluster, DiscoveryResult, RegionScan, Source
+    from kom_async.config.eks import EKSAuthConfig
 
 ClusterIdFn = Callable[["DiscoveredCluster"], str]
 
@@ -98,8 +98,8 @@ class Fleet:
         prune: bool,
     ) -> DiscoveryResult:
         """Register what is new, drop cached answers of what is gone, prune if asked."""
-        from kom_async.auth.eks.config import EKSAuthConfig
         from kom_async.auth.eks.discovery import DiscoveryResult
+        from kom_async.config.eks import EKSAuthConfig
 
         def config_for(source: Source, region: str, name: str) -> EKSAuthConfig:
             """What ``register_eks`` would make for it (so the cache key is the same)."""

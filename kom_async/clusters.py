@@ -49,8 +49,8 @@ from kom_async.kubectl import Kubectl
 from kom_async.transport.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
 if TYPE_CHECKING:
-    from kom_async.auth.eks.config import EKSAuthConfig
     from kom_async.auth.eks.discovery import DiscoveredCluster, DiscoveryResult
+    from kom_async.config.eks import EKSAuthConfig
 
 __all__ = ["Cluster", "Clusters", "RegisterOptions", "TokenSourceChoice"]
 
@@ -222,7 +222,7 @@ class Clusters:
         ``verify=True`` (on every ``register_*``) checks before returning that AWS accepts
         the credentials (STS GetCallerIdentity) and the cluster accepts the token (one request).
         """
-        from kom_async.auth.eks.config import EKSAuthConfig
+        from kom_async.config.eks import EKSAuthConfig
 
         check_options(replace, exec_timeout, token_source, cluster_id=cluster_id)
         check_eks_by_name(cluster_name, region, profile, role_arn, env, token_source)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from kom_async.auth.eks.config import (
+from kom_async.config.eks import (
     EKSAuthConfig,
     eks_config_from_exec,
     is_eks_config,

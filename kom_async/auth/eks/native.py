@@ -14,7 +14,6 @@ from botocore.exceptions import NoCredentialsError
 from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.eks.aws import AWSClientPool, AWSContext
 from kom_async.auth.eks.aws_errors import map_aws_error, scrubbed
-from kom_async.auth.eks.config import EKSAuthConfig
 from kom_async.auth.eks.diagnose import CredentialCheck, describe_source, permission_denied
 from kom_async.auth.eks.env import unsupported_env_names
 from kom_async.auth.eks.sign import TOKEN_LIFETIME as TOKEN_LIFETIME  # re-exported: old import path
@@ -22,6 +21,7 @@ from kom_async.auth.eks.sign import TOKEN_PREFIX as TOKEN_PREFIX
 from kom_async.auth.eks.sign import presign_eks_url as presign_eks_url
 from kom_async.auth.eks.sign import token_from_url as token_from_url
 from kom_async.auth.token import Token
+from kom_async.config.eks import EKSAuthConfig
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 
 
