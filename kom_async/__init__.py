@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from kom_async.auth.refresh import RefreshPolicy
     from kom_async.auth.shared import SharedTokenStore
     from kom_async.auth.token import Token, TokenSource
-    from kom_async.clusters import Cluster, Clusters
+    from kom_async.clusters import Clusters
+    from kom_async.connection import Cluster
     from kom_async.config.limits import Limits
     from kom_async.config.policy import ExecPolicy, TrustPolicy
     from kom_async.kubectl import Kubectl, Query, Watch
@@ -96,7 +97,7 @@ __version__ = "0.1.0"
 
 _HOMES = {
     "Clusters": "kom_async.clusters",
-    "Cluster": "kom_async.clusters",
+    "Cluster": "kom_async.connection",
     "Kubectl": "kom_async.kubectl",
     "Query": "kom_async.kubectl",
     "Watch": "kom_async.kubectl",

@@ -12,8 +12,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kom_async._connect import Cluster, Connector
-from kom_async._options import check_name, check_optional_str
+from kom_async._connect import Connector
+from kom_async._options import check_optional_str
+from kom_async.config.admission import check_name
+from kom_async.connection import Cluster
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, InvalidArgument, KomError
 from kom_async.transport.retry import RetryPolicy
 

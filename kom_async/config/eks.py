@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 from urllib.parse import urlsplit
 
 from kom_async.config.kubeconfig import AUTHENTICATOR_COMMANDS, AWS_COMMANDS, is_aws_get_token
@@ -33,6 +33,17 @@ _AUTHENTICATOR_HARMLESS_FLAGS = frozenset({"--cache", "-e", "--token-only"})
 _EKS_HOST = re.compile(
     r"\.(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+)\.eks\.amazonaws\.com(?:\.cn)?$"
 )
+
+
+class AWSIdentity(TypedDict):
+    """The AWS identity an ``EKSAuthConfig`` names, as the AWS client pool's keywords."""
+
+    profile: str | None
+    profile_from_env: bool
+    region: str | None
+    role_arn: str | None
+    external_id: str | None
+    env: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,19 @@ class EKSAuthConfig:
     def k8s_aws_id(self) -> str:
         """The identifier signed into the token's ``x-k8s-aws-id`` header."""
         return self.cluster_name
+
+    @property
+    def aws_identity(self) -> AWSIdentity:
+        """Whose AWS credentials sign and call for this cluster: the one place the config's
+        fields become an identity (the client pool's key, the DescribeCluster cache's)."""
+        return AWSIdentity(
+            profile=self.profile,
+            profile_from_env=self.profile_from_env,
+            region=self.region,
+            role_arn=self.role_arn,
+            external_id=self.external_id,
+            env=self.env,
+        )
 
 
 def region_from_server(server: str | None) -> str | None:

@@ -39,16 +39,7 @@ def native_unsupported_reason(config: EKSAuthConfig) -> str | None:
 
 async def lease_identity(pool: AWSClientPool, config: EKSAuthConfig, cluster_id: str | None) -> AWSContext:
     """Lease from ``pool`` the AWS identity ``config`` names; give it back with ``pool.release``."""
-    return await pool.context(
-        profile=config.profile,
-        region=config.region,
-        role_arn=config.role_arn,
-        external_id=config.external_id,
-        env=config.env,
-        profile_from_env=config.profile_from_env,
-        cluster_id=cluster_id,
-        lease=True,
-    )
+    return await pool.context(**config.aws_identity, cluster_id=cluster_id, lease=True)
 
 
 class NativeEKSTokenSource:
