@@ -46,9 +46,9 @@ if TYPE_CHECKING:
     from kom_async.auth.shared import SharedTokenStore
     from kom_async.auth.token import Token, TokenSource
     from kom_async.clusters import Clusters
-    from kom_async.connection import Cluster
     from kom_async.config.limits import Limits
     from kom_async.config.policy import ExecPolicy, TrustPolicy
+    from kom_async.connection import Cluster
     from kom_async.kubectl import Kubectl, Query, Watch
     from kom_async.transport.retry import RetryPolicy
 

@@ -11,8 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
@@ -20,6 +19,7 @@ import anyio
 
 from kom_async._connect import ConnectOptions, Connector, TokenSourceChoice
 from kom_async._fleet import Fleet, check_discovery
+from kom_async._flights import Flights
 from kom_async._options import (
     RegisterOptions,
     check_eks_by_name,
@@ -86,8 +86,7 @@ class Clusters:
         self._pending: set[str] = set()
         self._exec_policy = exec_policy
         self._trust = trust_policy(trust, TRUSTED)
-        self._closed = False
-        self._in_flight: dict[asyncio.Task[Any], _Flight] = {}
+        self._flights = Flights()
         self._connector = Connector(
             clock=clock or system_clock,
             refresh_policy=refresh_policy or RefreshPolicy(),
@@ -304,7 +303,7 @@ class Clusters:
             regions, role_arns, profiles, name_filter, tags, cluster_id, concurrency, env
         )
         self._trust.check_env(env or {}, what="discover_eks env")
-        if self._closed:
+        if self._flights.closed:
             raise RegistryClosed("this Clusters registry is closed; discover clusters in a new one")
 
         async def register(config: EKSAuthConfig, cid: str) -> Cluster:
@@ -349,14 +348,7 @@ class Clusters:
         """Close every cluster and the shared AWS clients. Registrations still in flight are
         cancelled (they raise ``RegistryClosed`` and leave nothing behind); later ones are
         refused with ``RegistryClosed``. Idempotent."""
-        self._closed = True
-        me = asyncio.current_task()
-        flights = [(t, f) for t, f in self._in_flight.items() if t is not me]
-        for task, flight in flights:
-            flight.cancelled = True
-            task.cancel()
-        for _, flight in flights:  # let each one clean up what it had made
-            await flight.done.wait()
+        await self._flights.close()
         clusters = list(self._clusters.values())
         self._clusters.clear()
         errors = await asyncio.gather(*(c.aclose() for c in clusters), return_exceptions=True)
@@ -449,7 +441,7 @@ class Clusters:
     ) -> Kubectl:
         """Connect what ``admission`` allows and put it in the registry under its id (reserved
         meanwhile: a second registration of it is refused), so that ``aclose()`` can cancel it."""
-        return await self._in_flight_registration(self._reserved_build(admission, replace, **options))
+        return await self._flights.run(self._reserved_build(admission, replace, **options))
 
     async def _reserved_build(
         self, admission: Admission, replace: bool, **options: Unpack[ConnectOptions]
@@ -461,34 +453,6 @@ class Clusters:
             return await self._build(admission, replace, **options)
         finally:
             self._pending.discard(cid)
-
-    async def _in_flight_registration(self, registration: Coroutine[Any, Any, Kubectl]) -> Kubectl:
-        """Run ``registration`` so that ``aclose()`` can cancel it; it then raises
-        ``RegistryClosed`` after its own cleanup, and nothing it made stays registered."""
-        task = asyncio.current_task()
-        if self._closed or task is None:
-            registration.close()
-            raise RegistryClosed(
-                "this Clusters registry is closed; register clusters in a new one"
-                if self._closed
-                else "register_* must run inside an asyncio task"
-            )
-        flight = self._in_flight[task] = _Flight()
-        try:
-            kubectl = await registration
-        except asyncio.CancelledError:
-            if not flight.cancelled or task.uncancel() > 0:
-                raise  # someone else's cancellation
-            raise RegistryClosed(
-                "the registration was cancelled because the registry was closed; nothing was registered"
-            ) from None
-        finally:
-            del self._in_flight[task]
-            flight.done.set()
-        if flight.cancelled:  # finished despite the cancel (a cleanup step absorbed it)
-            task.uncancel()
-            raise RegistryClosed("the registry was closed as this registration finished; it is closed too")
-        return kubectl
 
     async def _build(self, admission: Admission, replace: bool, **options: Unpack[ConnectOptions]) -> Kubectl:
         """Connect the cluster, then put it in the registry (replacing its id if asked)."""
@@ -509,11 +473,3 @@ class Clusters:
             extra={"cluster": cid},
         )
         return cluster.kubectl
-
-
-@dataclass
-class _Flight:
-    """A registration in flight: whether ``aclose()`` cancelled it, and when it has ended."""
-
-    cancelled: bool = False
-    done: asyncio.Event = field(default_factory=asyncio.Event)

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "kom_async"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("apps", ("kom_async.cli", "kom_async.mcp", "kom_async.lab", "kom_async.metrics")),
     ("face", ("kom_async", "kom_async.eks")),
-    ("registry", ("kom_async.clusters", "kom_async._options", "kom_async._fleet")),
+    ("registry", ("kom_async.clusters", "kom_async._options", "kom_async._fleet", "kom_async._flights")),
     ("connect", ("kom_async._connect", "kom_async.connection")),
     ("kubectl", ("kom_async.kubectl",)),
     ("transport", ("kom_async.transport",)),
@@ -253,7 +253,8 @@ PUBLIC = frozenset(
 def declares_all(path: Path) -> bool:
     tree = ast.parse(path.read_text())
     return any(
-        isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+        isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
         for node in tree.body
     )
 

@@ -6,9 +6,10 @@ that ``aws eks get-token``, kubectl and kubernetes_asyncio all work against, off
 
 from __future__ import annotations
 
+from kom_async.lab.accounts import LabAccount, LabError
 from kom_async.lab.clock import FakeClock
 from kom_async.lab.faults import Fault
-from kom_async.lab.lab import EKSLab, LabAccount, LabCluster, LabError
+from kom_async.lab.lab import EKSLab, LabCluster
 from kom_async.lab.state import ClusterStats
 
 __all__ = ["ClusterStats", "EKSLab", "FakeClock", "Fault", "LabAccount", "LabCluster", "LabError"]
