@@ -387,7 +387,7 @@ def _user_auth(user: Mapping[str, Any], user_name: str, files: _Files) -> UserAu
 
 def _exec_config(body: Any, user_name: str, base: Path) -> ExecConfig:
     """An exec block, validated as client-go validates it (see docs/exec.md)."""
-    # long on purpose: one check per exec field, in client-go's order, each with its own message
+    # long: one check per exec field, in client-go's order, each with its own message
     where = f"users[{user_name}].user.exec"
     if not isinstance(body, Mapping):
         raise KubeconfigError("must be a mapping", field=where)

@@ -55,6 +55,7 @@ _INSTRUCTIONS = (
 )
 
 
+# long: one declaration per flag, read as the command's reference
 def build_parser() -> argparse.ArgumentParser:
     """The ``kom-async mcp`` command line."""
     parser = argparse.ArgumentParser(
