@@ -427,6 +427,40 @@ MUTANTS = [
             "test_after_unregister_a_deleted_or_deleting_cluster_is_refused_as_a_fresh_registry_would",
         ),
     ),
+    Mutant(
+        "admission never asks DescribeCluster: an untrusted EKS kubeconfig's own server gets the "
+        "host's token unconfirmed",
+        "kom_async/config/admission.py",
+        "    confirm = eks is not None and trust.needs_eks_check(selection.server)\n",
+        "    confirm = False\n",
+        (
+            "tests/config/test_admission.py::"
+            "test_an_untrusted_eks_server_is_admitted_only_once_describe_cluster_reports_it",
+            "tests/registry/test_server_pinning.py::test_pinned_an_eks_kubeconfig_naming_another_server_is_refused",
+        ),
+    ),
+    Mutant(
+        "admission confirms any endpoint: DescribeCluster reporting another server still admits "
+        "the kubeconfig's own",
+        "kom_async/config/admission.py",
+        "        if normalize_server(endpoint) != normalize_server(self.selection.server):\n",
+        "        if False:\n",
+        (
+            "tests/config/test_admission.py::"
+            "test_an_untrusted_eks_server_is_admitted_only_once_describe_cluster_reports_it",
+            "tests/registry/test_server_pinning.py::test_pinned_an_eks_kubeconfig_naming_another_server_is_refused",
+        ),
+    ),
+    Mutant(
+        "admission skips the cluster id: an id with a newline is registered (and forges log lines)",
+        "kom_async/config/admission.py",
+        '    cid = cluster_id or selection.context_name\n    check_name(cid, "cluster_id")\n',
+        "    cid = cluster_id or selection.context_name\n",
+        (
+            "tests/config/test_admission.py::test_the_cluster_id_is_checked_before_the_eks_user_is_read",
+            "tests/mcp/test_hostile_input.py::test_a_cluster_id_with_a_newline_is_refused",
+        ),
+    ),
 ]
 
 
