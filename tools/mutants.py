@@ -74,7 +74,7 @@ MUTANTS = [
     ),
     Mutant(
         "refresh task not cancelled on unregister: it is dropped, still running",
-        "kom_async/_connect.py",
+        "kom_async/connection.py",
         "            if task is not None:\n                task.cancel()\n",
         "            if False:\n                task.cancel()\n",
         (
