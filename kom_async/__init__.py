@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from kom_async.auth.provider import TokenProvider
-    from kom_async.auth.refresh import RefreshPolicy
     from kom_async.auth.shared import SharedTokenStore
+    from kom_async.auth.timing import RefreshPolicy
     from kom_async.auth.token import Token, TokenSource
     from kom_async.clusters import Clusters
     from kom_async.config.limits import Limits
@@ -107,7 +107,7 @@ _HOMES = {
     "ExecPolicy": "kom_async.config.policy",
     "TrustPolicy": "kom_async.config.policy",
     "Limits": "kom_async.config.limits",
-    "RefreshPolicy": "kom_async.auth.refresh",
+    "RefreshPolicy": "kom_async.auth.timing",
     "RetryPolicy": "kom_async.transport.retry",
     "SharedTokenStore": "kom_async.auth.shared",
 }

@@ -23,9 +23,10 @@ from kubernetes_asyncio.client import Configuration
 from kom_async.auth.clock import Clock
 from kom_async.auth.exec import ExecTokenSource
 from kom_async.auth.provider import TokenProvider
-from kom_async.auth.refresh import RefreshPolicy, start_refresh_task
+from kom_async.auth.refresh import start_refresh_task
 from kom_async.auth.shared import SharedTokenSource, SharedTokenStore, token_key
 from kom_async.auth.static import FileTokenSource, StaticTokenSource
+from kom_async.auth.timing import RefreshPolicy
 from kom_async.auth.token import TokenSource
 from kom_async.config.admission import Admission
 from kom_async.config.kubeconfig import KubeconfigSelection
@@ -189,7 +190,7 @@ class Connector:
         if auth.kind == "token" and auth.token is not None:
             return StaticTokenSource(auth.token)
         if auth.kind == "token-file" and auth.token_file is not None:
-            return FileTokenSource(auth.token_file)
+            return FileTokenSource(auth.token_file, allowed_dirs=auth.token_file_dirs)
         return None
 
     def _shared(
@@ -312,13 +313,16 @@ class Connector:
             if source is not None:
                 region = (eks_config.region or eks_config.server_region) if eks_config else None
                 provider = TokenProvider(
-                    source, name=cid, clock=self._clock, is_eks=eks_config is not None, region=region
+                    source,
+                    name=cid,
+                    policy=self._refresh_policy,
+                    clock=self._clock,
+                    is_eks=eks_config is not None,
+                    region=region,
                 )
                 token = await provider.get_token()  # fail registration, not the first request
                 if token.expires_at is not None:
-                    refresh_task = start_refresh_task(
-                        provider, cluster_id=cid, policy=self._refresh_policy, clock=self._clock
-                    )
+                    refresh_task = start_refresh_task(provider, cluster_id=cid, clock=self._clock)
             auth = None
             if provider is not None:
                 diagnose = self._diagnosis(eks_config, cid)

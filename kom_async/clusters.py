@@ -28,8 +28,8 @@ from kom_async._options import (
     check_register_options,
 )
 from kom_async.auth.clock import Clock, system_clock
-from kom_async.auth.refresh import RefreshPolicy
 from kom_async.auth.shared import SharedTokenStore
+from kom_async.auth.timing import RefreshPolicy
 from kom_async.config.admission import Admission, admit, admit_eks_by_name
 from kom_async.config.eks import EKSAuthConfig
 from kom_async.config.kubeconfig import load_kubeconfig
