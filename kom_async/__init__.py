@@ -48,9 +48,10 @@ if TYPE_CHECKING:
     from kom_async.auth.shared import SharedTokenStore
     from kom_async.auth.timing import RefreshPolicy
     from kom_async.auth.token import Token, TokenSource
-    from kom_async.clusters import Cluster, Clusters, RegisterOptions, TokenSourceChoice
+    from kom_async.clusters import Clusters, RegisterOptions, TokenSourceChoice
     from kom_async.config.limits import Limits
     from kom_async.config.policy import ExecPolicy, TrustPolicy
+    from kom_async.connection import Cluster
     from kom_async.kubectl import (
         ALL_NAMESPACES,
         Discovery,
@@ -124,7 +125,7 @@ __version__ = "0.1.0"
 
 _HOMES = {
     "Clusters": "kom_async.clusters",
-    "Cluster": "kom_async.clusters",
+    "Cluster": "kom_async.connection",
     "RegisterOptions": "kom_async.clusters",
     "TokenSourceChoice": "kom_async.clusters",
     "ALL_NAMESPACES": "kom_async.kubectl",

@@ -20,8 +20,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "kom_async"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("apps", ("kom_async.cli", "kom_async.mcp", "kom_async.lab", "kom_async.metrics")),
     ("face", ("kom_async", "kom_async.eks")),
-    ("registry", ("kom_async.clusters", "kom_async._options", "kom_async._fleet")),
-    ("connect", ("kom_async._connect",)),
+    ("registry", ("kom_async.clusters", "kom_async._options", "kom_async._fleet", "kom_async._flights")),
+    ("connect", ("kom_async._connect", "kom_async.connection")),
     ("kubectl", ("kom_async.kubectl",)),
     ("transport", ("kom_async.transport",)),
     ("auth", ("kom_async.auth",)),
@@ -207,6 +207,7 @@ PUBLIC = frozenset(
         "kom_async",
         "kom_async.cli",
         "kom_async.clusters",
+        "kom_async.connection",
         "kom_async.eks",
         "kom_async.errors",
         "kom_async.kubectl",

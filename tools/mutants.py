@@ -74,7 +74,7 @@ MUTANTS = [
     ),
     Mutant(
         "refresh task not cancelled on unregister: it is dropped, still running",
-        "kom_async/_connect.py",
+        "kom_async/connection.py",
         "            if task is not None:\n                task.cancel()\n",
         "            if False:\n                task.cancel()\n",
         (
@@ -641,9 +641,43 @@ MUTANTS = [
     Mutant(
         "pytest plugin eager: registering kom_async_lab imports the lab (moto, json_merge_patch...)",
         "kom_async/lab/__init__.py",
-        "if TYPE_CHECKING:\n    from kom_async.lab.aws import AWSCredential\n",
-        "if True:\n    from kom_async.lab.aws import AWSCredential\n",
+        "if TYPE_CHECKING:\n    from kom_async.lab.accounts import LabAccount, LabError\n",
+        "if True:\n    from kom_async.lab.accounts import LabAccount, LabError\n",
         ("tests/test_lab_plugin_lazy.py::test_registering_the_pytest_plugin_imports_no_extra",),
+    ),
+    Mutant(
+        "admission never asks DescribeCluster: an untrusted EKS kubeconfig's own server gets the "
+        "host's token unconfirmed",
+        "kom_async/config/admission.py",
+        "    confirm = eks is not None and trust.needs_eks_check(selection.server)\n",
+        "    confirm = False\n",
+        (
+            "tests/config/test_admission.py::"
+            "test_an_untrusted_eks_server_is_admitted_only_once_describe_cluster_reports_it",
+            "tests/registry/test_server_pinning.py::test_pinned_an_eks_kubeconfig_naming_another_server_is_refused",
+        ),
+    ),
+    Mutant(
+        "admission confirms any endpoint: DescribeCluster reporting another server still admits "
+        "the kubeconfig's own",
+        "kom_async/config/admission.py",
+        "        if normalize_server(endpoint) != normalize_server(self.selection.server):\n",
+        "        if False:\n",
+        (
+            "tests/config/test_admission.py::"
+            "test_an_untrusted_eks_server_is_admitted_only_once_describe_cluster_reports_it",
+            "tests/registry/test_server_pinning.py::test_pinned_an_eks_kubeconfig_naming_another_server_is_refused",
+        ),
+    ),
+    Mutant(
+        "admission skips the cluster id: an id with a newline is registered (and forges log lines)",
+        "kom_async/config/admission.py",
+        '    cid = cluster_id or selection.context_name\n    check_name(cid, "cluster_id")\n',
+        "    cid = cluster_id or selection.context_name\n",
+        (
+            "tests/config/test_admission.py::test_the_cluster_id_is_checked_before_the_eks_user_is_read",
+            "tests/mcp/test_hostile_input.py::test_a_cluster_id_with_a_newline_is_refused",
+        ),
     ),
 ]
 

@@ -296,7 +296,7 @@ async def amain(
     force_terminal: bool | None = None,
 ) -> int:
     """``main`` for callers already in an event loop; ``force_terminal`` forces the progress bar."""
-    # long on purpose: the command's whole flow (inputs, progress, table, exit code) in one place
+    # long: the command's whole flow (inputs, progress, table, exit code) in one place
     args = _parser().parse_args(list(argv))
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr

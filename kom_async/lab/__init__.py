@@ -13,10 +13,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kom_async.lab.accounts import LabAccount, LabError
     from kom_async.lab.aws import AWSCredential
     from kom_async.lab.clock import FakeClock
     from kom_async.lab.faults import Fault
-    from kom_async.lab.lab import EKSLab, LabAccount, LabCluster, LabError
+    from kom_async.lab.lab import EKSLab, LabCluster
     from kom_async.lab.state import ClusterStats
 
 __all__ = [
@@ -36,9 +37,9 @@ _HOMES = {
     "EKSLab": "kom_async.lab.lab",
     "FakeClock": "kom_async.lab.clock",
     "Fault": "kom_async.lab.faults",
-    "LabAccount": "kom_async.lab.lab",
+    "LabAccount": "kom_async.lab.accounts",
     "LabCluster": "kom_async.lab.lab",
-    "LabError": "kom_async.lab.lab",
+    "LabError": "kom_async.lab.accounts",
 }
 
 

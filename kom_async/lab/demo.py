@@ -26,7 +26,7 @@ async def run_demo(
     *, cluster_name: str = "demo", region: str = "us-east-1", out: Callable[[str], None] = print
 ) -> None:
     """Run every step of the demo; raises on the first step that fails."""
-    # long on purpose: the demo is a script; its steps read top to bottom like the README
+    # long: the demo is a script; its steps read top to bottom like the README
     from kubernetes_asyncio.client import CoreV1Api
 
     from kom_async import Clusters

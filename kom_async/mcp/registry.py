@@ -44,7 +44,7 @@ class RegistryTools(ToolBase):
         except EKSAuthError as exc:
             if exc.kind is not EKSAuthErrorKind.InvalidKubeconfig:
                 raise
-            raise ToolError(str(exc).replace("register_by_string", "register_k8s_cluster")) from None
+            raise ToolError(f"{exc}; a kubeconfig without EKS registers with register_k8s_cluster") from None
         return self._registered(kubectl)
 
     @tool(REGISTER, registers=True)

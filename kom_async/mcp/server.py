@@ -80,6 +80,7 @@ EXAMPLES = f"""examples:
 """
 
 
+# long: one declaration per flag, read as the command's reference
 def build_parser() -> argparse.ArgumentParser:
     """The ``kom-async mcp`` command line."""
     parser = argparse.ArgumentParser(
