@@ -110,7 +110,10 @@ def parse_server(url: str) -> ServerURL:
     """``url`` read as the transport reads it (``ValueError`` when it cannot be)."""
     try:
         parsed = yarl.URL(url.strip())
-        host, port = parsed.raw_host, parsed.port
+        # the port as written (yarl before 1.18 reads ":0" as the scheme's default)
+        host, port = parsed.raw_host, parsed.explicit_port
+        if port is None:
+            port = parsed.port
     except (ValueError, TypeError):  # UnicodeError (bad IDNA) is a ValueError
         raise ValueError(f"{redact_url(url)[:80]!r} is not a valid URL") from None
     scheme = parsed.scheme.lower()
