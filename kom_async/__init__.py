@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from kom_async.config.limits import Limits
     from kom_async.config.policy import ExecPolicy, TrustPolicy
     from kom_async.kubectl import Kubectl, Query, Watch
+    from kom_async.transport.pool import PoolLimits
     from kom_async.transport.retry import RetryPolicy
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "KubernetesError",
     "Limits",
     "NotFound",
+    "PoolLimits",
     "Query",
     "QueryError",
     "RefreshPolicy",
@@ -108,6 +110,7 @@ _HOMES = {
     "Limits": "kom_async.config.limits",
     "RefreshPolicy": "kom_async.auth.refresh",
     "RetryPolicy": "kom_async.transport.retry",
+    "PoolLimits": "kom_async.transport.pool",
     "SharedTokenStore": "kom_async.auth.shared",
 }
 

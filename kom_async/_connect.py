@@ -29,12 +29,13 @@ from kom_async.auth.token import TokenSource
 from kom_async.config.kubeconfig import AuthKind, KubeconfigSelection, UserAuth
 from kom_async.config.limits import Limits, limits_for
 from kom_async.config.policy import TRUSTED, TrustPolicy, normalize_server
-from kom_async.config.tls import ssl_context_for
+from kom_async.config.tls import tls_settings_for
 from kom_async.config.urls import redact_url
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KubeconfigRefused
 from kom_async.kubectl import Kubectl
 from kom_async.transport.apiclient import KomApiClient
 from kom_async.transport.authflow import TokenAuth
+from kom_async.transport.pool import HTTPPool, PoolLimits
 from kom_async.transport.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -125,8 +126,11 @@ class Connector:
         retry_policy: RetryPolicy | None,
         limits: Limits | None = None,
         token_store: SharedTokenStore | None = None,
+        pool_limits: PoolLimits | None = None,
     ) -> None:
         self._clock = clock
+        self._pool_limits = pool_limits
+        self._http: HTTPPool | None = None
         self._limits = limits  # None: by trust (TRUSTED_LIMITS or UNTRUSTED_LIMITS)
         self._token_store = token_store
         self._refresh_policy = refresh_policy
@@ -144,10 +148,19 @@ class Connector:
             self._aws_pool = AWSClientPool()
         return self._aws_pool
 
+    def http(self) -> HTTPPool:
+        """The connection pool shared by this registry's clusters (made on first use)."""
+        if self._http is None:
+            self._http = HTTPPool(self._pool_limits)
+        return self._http
+
     async def aclose(self) -> None:
-        """Close the shared AWS clients; a later connection makes new ones."""
+        """Close the shared AWS clients and connection pool; a later connection makes new ones."""
         pool, self._aws_pool = self._aws_pool, None
+        http, self._http = self._http, None
         self._endpoints.clear()
+        if http is not None:
+            await http.aclose()
         if pool is not None:
             await pool.aclose()
 
@@ -372,7 +385,9 @@ class Connector:
         """
         # long on purpose: every step's resource is created inside the one try whose except
         # closes them all; splitting it would split that cleanup
-        ssl_context = ssl_context_for(selection)
+        tls = tls_settings_for(selection)
+        http = self.http()
+        http.context(tls)  # made now: a CA or client certificate that does not load fails here
         if source is None:
             source = self.token_source(selection, cid, eks_config, token_source, exec_timeout)
             source = self._shared(source, selection, eks_config)
@@ -397,7 +412,8 @@ class Connector:
             auth = selection.auth
             api_client = KomApiClient(
                 configuration,
-                ssl_context=ssl_context,
+                pool=http,
+                tls=tls,
                 auth=TokenAuth(
                     provider,
                     cluster_id=cid,

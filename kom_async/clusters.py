@@ -46,6 +46,7 @@ from kom_async.errors import (
     RegistryClosed,
 )
 from kom_async.kubectl import Kubectl
+from kom_async.transport.pool import PoolLimits
 from kom_async.transport.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
 if TYPE_CHECKING:
@@ -73,6 +74,8 @@ class Clusters:
     ``token_store`` (a directory or a ``SharedTokenStore``; off by default) shares exec-plugin
     and EKS tokens with the host's other processes that use the same store, so W worker
     processes run each plugin once per token lifetime, not W times.
+    ``pool_limits`` bounds the connections all clusters share (``PoolLimits``: a total cap,
+    idle ones kept and for how long, SSL contexts kept).
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class Clusters:
         trust: TrustChoice | None = None,
         limits: Limits | None = None,
         token_store: SharedTokenStore | str | os.PathLike[str] | None = None,
+        pool_limits: PoolLimits | None = None,
     ) -> None:
         self._clusters: dict[str, Cluster] = {}
         self._pending: set[str] = set()
@@ -100,6 +104,7 @@ class Clusters:
             token_store=token_store
             if token_store is None or isinstance(token_store, SharedTokenStore)
             else SharedTokenStore(token_store),
+            pool_limits=pool_limits,
         )
         self._fleet = Fleet(self._connector)
 

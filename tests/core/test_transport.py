@@ -6,9 +6,9 @@ import pytest
 import trustme
 import yaml
 
-from kom_async.auth.apiclient import _env_proxy
+from kom_async.config.tls import tls_settings_for
 from kom_async.kubeconfig import load_kubeconfig
-from kom_async.tls import ssl_context_for
+from kom_async.transport.pool import HTTPPool, PoolLimits
 
 
 def kubeconfig(ca: bytes, *, insecure: bool = False) -> str:
@@ -29,27 +29,43 @@ def kubeconfig(ca: bytes, *, insecure: bool = False) -> str:
 
 def test_clusters_with_the_same_ca_share_one_ssl_context_and_others_do_not() -> None:
     ca1, ca2 = trustme.CA().cert_pem.bytes(), trustme.CA().cert_pem.bytes()
-    a = ssl_context_for(load_kubeconfig(kubeconfig(ca1)))
-    b = ssl_context_for(load_kubeconfig(kubeconfig(ca1)))
-    c = ssl_context_for(load_kubeconfig(kubeconfig(ca2)))
+    pool = HTTPPool()
+    a = pool.context(tls_settings_for(load_kubeconfig(kubeconfig(ca1))))
+    b = pool.context(tls_settings_for(load_kubeconfig(kubeconfig(ca1))))
+    c = pool.context(tls_settings_for(load_kubeconfig(kubeconfig(ca2))))
     assert a is b and a is not c
     assert a.check_hostname
 
 
+def test_the_pool_keeps_few_contexts_and_makes_an_evicted_one_again() -> None:
+    cas = [trustme.CA().cert_pem.bytes() for _ in range(3)]
+    pool = HTTPPool(PoolLimits(max_contexts=2))
+    settings = [tls_settings_for(load_kubeconfig(kubeconfig(ca))) for ca in cas]
+    first = [pool.context(s) for s in settings]
+    assert pool.context(settings[2]) is first[2]  # kept
+    again = pool.context(settings[0])  # evicted by the third: made again, the same trust
+    assert again is not first[0] and again.get_ca_certs() == first[0].get_ca_certs()
+
+
 def test_an_insecure_context_is_separate_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     ca = trustme.CA().cert_pem.bytes()
-    secure = ssl_context_for(load_kubeconfig(kubeconfig(ca)))
-    off = ssl_context_for(load_kubeconfig(kubeconfig(ca, insecure=True)))
+    pool = HTTPPool()
+    secure = pool.context(tls_settings_for(load_kubeconfig(kubeconfig(ca))))
+    off = pool.context(tls_settings_for(load_kubeconfig(kubeconfig(ca, insecure=True))))
     assert off is not secure and not off.check_hostname and secure.check_hostname
     assert "TLS verification is OFF" in caplog.text
 
 
-def test_the_environment_proxy_is_read_once_per_server_and_honours_no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_environment_proxy_is_read_once_per_registry_and_honours_no_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     for name in ("https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    assert _env_proxy("https://api.example:6443") is None
+    assert HTTPPool().env_proxy("https://api.example:6443") is None
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,.corp")
-    assert _env_proxy("https://api.example:6443") == "http://proxy.internal:3128"
-    assert _env_proxy("https://127.0.0.1:6443/clusters/x") is None
-    assert _env_proxy("https://k8s.corp:443") is None
+    pool = HTTPPool()
+    monkeypatch.delenv("HTTPS_PROXY")  # read when the pool was made, not on every lookup
+    assert pool.env_proxy("https://api.example:6443") == "http://proxy.internal:3128"
+    assert pool.env_proxy("https://127.0.0.1:6443/clusters/x") is None
+    assert pool.env_proxy("https://k8s.corp:443") is None
