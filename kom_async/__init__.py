@@ -41,6 +41,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (CLI star
 if TYPE_CHECKING:
     from typing import Any
 
+    from kom_async.auth.gcpause import gc_quiet
     from kom_async.auth.provider import TokenProvider
     from kom_async.auth.refresh import RefreshPolicy
     from kom_async.auth.shared import SharedTokenStore
@@ -93,6 +94,7 @@ __all__ = [
     "Unauthorized",
     "WaitTimeout",
     "Watch",
+    "gc_quiet",
 ]
 __version__ = "0.1.0"
 
@@ -111,6 +113,7 @@ _HOMES = {
     "RefreshPolicy": "kom_async.auth.refresh",
     "RetryPolicy": "kom_async.transport.retry",
     "PoolLimits": "kom_async.transport.pool",
+    "gc_quiet": "kom_async.auth.gcpause",
     "SharedTokenStore": "kom_async.auth.shared",
 }
 

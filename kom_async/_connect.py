@@ -23,6 +23,7 @@ from kom_async.auth.clock import Clock
 from kom_async.auth.exec import ExecTokenSource
 from kom_async.auth.provider import AuthStats, TokenProvider
 from kom_async.auth.refresh import RefreshPolicy, start_refresh_task
+from kom_async.auth.turns import LoopTurns
 from kom_async.auth.shared import SharedTokenSource, SharedTokenStore, token_key
 from kom_async.auth.static import FileTokenSource, StaticTokenSource
 from kom_async.auth.token import TokenSource
@@ -131,6 +132,8 @@ class Connector:
         self._clock = clock
         self._pool_limits = pool_limits
         self._http: HTTPPool | None = None
+        #: CPU-heavy steps of registrations and refreshes, spread over loop iterations
+        self.turns = LoopTurns()
         self._limits = limits  # None: by trust (TRUSTED_LIMITS or UNTRUSTED_LIMITS)
         self._token_store = token_store
         self._refresh_policy = refresh_policy
@@ -151,7 +154,7 @@ class Connector:
     def http(self) -> HTTPPool:
         """The connection pool shared by this registry's clusters (made on first use)."""
         if self._http is None:
-            self._http = HTTPPool(self._pool_limits)
+            self._http = HTTPPool(self._pool_limits, turns=self.turns)
         return self._http
 
     async def aclose(self) -> None:
@@ -385,6 +388,7 @@ class Connector:
         """
         # long on purpose: every step's resource is created inside the one try whose except
         # closes them all; splitting it would split that cleanup
+        await self.turns.turn()  # TLS set-up and the token source: one turn of the loop
         tls = tls_settings_for(selection)
         http = self.http()
         http.context(tls)  # made now: a CA or client certificate that does not load fails here
@@ -400,11 +404,17 @@ class Connector:
                 provider = TokenProvider(
                     source, name=cid, clock=self._clock, is_eks=eks_config is not None, region=region
                 )
+                await self.turns.turn()  # the first token (an EKS token is signed in-process)
                 token = await provider.get_token()  # fail registration, not the first request
                 if token.expires_at is not None:
                     refresh_task = start_refresh_task(
-                        provider, cluster_id=cid, policy=self._refresh_policy, clock=self._clock
+                        provider,
+                        cluster_id=cid,
+                        policy=self._refresh_policy,
+                        clock=self._clock,
+                        turns=self.turns,
                     )
+            await self.turns.turn()  # the API client
             configuration = Configuration(host=selection.server)
             configuration.proxy = selection.proxy_url
             configuration.tls_server_name = selection.tls_server_name

@@ -58,6 +58,7 @@ __all__ = ["Cluster", "Clusters", "RegisterOptions", "TokenSourceChoice"]
 log = logging.getLogger("kom_async")
 
 T = TypeVar("T")
+_CLOSE_BATCH = 32  # clusters closed together by aclose()
 
 
 class Clusters:
@@ -163,6 +164,7 @@ class Clusters:
         """
         check_register_options(options, cluster_id, context)
         policy = trust_policy(options.get("trust"), self._trust)
+        await self._connector.turns.turn()  # parsing: one turn of the loop
         selection = load_kubeconfig(kubeconfig, context=context, allowed_dirs=policy.file_dirs)
         return await self._register_selection(selection, cluster_id, require_eks=False, **options)
 
@@ -176,6 +178,7 @@ class Clusters:
         """Like ``register_by_string`` for a kubeconfig file (relative paths resolve beside it)."""
         check_register_options(options, cluster_id, context)
         policy = trust_policy(options.get("trust"), self._trust)
+        await self._connector.turns.turn()  # parsing: one turn of the loop
         selection = load_kubeconfig(Path(path), context=context, allowed_dirs=policy.file_dirs)
         return await self._register_selection(selection, cluster_id, require_eks=False, **options)
 
@@ -189,6 +192,7 @@ class Clusters:
         """Register an EKS kubeconfig; anything else is refused (``InvalidKubeconfig``)."""
         check_register_options(options, cluster_id, context)
         policy = trust_policy(options.get("trust"), self._trust)
+        await self._connector.turns.turn()  # parsing: one turn of the loop
         selection = load_kubeconfig(kubeconfig, context=context, allowed_dirs=policy.file_dirs)
         return await self._register_selection(selection, cluster_id, require_eks=True, **options)
 
@@ -202,6 +206,7 @@ class Clusters:
         """Like ``register_eks_by_string`` for a kubeconfig file."""
         check_register_options(options, cluster_id, context)
         policy = trust_policy(options.get("trust"), self._trust)
+        await self._connector.turns.turn()  # parsing: one turn of the loop
         selection = load_kubeconfig(Path(path), context=context, allowed_dirs=policy.file_dirs)
         return await self._register_selection(selection, cluster_id, require_eks=True, **options)
 
@@ -284,6 +289,7 @@ class Clusters:
 
         check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
         paths = default_kubeconfig_paths()
+        await self._connector.turns.turn()  # parsing: one turn of the loop
         selection = load_kubeconfig(merge_kubeconfigs(paths), context=context, base_dir=paths[0].parent)
         return await self._register_selection(
             selection,
@@ -419,7 +425,10 @@ class Clusters:
             await flight.done.wait()
         clusters = list(self._clusters.values())
         self._clusters.clear()
-        errors = await asyncio.gather(*(c.aclose() for c in clusters), return_exceptions=True)
+        errors: list[BaseException | None] = []
+        for start in range(0, len(clusters), _CLOSE_BATCH):  # a few per loop turn: no long stall
+            batch = clusters[start : start + _CLOSE_BATCH]
+            errors += await asyncio.gather(*(c.aclose() for c in batch), return_exceptions=True)
         await self._connector.aclose()
         for err in errors:
             if isinstance(err, BaseException) and not isinstance(err, asyncio.CancelledError):

@@ -13,6 +13,7 @@ import random
 
 from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.provider import TokenProvider
+from kom_async.auth.turns import LoopTurns
 from kom_async.errors import KomError
 
 log = logging.getLogger("kom_async.auth")
@@ -64,8 +65,10 @@ async def refresh_loop(
     *,
     policy: RefreshPolicy | None = None,
     clock: Clock | None = None,
+    turns: LoopTurns | None = None,
 ) -> None:
-    """Keep ``provider``'s token fresh until cancelled."""
+    """Keep ``provider``'s token fresh until cancelled; with ``turns``, refreshes that fall due
+    together take turns of the event loop instead of all running in one iteration."""
     policy = policy or RefreshPolicy()
     clock = clock or system_clock
     failures = 0
@@ -83,6 +86,10 @@ async def refresh_loop(
         if provider.token is not token:
             failures = 0
             continue  # someone (a 401 recovery) already renewed it; plan from the new one
+        if turns is not None:
+            await turns.turn()
+            if provider.token is not token:
+                continue  # renewed while this one waited for its turn
         try:
             await provider.refresh(token)
         except KomError as exc:
@@ -107,9 +114,10 @@ def start_refresh_task(
     cluster_id: str,
     policy: RefreshPolicy | None = None,
     clock: Clock | None = None,
+    turns: LoopTurns | None = None,
 ) -> asyncio.Task[None]:
     """Start the refresh loop as a task named ``kom-async:refresh:<cluster id>``."""
     return asyncio.get_running_loop().create_task(
-        refresh_loop(provider, policy=policy, clock=clock),
+        refresh_loop(provider, policy=policy, clock=clock, turns=turns),
         name=f"kom-async:refresh:{cluster_id}",
     )

@@ -80,7 +80,8 @@ class KomApiClient(ApiClient):
         self.auth = auth
         #: how much this cluster's server may make us hold (bodies, logs, watch lines, exec output)
         self.limits = limits
-        self._streams: weakref.WeakSet[aiohttp.ClientResponse] = weakref.WeakSet()
+        #: open streams (watch, logs), made with the first one (a WeakSet is ~1 KiB per client)
+        self._streams: weakref.WeakSet[aiohttp.ClientResponse] | None = None
         #: bounded retries of idempotent reads; ``None`` turns them off
         self.retry_policy = retry_policy
         if basic_auth is not None:
@@ -91,6 +92,16 @@ class KomApiClient(ApiClient):
 
     def __repr__(self) -> str:
         return f"KomApiClient(host={self.configuration.host!r})"
+
+    @property
+    def last_response(self) -> None:
+        """Not kept: kubernetes_asyncio would hold every cluster's last answer (its headers,
+        the request's bearer token, the connection's buffers) until the next request."""
+        return None
+
+    @last_response.setter
+    def last_response(self, response: object) -> None:
+        pass
 
     @property
     def closed(self) -> bool:
@@ -154,6 +165,8 @@ class KomApiClient(ApiClient):
                 raise self._closed_error() from exc
             raise
         if isinstance(response, aiohttp.ClientResponse):
+            if self._streams is None:
+                self._streams = weakref.WeakSet()
             self._streams.add(response)  # a stream (watch, logs) the caller reads from later
         return response
 
@@ -174,9 +187,9 @@ class KomApiClient(ApiClient):
     async def close(self) -> None:
         """Close open streams first (closing the session alone leaves a watch blocked on its
         read forever), then the session."""
-        for response in list(self._streams):
+        streams, self._streams = self._streams, None
+        for response in list(streams or ()):
             response.close()
-        self._streams.clear()
         await super().close()
 
     @property

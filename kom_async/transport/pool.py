@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.client_reqrep import ConnectionKey
 
+from kom_async.auth.turns import LoopTurns
 from kom_async.config.tls import TLSSettings, build_context
 from kom_async.config.urls import redact_url
 from kom_async.errors import InvalidArgument, KubeconfigRefused
@@ -47,7 +48,7 @@ class PoolLimits:
     contexts kept (each ~22 KiB; one is made again from the cluster's settings when needed)."""
 
     max_connections: int | None = None
-    max_idle: int = 128
+    max_idle: int = 32
     idle_expiry: float = 15.0
     max_contexts: int = 128
 
@@ -131,8 +132,9 @@ async def _refuse_redirect(
 class HTTPPool:
     """The connections, SSL contexts and proxy environment of one registry; ``aclose()`` ends them."""
 
-    def __init__(self, limits: PoolLimits | None = None) -> None:
+    def __init__(self, limits: PoolLimits | None = None, *, turns: LoopTurns | None = None) -> None:
         self.limits = limits or PoolLimits()
+        self._turns = turns  # making a context is CPU-heavy: one of the loop's turns
         self._session: aiohttp.ClientSession | None = None
         self._contexts: OrderedDict[TLSSettings, ssl.SSLContext] = OrderedDict()
         #: the settings each live context was made from (evicted ones too, while connections hold them)
@@ -186,6 +188,12 @@ class HTTPPool:
         if len(self._contexts) > self.limits.max_contexts:
             self._contexts.popitem(last=False)
         return ctx
+
+    async def context_in_turn(self, settings: TLSSettings) -> ssl.SSLContext:
+        """``context(settings)``, waiting for a turn of the loop first when it must be made."""
+        if settings not in self._contexts and self._turns is not None:
+            await self._turns.turn()
+        return self.context(settings)
 
     def env_proxy(self, url: str) -> str | None:
         """The proxy the environment sets for ``url`` (``*_PROXY``, minus ``NO_PROXY``), if any,
@@ -256,7 +264,8 @@ class ClusterSession:
             raise RuntimeError("the session is closed")
         token = _FOLLOW_REDIRECTS.set(self.follow_redirects)
         try:
-            return await self._pool.session().request(method, url, ssl=self.ssl_context(), **kwargs)
+            ctx = await self._pool.context_in_turn(self.tls)
+            return await self._pool.session().request(method, url, ssl=ctx, **kwargs)
         finally:
             _FOLLOW_REDIRECTS.reset(token)
 
@@ -265,9 +274,8 @@ class ClusterSession:
             raise RuntimeError("the session is closed")
         token = _FOLLOW_REDIRECTS.set(self.follow_redirects)
         try:
-            ws: aiohttp.ClientWebSocketResponse = await self._pool.session().ws_connect(
-                url, ssl=self.ssl_context(), **kwargs
-            )
+            ctx = await self._pool.context_in_turn(self.tls)
+            ws: aiohttp.ClientWebSocketResponse = await self._pool.session().ws_connect(url, ssl=ctx, **kwargs)
             return ws
         finally:
             _FOLLOW_REDIRECTS.reset(token)
