@@ -23,10 +23,10 @@ from kom_async.auth.clock import Clock
 from kom_async.auth.exec import ExecTokenSource
 from kom_async.auth.provider import AuthStats, TokenProvider
 from kom_async.auth.refresh import RefreshPolicy, start_refresh_task
-from kom_async.auth.turns import LoopTurns
 from kom_async.auth.shared import SharedTokenSource, SharedTokenStore, token_key
 from kom_async.auth.static import FileTokenSource, StaticTokenSource
 from kom_async.auth.token import TokenSource
+from kom_async.auth.turns import LoopTurns
 from kom_async.config.kubeconfig import AuthKind, KubeconfigSelection, UserAuth
 from kom_async.config.limits import Limits, limits_for
 from kom_async.config.policy import TRUSTED, TrustPolicy, normalize_server

@@ -36,7 +36,9 @@ _CLOSE_WAIT = 2.0  # seconds a closing cluster waits for its idle connections' T
 _READ_BUFSIZE = 2**21  # watch events can be large (etcd allows ~1.5 MiB objects)
 
 #: whether the request being sent may follow a redirect (set per request by its cluster)
-_FOLLOW_REDIRECTS: contextvars.ContextVar[bool] = contextvars.ContextVar("kom_follow_redirects", default=False)
+_FOLLOW_REDIRECTS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "kom_follow_redirects", default=False
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +277,8 @@ class ClusterSession:
         token = _FOLLOW_REDIRECTS.set(self.follow_redirects)
         try:
             ctx = await self._pool.context_in_turn(self.tls)
-            ws: aiohttp.ClientWebSocketResponse = await self._pool.session().ws_connect(url, ssl=ctx, **kwargs)
+            session = self._pool.session()
+            ws: aiohttp.ClientWebSocketResponse = await session.ws_connect(url, ssl=ctx, **kwargs)
             return ws
         finally:
             _FOLLOW_REDIRECTS.reset(token)
