@@ -45,13 +45,13 @@ def cache_token_reviews(ttl: float = REVIEW_CACHE_TTL) -> None:
     review = Authenticator.authenticate
     cache: dict[tuple[int, str], tuple[LabUser, float]] = {}
 
-    def cached(self: Authenticator, state: ClusterState, token: str) -> LabUser:
+    def cached(self: Authenticator, state: ClusterState, token: str, *, upgrade: bool = False) -> LabUser:
         now = time.monotonic()
         hit = cache.get((id(state), token))
         if hit is not None and hit[1] > now:
             state.stats.tokens_accepted += 1
             return hit[0]
-        user = review(self, state, token)
+        user = review(self, state, token, upgrade=upgrade)
         cache[(id(state), token)] = (user, now + ttl)
         return user
 
@@ -63,9 +63,9 @@ def accept_bench_tokens(secret: str) -> None:
     review = Authenticator.authenticate
     user = LabUser("bench-exec", ADMIN_GROUPS, "bench-exec")
 
-    def checked(self: Authenticator, state: ClusterState, token: str) -> LabUser:
+    def checked(self: Authenticator, state: ClusterState, token: str, *, upgrade: bool = False) -> LabUser:
         if not token.startswith(token_plugin.PREFIX):
-            return review(self, state, token)
+            return review(self, state, token, upgrade=upgrade)
         reason = token_plugin.verify(secret, token)
         if reason is not None:
             return self._reject(state, reason)

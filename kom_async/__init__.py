@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 
     from kom_async.auth.gcpause import gc_quiet
     from kom_async.auth.provider import TokenProvider
-    from kom_async.auth.refresh import RefreshPolicy
     from kom_async.auth.shared import SharedTokenStore
+    from kom_async.auth.timing import RefreshPolicy
     from kom_async.auth.token import Token, TokenSource
     from kom_async.clusters import Cluster, Clusters
     from kom_async.config.limits import Limits
@@ -110,7 +110,7 @@ _HOMES = {
     "ExecPolicy": "kom_async.config.policy",
     "TrustPolicy": "kom_async.config.policy",
     "Limits": "kom_async.config.limits",
-    "RefreshPolicy": "kom_async.auth.refresh",
+    "RefreshPolicy": "kom_async.auth.timing",
     "RetryPolicy": "kom_async.transport.retry",
     "PoolLimits": "kom_async.transport.pool",
     "gc_quiet": "kom_async.auth.gcpause",

@@ -22,9 +22,10 @@ from kubernetes_asyncio.client import Configuration
 from kom_async.auth.clock import Clock
 from kom_async.auth.exec import ExecTokenSource
 from kom_async.auth.provider import AuthStats, TokenProvider
-from kom_async.auth.refresh import RefreshPolicy, start_refresh_task
+from kom_async.auth.refresh import start_refresh_task
 from kom_async.auth.shared import SharedTokenSource, SharedTokenStore, token_key
 from kom_async.auth.static import FileTokenSource, StaticTokenSource
+from kom_async.auth.timing import RefreshPolicy
 from kom_async.auth.token import TokenSource
 from kom_async.auth.turns import LoopTurns
 from kom_async.config.kubeconfig import AuthKind, KubeconfigSelection, UserAuth
@@ -268,7 +269,7 @@ class Connector:
         if auth.kind == "token" and auth.token is not None:
             return StaticTokenSource(auth.token)
         if auth.kind == "token-file" and auth.token_file is not None:
-            return FileTokenSource(auth.token_file)
+            return FileTokenSource(auth.token_file, allowed_dirs=auth.token_file_dirs)
         return None
 
     def _shared(
@@ -402,17 +403,18 @@ class Connector:
             if source is not None:
                 region = (eks_config.region or eks_config.server_region) if eks_config else None
                 provider = TokenProvider(
-                    source, name=cid, clock=self._clock, is_eks=eks_config is not None, region=region
+                    source,
+                    name=cid,
+                    policy=self._refresh_policy,
+                    clock=self._clock,
+                    is_eks=eks_config is not None,
+                    region=region,
                 )
                 await self.turns.turn()  # the first token (an EKS token is signed in-process)
                 token = await provider.get_token()  # fail registration, not the first request
                 if token.expires_at is not None:
                     refresh_task = start_refresh_task(
-                        provider,
-                        cluster_id=cid,
-                        policy=self._refresh_policy,
-                        clock=self._clock,
-                        turns=self.turns,
+                        provider, cluster_id=cid, clock=self._clock, turns=self.turns
                     )
             await self.turns.turn()  # the API client
             configuration = Configuration(host=selection.server)

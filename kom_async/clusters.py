@@ -34,8 +34,8 @@ from kom_async._options import (
     check_register_options,
 )
 from kom_async.auth.clock import Clock, system_clock
-from kom_async.auth.refresh import RefreshPolicy
 from kom_async.auth.shared import SharedTokenStore
+from kom_async.auth.timing import RefreshPolicy
 from kom_async.config.kubeconfig import KubeconfigSelection, load_kubeconfig
 from kom_async.config.limits import Limits, limits_for
 from kom_async.config.policy import TRUSTED, ExecPolicy, TrustChoice, trust_policy

@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("transport", ("kom_async.transport",)),
     ("auth", ("kom_async.auth",)),
     ("config", ("kom_async.config",)),
-    ("errors", ("kom_async.errors", "kom_async.scrub", "kom_async.printable")),
+    ("errors", ("kom_async.errors", "kom_async.scrub", "kom_async.printable", "kom_async.backoff")),
 ]
 
 # (importer, imported) pairs that layering alone would allow but the design forbids

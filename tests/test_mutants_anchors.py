@@ -37,3 +37,9 @@ def test_each_mutant_still_finds_its_code_and_its_tests(mutant: object) -> None:
         function = name.split("[", 1)[0]
         source = (ROOT / file).read_text(encoding="utf-8")
         assert re.search(rf"^(async )?def {re.escape(function)}\(", source, re.M), f"{node} is gone"
+
+
+def test_every_mutant_ci_runs_is_one_of_the_mutants() -> None:
+    module = sys.modules["kom_mutants"]
+    names = {module.short_name(m) for m in MUTANTS}
+    assert module.CI_MUTANTS <= names, sorted(module.CI_MUTANTS - names)

@@ -428,6 +428,188 @@ MUTANTS = [
         ),
     ),
     Mutant(
+        "MCP ownership check off: a tool call may replace or unregister the operator's clusters",
+        "kom_async/mcp/owners.py",
+        "        if cluster_id in self._clusters and not self.agent_owns(cluster_id):\n",
+        "        if False:\n",
+        (
+            "tests/mcp/test_operator_clusters.py::test_an_agent_cannot_replace_the_operators_cluster_with_its_own_server",
+            "tests/mcp/test_operator_clusters.py::test_an_agent_cannot_unregister_the_operators_cluster",
+            "tests/mcp/test_operator_clusters.py::test_clusters_the_operators_code_registered_belong_to_the_operator",
+        ),
+    ),
+    Mutant(
+        "MCP cluster cap off: agents register as many clusters as they like (--max-clusters ignored)",
+        "kom_async/mcp/owners.py",
+        "        if not replacing_own and self.agent_count() + self._pending >= self._max:\n",
+        "        if False:\n",
+        (
+            "tests/mcp/test_operator_clusters.py::test_registrations_past_max_clusters_are_refused_even_all_at_once",
+            "tests/mcp/test_operator_clusters.py::test_an_agent_registering_past_the_cap_does_not_grow_the_servers_memory",
+        ),
+    ),
+    Mutant(
+        "MCP HTTP header timeout off: a connection may take forever to send its headers",
+        "kom_async/mcp/httpguard.py",
+        "                self._deadline = self.loop.call_later(limits.header_timeout, self.drop)\n",
+        "                self._deadline = self.loop.call_later(limits.header_timeout, lambda: None)\n",
+        (
+            "tests/mcp/test_http_limits.py::test_slow_clients_are_dropped_after_the_header_timeout",
+            "tests/mcp/test_http_limits.py::test_every_kind_of_stalled_request_is_dropped",
+        ),
+    ),
+    Mutant(
+        "MCP HTTP connection cap off: slow clients may hold every file descriptor",
+        "kom_async/mcp/httpguard.py",
+        "            if len(self.connections) > limits.max_connections:\n",
+        "            if False:\n",
+        (
+            "tests/mcp/test_http_limits.py::test_more_slow_clients_than_file_descriptors_cannot_lock_out_a_keyed_request",
+        ),
+    ),
+    Mutant(
+        "MCP HTTP body cap off: a request body of any size is read",
+        "kom_async/mcp/server.py",
+        "        max_request_body_size=options.max_request_body,\n",
+        "        max_request_body_size=1 << 40,\n",
+        ("tests/mcp/test_http_limits.py::test_a_body_over_the_cap_gets_413_without_being_read",),
+    ),
+    Mutant(
+        "MCP secret redaction off: read tools show Secret values",
+        "kom_async/mcp/toolbase.py",
+        "        return obj if self.settings.show_secrets else hide_secrets(obj, kind)\n",
+        "        return obj\n",
+        (
+            "tests/mcp/test_secrets_hidden.py::test_read_tools_show_a_secrets_keys_and_sizes_never_its_values",
+            "tests/mcp/test_secrets_hidden.py::test_a_patch_answer_hides_the_secret_too",
+        ),
+    ),
+    Mutant(
+        "YAML bound skipped in the MCP patch tool: patch text is parsed with yaml.safe_load",
+        "kom_async/mcp/write.py",
+        "                body = load_one(patch)\n",
+        "                body = yaml.safe_load(patch)\n",
+        (
+            "tests/mcp/test_yaml_bounds.py::test_an_alias_bomb_patch_is_refused_while_another_client_is_served",
+            "tests/test_one_reader.py::test_yaml_is_parsed_only_by_the_bounded_loader",
+        ),
+    ),
+    Mutant(
+        "bounded reader's regular-file check off: FIFOs, devices and directories are read",
+        "kom_async/config/readfile.py",
+        "    if not stat.S_ISREG(mode):\n",
+        "    if False:\n",
+        (
+            "tests/registry/test_special_files.py::test_a_token_file_replaced_by_a_fifo_fails_the_next_request_with_a_typed_error",
+            "tests/registry/test_special_files.py::test_a_service_account_token_that_is_not_a_regular_file_is_refused_at_once",
+            "tests/registry/test_special_files.py::test_dev_zero_named_by_a_kubeconfig_is_refused_promptly",
+            "tests/eks/test_eks_token_cache.py::test_a_fifo_in_place_of_a_cache_entry_is_a_miss_and_get_token_succeeds",
+        ),
+    ),
+    Mutant(
+        "bounded reader's size cap off: a file of any size is read whole",
+        "kom_async/config/readfile.py",
+        "        if st.st_size > limit:\n            raise _too_large(limit)\n"
+        "        return _read_at_most(fd, limit)\n",
+        "        return _read_at_most(fd, 1 << 62)\n",
+        (
+            "tests/registry/test_special_files.py::test_a_token_file_over_its_cap_is_refused_unread",
+            "tests/registry/test_special_files.py::test_a_ca_file_over_its_cap_is_refused_unread",
+        ),
+    ),
+    Mutant(
+        "FileTokenSource's re-read goes around the bounded reader (a plain read_bytes)",
+        "kom_async/auth/static.py",
+        "await asyncio.to_thread(self._read)",
+        "await asyncio.to_thread(self.path.read_bytes)",
+        (
+            "tests/registry/test_special_files.py::test_a_token_file_replaced_by_a_fifo_fails_the_next_request_with_a_typed_error",
+            "tests/test_one_reader.py::test_files_are_read_only_by_the_bounded_reader",
+        ),
+    ),
+    Mutant(
+        "an untrusted tokenFile's allowed directories are checked on the first read only",
+        "kom_async/_connect.py",
+        "FileTokenSource(auth.token_file, allowed_dirs=auth.token_file_dirs)",
+        "FileTokenSource(auth.token_file)",
+        (
+            "tests/registry/test_special_files.py::"
+            "test_an_untrusted_token_file_swapped_for_a_link_outside_the_allowed_dirs_is_refused_on_reread",
+        ),
+    ),
+    Mutant(
+        "backoff without jitter: clients that failed together all retry at the same moment",
+        "kom_async/backoff.py",
+        "    if rng is None:\n        return ceiling\n",
+        "    return ceiling\n",
+        (
+            "tests/test_backoff.py::test_jitter_draws_from_the_upper_half_of_the_wait_and_spreads_over_it",
+            "tests/test_backoff.py::test_the_retry_and_refresh_policies_wait_by_the_formula",
+        ),
+    ),
+    Mutant(
+        "backoff uncapped: the wait keeps doubling past the cap",
+        "kom_async/backoff.py",
+        "    ceiling = min(cap, base * 2.0 ** min(attempt - 1, _MAX_EXPONENT))\n",
+        "    ceiling = base * 2.0 ** min(attempt - 1, _MAX_EXPONENT)\n",
+        (
+            "tests/test_backoff.py::test_the_wait_doubles_from_the_base_up_to_the_cap",
+            "tests/test_backoff.py::test_a_million_failures_in_a_row_still_wait_the_cap",
+        ),
+    ),
+    Mutant(
+        "backoff exponent unbounded: the 1,025th failure in a row raises OverflowError",
+        "kom_async/backoff.py",
+        "base * 2.0 ** min(attempt - 1, _MAX_EXPONENT))",
+        "base * 2.0 ** (attempt - 1))",
+        ("tests/test_backoff.py::test_a_million_failures_in_a_row_still_wait_the_cap",),
+    ),
+    Mutant(
+        "backoff of watch reconnects not jittered: the watches of a restarted server reconnect together",
+        "kom_async/kubectl/watch.py",
+        "rng=_JITTER)",
+        "rng=None)",
+        (
+            "tests/test_backoff.py::test_a_watch_reconnecting_to_a_refusing_server_waits_jittered_growing_times",
+        ),
+    ),
+    Mutant(
+        "backoff of the refresh loop does not grow: a failing source is asked every second",
+        "kom_async/auth/refresh.py",
+        "            wait = provider.policy.backoff(failures)\n",
+        "            wait = provider.policy.backoff(1)\n",
+        ("tests/auth/test_timing.py::test_the_refresh_loop_backs_off_by_its_providers_policy",),
+    ),
+    Mutant(
+        "refresh timing: short-lived tokens' windows not scaled, so a 2-minute token is refreshed on arrival",
+        "kom_async/auth/timing.py",
+        "min(self.advisory_window, lifetime * self.ADVISORY_FRACTION)",
+        "self.advisory_window",
+        (
+            "tests/auth/test_timing.py::test_a_two_minute_token_is_used_before_it_is_refreshed",
+            "tests/auth/test_timing.py::"
+            "test_a_fourteen_minute_token_is_refreshed_three_minutes_and_waited_for_one_minute_before_expiry",
+        ),
+    ),
+    Mutant(
+        "refresh timing: no fail-fast time after a failed fetch, every caller queues on the failing source",
+        "kom_async/auth/provider.py",
+        "            self._retry_at = self._time() + self.policy.fail_fast(self._failures_in_row)\n",
+        "            self._retry_at = self._time()\n",
+        (
+            "tests/auth/test_timing.py::test_after_failed_fetches_callers_fail_fast_for_the_policys_growing_time",
+        ),
+    ),
+    Mutant(
+        "refresh timing: the get-token cache margin is not the advisory window: tokens due a refresh served",
+        "kom_async/auth/eks/token_cache.py",
+        "margin: float = ADVISORY_WINDOW",
+        "margin: float = 0.0",
+        (
+            "tests/eks/test_eks_token_cache.py::test_a_token_inside_the_margin_is_not_served",
+            "tests/auth/test_timing.py::"
+            "test_a_fourteen_minute_token_is_refreshed_three_minutes_and_waited_for_one_minute_before_expiry",
+        ),
         "pool total cap off: the shared pool opens as many connections as requests ask for",
         "kom_async/transport/pool.py",
         "                limit=limits.max_connections or 0,\n",
@@ -460,6 +642,39 @@ MUTANTS = [
         ("tests/auth/test_turns.py::test_steps_that_fall_due_together_run_one_per_loop_iteration",),
     ),
 ]
+
+
+#: the mutants CI runs (``--ci``), each named by its short name (before the colon): one per rule of
+#: the trust boundary whose tests are quick; ``nox -s mutants`` runs them all
+CI_MUTANTS = frozenset(
+    {
+        "host parser not normalising",
+        "Pod Identity address missing",
+        "client-cert-file host credential rule off",
+        "kubeconfig CA accepted for host credentials",
+        "https-only rule off",
+        "get-token cache key without the cluster name",
+        "response body cap off",
+        "error-quote cap off",
+        "log bound off",
+        "exec max_output off",
+        "watch line cap off",
+        "upgrade skips the auth flow's retry",
+        "MCP ownership check off",
+        "MCP secret redaction off",
+        "YAML bound skipped in the MCP patch tool",
+        "bounded reader's regular-file check off",
+        "bounded reader's size cap off",
+        "plugin pipes awaited to EOF",
+        "plugin text shown raw",
+        "shared token store never read",
+    }
+)
+
+
+def short_name(mutant: Mutant) -> str:
+    """A mutant's name up to its colon: what ``CI_MUTANTS`` lists."""
+    return mutant.name.split(":", 1)[0]
 
 
 class AnchorError(SystemExit):
@@ -545,13 +760,14 @@ def judge(mutant: Mutant, index: int, tmp: Path) -> tuple[bool, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-k", dest="select", default="", help="only mutants whose name contains this")
+    parser.add_argument("--ci", action="store_true", help="only the mutants CI runs (CI_MUTANTS)")
     parser.add_argument(
         "-j", "--jobs", type=int, default=1, help="mutants judged at once (each in its own copy; default 1)"
     )
     args = parser.parse_args()
     if args.jobs < 1:
         parser.error("-j/--jobs must be at least 1")
-    mutants = [m for m in MUTANTS if args.select in m.name]
+    mutants = [m for m in MUTANTS if args.select in m.name and (not args.ci or short_name(m) in CI_MUTANTS)]
     if not mutants:
         print(f"no mutant matches {args.select!r}")
         return 2

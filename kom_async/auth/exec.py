@@ -21,6 +21,7 @@ from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.plugin_process import MAX_STDOUT, kill_group, run_plugin
 from kom_async.auth.token import Token
 from kom_async.config.kubeconfig import ExecConfig
+from kom_async.config.readfile import PEM_MAX, read_file
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, ExecPluginError, KomError, KubeconfigError
 from kom_async.printable import printable
 from kom_async.scrub import REDACTED, scrub
@@ -52,8 +53,10 @@ def exec_info(config: ExecConfig, cluster_info: Mapping[str, Any] | None) -> dic
             cluster["certificate-authority-data"] = cluster_info["certificate-authority-data"]
         elif cluster_info.get("certificate-authority"):
             with contextlib.suppress(OSError):
-                with open(str(cluster_info["certificate-authority"]), "rb") as fh:
-                    cluster["certificate-authority-data"] = base64.b64encode(fh.read()).decode()
+                ca = read_file(
+                    str(cluster_info["certificate-authority"]), limit=PEM_MAX, what="certificate-authority"
+                )
+                cluster["certificate-authority-data"] = base64.b64encode(ca).decode()
         extensions = cluster_info.get("extensions")
         if isinstance(extensions, list):
             for ext in extensions:

@@ -2,7 +2,8 @@
 
 Modelled on botocore's refreshable credentials: inside the *advisory* window one background
 fetch starts while callers keep the still-valid token; inside the *mandatory* window callers
-wait for the new token. However many coroutines ask, at most one fetch is in flight.
+wait for the new token. However many coroutines ask, at most one fetch is in flight. The
+windows, like all refresh timing, are the provider's ``RefreshPolicy`` (``auth/timing.py``).
 
 Why it is built this way: the hot path (a fresh token) must cost nothing, so it takes no
 lock and reads a flag. Only a caller that needs a new token takes ``asyncio.Lock``, in the
@@ -31,28 +32,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from kom_async.auth.clock import Clock, SystemClock, system_clock
+from kom_async.auth.timing import RefreshPolicy
 from kom_async.auth.token import Token, TokenSource
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KomError
 
 log = logging.getLogger("kom_async.auth")
-
-#: refresh this long before expiry at the latest (scaled down for short-lived tokens)
-DEFAULT_ADVISORY_WINDOW = 180.0
-#: below this much remaining lifetime callers wait for a new token
-DEFAULT_MANDATORY_WINDOW = 60.0
-
-
-def refresh_deadlines(
-    expires: float,
-    lifetime: float,
-    advisory: float = DEFAULT_ADVISORY_WINDOW,
-    mandatory: float = DEFAULT_MANDATORY_WINDOW,
-) -> tuple[float, float]:
-    """``(advisory_at, mandatory_at)`` for a token expiring at ``expires`` (POSIX seconds) with
-    ``lifetime`` seconds left: short-lived tokens get proportionally smaller windows, so they
-    are still used before they are refreshed."""
-    lifetime = max(0.0, lifetime)
-    return expires - min(advisory, lifetime * 0.25), expires - min(mandatory, lifetime * 0.1)
 
 
 @dataclass(frozen=True)
@@ -84,21 +68,18 @@ class TokenProvider:
         source: TokenSource,
         *,
         name: str = "",
-        advisory_window: float = DEFAULT_ADVISORY_WINDOW,
-        mandatory_window: float = DEFAULT_MANDATORY_WINDOW,
+        policy: RefreshPolicy | None = None,
         clock: Clock | None = None,
         is_eks: bool = False,
         region: str | None = None,
     ) -> None:
-        if mandatory_window < 0 or advisory_window < mandatory_window:
-            raise ValueError("need 0 <= mandatory_window <= advisory_window")
         self.source = source
         self.name = name
         self.is_eks = is_eks
         #: the AWS region of an EKS cluster, carried in every log record's ``extra``
         self.region = region
-        self._advisory = advisory_window
-        self._mandatory = mandatory_window
+        #: when the token is refreshed (its windows, the refresh loop's timing, the fail-fast time)
+        self.policy = policy or RefreshPolicy()
         self._clock: Clock = clock or system_clock
         self._time = self._clock.time
         self._lock = asyncio.Lock()
@@ -139,6 +120,13 @@ class TokenProvider:
         if self._token is None:
             return None
         return None if math.isinf(self._advisory_at) else self._advisory_at
+
+    def refresh_delay(self, now: float) -> float | None:
+        """Seconds from ``now`` until the background loop should renew the cached token, by
+        the policy (None: there is no token, or it never expires)."""
+        if self._token is None or math.isinf(self._advisory_at):
+            return None
+        return self.policy.delay_until_refresh(self._advisory_at, self._expires_at, now)
 
     async def get_token(self) -> Token:
         """A valid token: the cached one while fresh, else the result of one shared fetch."""
@@ -269,7 +257,7 @@ class TokenProvider:
             outcome = exc
             self._last_exc = exc
             self._failures_in_row += 1
-            self._retry_at = self._time() + min(30.0, 0.5 * 2**self._failures_in_row)
+            self._retry_at = self._time() + self.policy.fail_fast(self._failures_in_row)
             self._stats = replace(
                 self._stats,
                 refresh_failures=self._stats.refresh_failures + 1,
@@ -332,9 +320,7 @@ class TokenProvider:
             self._advisory_at = self._mandatory_at = self._expires_at = math.inf
         else:
             expires = token.expires_at.timestamp()
-            self._advisory_at, self._mandatory_at = refresh_deadlines(
-                expires, expires - self._time(), self._advisory, self._mandatory
-            )
+            self._advisory_at, self._mandatory_at = self.policy.deadlines(expires, expires - self._time())
             self._expires_at = expires
         self._token = token
         if isinstance(self._clock, SystemClock):
@@ -378,4 +364,3 @@ def _consume_exception(task: asyncio.Task[Token]) -> None:
     # already logged and counted, so mark the exception as retrieved
     if not task.cancelled():
         task.exception()
-

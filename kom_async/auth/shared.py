@@ -26,8 +26,9 @@ from typing import Any
 
 from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.eks.token_cache import identity_material
-from kom_async.auth.provider import refresh_deadlines
+from kom_async.auth.timing import RefreshPolicy
 from kom_async.auth.token import Token, TokenSource
+from kom_async.config.readfile import read_file
 
 try:  # CPython's small SHA-256 module, as the get-token cache uses
     from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
@@ -40,6 +41,8 @@ _VERSION = 1
 _MAX_ENTRY = 64 * 1024
 #: how often a worker waiting for another's fetch looks at the lock again (seconds)
 _LOCK_POLL = 0.02
+#: the default refresh windows: a shared token past its advisory deadline is not taken
+_WINDOWS = RefreshPolicy()
 
 
 def token_key(kind: str, material: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> str:
@@ -97,19 +100,15 @@ class SharedTokenStore:
 
     def read(self, key: str) -> tuple[str, float | None, float] | None:
         """``(token, expires_at, issued_at)`` of the entry, or None (missing, not ours, broken)."""
+        path = self._path(key, ".json")
         try:
-            fd = os.open(self._path(key, ".json"), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:
-            return None
-        try:
-            st = os.fstat(fd)
-            if not _private_regular(st) or st.st_size > _MAX_ENTRY:
+            if not _private_regular(os.lstat(path)):
                 return None
-            doc = json.loads(os.read(fd, _MAX_ENTRY + 1))
-        except (OSError, ValueError):
+            doc = json.loads(
+                read_file(path, limit=_MAX_ENTRY, what="shared token entry", follow_symlinks=False)
+            )
+        except (OSError, ValueError):  # a special or oversized file is refused by the reader: a miss
             return None
-        finally:
-            os.close(fd)
         if not isinstance(doc, dict) or doc.get("version") != _VERSION:
             return None
         token, expires, issued = doc.get("token"), doc.get("expires_at"), doc.get("issued_at")
@@ -206,7 +205,7 @@ class SharedTokenSource:
         value, expires, issued = entry
         if value == self._last:
             return None
-        if expires is not None and self._clock.time() >= refresh_deadlines(expires, expires - issued)[0]:
+        if expires is not None and self._clock.time() >= _WINDOWS.deadlines(expires, expires - issued)[0]:
             return None
         return Token(value, datetime.fromtimestamp(expires, UTC) if expires is not None else None)
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
-from kom_async.config.kubeconfig import _read_file  # the size- and device-safe reader
+from kom_async.config.readfile import KUBECONFIG_MAX, read_file
+from kom_async.config.yamlload import YAMLBoundError, load_one
 from kom_async.errors import KubeconfigError
 
-_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NAMED = (("clusters", "cluster"), ("users", "user"), ("contexts", "context"))
 _CLUSTER_FILES = ("certificate-authority",)
 _USER_FILES = ("client-certificate", "client-key", "tokenFile")
@@ -69,9 +69,11 @@ def _resolved(section: str, body: Mapping[str, Any], base: Path) -> dict[str, An
 
 def _load(path: Path) -> dict[str, Any]:
     try:
-        doc = yaml.load(_read_file(path), Loader=_SAFE_LOADER)
+        doc = load_one(read_file(path, limit=KUBECONFIG_MAX, what="kubeconfig"))
     except OSError as exc:
         raise KubeconfigError(f"cannot read kubeconfig file {str(path)!r}: {exc.strerror}") from None
+    except YAMLBoundError as exc:
+        raise KubeconfigError(f"kubeconfig file {str(path)!r} is refused: {exc}") from None
     except (yaml.YAMLError, ValueError, TypeError, RecursionError):
         raise KubeconfigError(f"kubeconfig file {str(path)!r} is not valid YAML") from None
     if doc is None:

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from kom_async.config.kubeconfig import KubeconfigSelection, UserAuth, _read_file
+from kom_async.config.kubeconfig import KubeconfigSelection, UserAuth
+from kom_async.config.readfile import PEM_MAX, TOKEN_MAX, read_file
 from kom_async.errors import KubeconfigError
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -25,9 +26,9 @@ class InClusterConfig:
     namespace: str | None
 
 
-def _read_small(path: Path, what: str) -> bytes:
+def _read_small(path: Path, what: str, limit: int) -> bytes:
     try:
-        return _read_file(path)
+        return read_file(path, limit=limit, what=what)
     except OSError as exc:
         raise KubeconfigError(
             f"not running in a Kubernetes pod, or without a service account: cannot read the {what} "
@@ -61,13 +62,13 @@ def in_cluster_config(
     token = Path(token_path) if token_path is not None else SERVICE_ACCOUNT_DIR / "token"
     ca = Path(ca_path) if ca_path is not None else SERVICE_ACCOUNT_DIR / "ca.crt"
     ns_file = Path(namespace_path) if namespace_path is not None else SERVICE_ACCOUNT_DIR / "namespace"
-    if not _read_small(token, "service account token").strip():
+    if not _read_small(token, "service account token", TOKEN_MAX).strip():
         raise KubeconfigError(f"the service account token {str(token)!r} is empty")
-    ca_data = _read_small(ca, "service account CA")
+    ca_data = _read_small(ca, "service account CA", PEM_MAX)
     if b"-----BEGIN CERTIFICATE-----" not in ca_data:
         raise KubeconfigError(f"the service account CA {str(ca)!r} holds no PEM certificate")
     try:
-        namespace = _read_file(ns_file).decode("utf-8").strip() or None
+        namespace = read_file(ns_file, limit=TOKEN_MAX).decode("utf-8").strip() or None
     except (OSError, UnicodeDecodeError):
         namespace = None  # no namespace file: the caller chooses
     return InClusterConfig(f"https://{host}:{port}", token, ca_data, namespace)

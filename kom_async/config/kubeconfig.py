@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import errno
 import os
-import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +17,11 @@ from typing import Any, Literal
 import yaml
 
 from kom_async.config.eks import looks_like_eks
-from kom_async.config.files import allowed_file, fd_is_under
+from kom_async.config.files import allowed_file
+from kom_async.config.readfile import KUBECONFIG_MAX, PEM_MAX, read_file
 from kom_async.config.urls import canonical_server, redact_url, server_url_problem, split_userinfo
 from kom_async.config.yamlload import YAMLBoundError, bound_problem, load_one
-from kom_async.errors import KubeconfigError, KubeconfigRefused
+from kom_async.errors import KubeconfigError
 
 AuthKind = Literal["token", "token-file", "client-cert", "basic", "exec", "eks-exec", "none"]
 
@@ -30,7 +29,6 @@ EXEC_API_VERSIONS = (
     "client.authentication.k8s.io/v1",
     "client.authentication.k8s.io/v1beta1",
 )
-_MAX_KUBECONFIG_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -63,6 +61,8 @@ class UserAuth:
     kind: AuthKind
     token: str | None = field(default=None, repr=False)
     token_file: str | None = None
+    #: where ``token_file`` must still lie on every re-read (an untrusted kubeconfig's allowed dirs)
+    token_file_dirs: tuple[str, ...] | None = None
     client_cert_data: bytes | None = field(default=None, repr=False)
     client_key_data: bytes | None = field(default=None, repr=False)
     #: the certificate or the key was read from a file (a host credential), not given as data
@@ -109,10 +109,8 @@ def load_kubeconfig(
     """
     if isinstance(source, os.PathLike):
         path = Path(source).expanduser()
-        if allowed_dirs is not None:
-            path = allowed_file(path, allowed_dirs, what="kubeconfig")
         try:
-            text = _read_file(path, allowed_dirs)
+            text = read_file(path, limit=KUBECONFIG_MAX, allowed_dirs=allowed_dirs, what="kubeconfig")
         except OSError as exc:
             raise KubeconfigError(f"cannot read kubeconfig file {str(path)!r}: {exc.strerror}") from None
         base = Path(base_dir) if base_dir is not None else path.resolve().parent
@@ -144,40 +142,16 @@ class _Files:
         return allowed_file(full, self.allowed_dirs, what=field)
 
     def read(self, name: str, field: str) -> bytes:
-        full = self.path(name, field)
+        full = self.base / os.path.expanduser(name)
         try:
-            return _read_file(full, self.allowed_dirs)
+            return read_file(full, limit=PEM_MAX, allowed_dirs=self.allowed_dirs, what=field)
         except OSError as exc:
             raise KubeconfigError(f"cannot read {str(full)!r}: {exc.strerror}", field=field) from None
 
 
-def _read_file(path: Path, allowed_dirs: Sequence[str | os.PathLike[str]] | None = None) -> bytes:
-    """Read a file a kubeconfig names, refusing what could hang or exhaust memory: devices,
-    FIFOs and sockets (``/dev/zero``, ``/dev/stdin``) and files over the size cap."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    except ValueError:  # an embedded NUL byte
-        raise OSError(errno.EINVAL, "invalid file name") from None
-    try:
-        if allowed_dirs is not None and not fd_is_under(fd, allowed_dirs):
-            raise KubeconfigRefused(f"{str(path)!r} changed to point outside the allowed directories")
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        chunks: list[bytes] = []
-        size = 0
-        while size <= _MAX_KUBECONFIG_BYTES and (chunk := os.read(fd, 1 << 20)):
-            chunks.append(chunk)
-            size += len(chunk)
-    finally:
-        os.close(fd)
-    if size > _MAX_KUBECONFIG_BYTES:
-        raise OSError(errno.EFBIG, f"larger than {_MAX_KUBECONFIG_BYTES} bytes")
-    return b"".join(chunks)
-
-
 def _parse_yaml(text: str | bytes) -> dict[str, Any]:
-    if len(text) > _MAX_KUBECONFIG_BYTES:
-        raise KubeconfigError(f"kubeconfig is larger than {_MAX_KUBECONFIG_BYTES} bytes")
+    if len(text) > KUBECONFIG_MAX:
+        raise KubeconfigError(f"kubeconfig is larger than {KUBECONFIG_MAX} bytes")
     if not str(text if isinstance(text, str) else text[:1]).strip():
         raise KubeconfigError("kubeconfig is empty")
     try:
@@ -335,8 +309,11 @@ def _user_auth(user: Mapping[str, Any], user_name: str, files: _Files) -> UserAu
     if token_file is not None:
         full = files.path(token_file, f"{where}.tokenFile")
         if not full.is_file():
-            raise KubeconfigError(f"{str(full)!r} does not exist", field=f"{where}.tokenFile")
-        return UserAuth(kind="token-file", token_file=str(full))
+            raise KubeconfigError(
+                f"{str(full)!r} does not exist or is not a regular file", field=f"{where}.tokenFile"
+            )
+        dirs = None if files.allowed_dirs is None else tuple(os.fspath(d) for d in files.allowed_dirs)
+        return UserAuth(kind="token-file", token_file=str(full), token_file_dirs=dirs)
     cert = _data_or_file(user, "client-certificate-data", "client-certificate", where, files)
     key = _data_or_file(user, "client-key-data", "client-key", where, files)
     if (cert is None) != (key is None):

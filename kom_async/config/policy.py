@@ -10,7 +10,6 @@ import dataclasses
 import ipaddress
 import os
 import shutil
-import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Literal
 from kom_async.config.eks import looks_like_eks
 from kom_async.config.files import allowed_file
 from kom_async.config.kubeconfig import ExecConfig, KubeconfigSelection, UserAuth
+from kom_async.config.readfile import PEM_MAX, read_file
 from kom_async.config.urls import ServerURL, parse_server, redact_url
 from kom_async.errors import ExecNotAllowed, InvalidArgument, KubeconfigRefused
 
@@ -360,20 +360,14 @@ def _host_credential(auth: UserAuth, eks: bool) -> str | None:
     return None
 
 
-_MAX_CA_BYTES = 1 << 20
-
-
 def _operator_ca(path: str | os.PathLike[str], server: str) -> bytes:
-    """The PEM CA file the operator gave for ``server`` (a regular file, at most 1 MiB)."""
+    """The PEM CA file the operator gave for ``server`` (through the bounded reader)."""
     full = Path(path).expanduser()
     try:
-        with full.open("rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                raise OSError("not a regular file")
-            data = fh.read(_MAX_CA_BYTES + 1)
+        data = read_file(full, limit=PEM_MAX, what="CA file")
     except OSError as exc:
-        raise InvalidArgument(f"the CA file for {server!r} cannot be read: {full}: {exc}") from None
-    if len(data) > _MAX_CA_BYTES or b"-----BEGIN CERTIFICATE-----" not in data:
+        raise InvalidArgument(f"the CA file for {server!r} cannot be read: {full}: {exc.strerror}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in data:
         raise InvalidArgument(f"the CA file for {server!r} ({full}) holds no PEM certificate")
     return data
 

@@ -13,6 +13,7 @@ import copy
 import json
 import logging
 import math
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Generic, TypeVar
 
 import aiohttp
 
+from kom_async.backoff import exponential_backoff
 from kom_async.config.limits import TRUSTED_LIMITS, Limits
 from kom_async.errors import KubernetesError, QueryError
 from kom_async.kubectl._constants import LIST_PAGE_SIZE, Obj
@@ -36,6 +38,10 @@ _NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 _WATCH_CYCLE = 300  # seconds the server keeps one watch stream open (timeoutSeconds)
 _WATCH_GRACE = 30.0  # seconds past that without data: the connection is dead
 _QUICK_EOF = 1.0  # seconds: a watch stream that ends sooner, eventless, counts as a failure
+# reconnect waits: 0.05 s doubling to 2 s, jittered so the watches of a restarted server spread out
+_RECONNECT_BASE = 0.05
+_RECONNECT_CAP = 2.0
+_JITTER = random.Random()
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +283,7 @@ class Watch(Generic[T]):
         if self._failures > self._max_retries:
             log.warning("%r: giving up after %d failed reconnects: %s", self, self._max_retries, exc)
             raise exc
-        delay = min(2.0, 0.05 * 2 ** (self._failures - 1))
+        delay = exponential_backoff(self._failures, base=_RECONNECT_BASE, cap=_RECONNECT_CAP, rng=_JITTER)
         log.debug("%r: reconnect %d failed (%s); retrying in %.2f s", self, self._failures, exc, delay)
         await asyncio.sleep(delay)
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from kom_async.config.yamlload import load_one
+
 EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
 
 
@@ -83,7 +85,7 @@ def merge_kubeconfigs(texts: Sequence[str]) -> str:
         "contexts": [],
     }
     for text in texts:
-        doc = yaml.safe_load(text)
+        doc = load_one(text)
         for key in ("clusters", "users", "contexts"):
             merged[key].extend(doc.get(key) or [])
         merged.setdefault("current-context", doc.get("current-context"))

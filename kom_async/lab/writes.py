@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from kom_async.config.yamlload import YAMLBoundError, load_one
 from kom_async.lab import behaviour, fieldmanager
 from kom_async.lab.controllers import OBSERVES_GENERATION
 from kom_async.lab.patch import json_patch, merge_patch
@@ -66,7 +67,9 @@ async def read_body(request: web.Request) -> Obj:
     """The request body as JSON (or YAML for yaml content types); 400 if it is not an object."""
     raw = await request.read()
     try:
-        body = yaml.safe_load(raw) if "yaml" in request.content_type else json.loads(raw)
+        body = load_one(raw) if "yaml" in request.content_type else json.loads(raw)
+    except YAMLBoundError as exc:
+        raise ApiError(400, f"the request body is refused: {exc}", reason="BadRequest") from None
     except (ValueError, yaml.YAMLError):
         raise ApiError(400, "the request body is not valid JSON/YAML", reason="BadRequest") from None
     if not isinstance(body, dict):
@@ -210,7 +213,9 @@ def delete(state: ClusterState, rt: ResourceType, namespace: str, name: str, ctx
 async def _patch_document(request: web.Request) -> Any:
     raw = await request.read()
     try:
-        return yaml.safe_load(raw) if request.content_type == APPLY else json.loads(raw)
+        return load_one(raw) if request.content_type == APPLY else json.loads(raw)
+    except YAMLBoundError as exc:
+        raise ApiError(400, f"the patch is refused: {exc}", reason="BadRequest") from None
     except (ValueError, yaml.YAMLError):
         raise ApiError(400, "the patch is not valid JSON/YAML", reason="BadRequest") from None
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
-from kom_async.mcp._toolkit import REGISTER, ToolBase, ToolSettings, tool
 from kom_async.mcp.output import dumps
+from kom_async.mcp.toolbase import REGISTER, ToolBase, ToolSettings, tool
 
 if TYPE_CHECKING:
     from kom_async.clusters import Clusters

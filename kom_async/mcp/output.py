@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from datetime import datetime
 from typing import Any
@@ -41,6 +43,39 @@ def slim(obj: Any) -> Any:
     return out
 
 
+def hide_secrets(obj: Any, kind: str | None = None) -> Any:
+    """A Secret (``kind`` names the kind of a list item that carries none) with the values of
+    ``data`` and ``stringData`` replaced by their size, keys kept, and its last-applied annotation
+    (which holds the same data) hidden too; anything else unchanged."""
+    if not isinstance(obj, dict) or (obj.get("kind") or kind) != "Secret":
+        return obj
+    out = dict(obj)
+    for field, encoded in (("data", True), ("stringData", False)):
+        values = out.get(field)
+        if isinstance(values, dict):
+            out[field] = {k: _size_note(v, encoded) for k, v in values.items()}
+        elif values is not None:
+            out[field] = _size_note(values, False)
+    meta = out.get("metadata")
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    if isinstance(meta, dict) and isinstance(annotations, dict) and _LAST_APPLIED in annotations:
+        note = _size_note(annotations[_LAST_APPLIED], False)
+        out["metadata"] = dict(meta, annotations=dict(annotations, **{_LAST_APPLIED: note}))
+    return out
+
+
+def _size_note(value: Any, encoded: bool) -> str:
+    """``<redacted: N bytes>`` for a Secret value (base64 ``data`` counts its decoded bytes)."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    size = len(text.encode())
+    if encoded:
+        try:
+            size = len(base64.b64decode(text, validate=True))
+        except (binascii.Error, ValueError):
+            pass
+    return f"<redacted: {size} bytes>"
+
+
 def strip_userinfo(url: str) -> str:
     """``url`` without ``user:password@`` (a server URL may carry basic-auth credentials)."""
     return redact_url(url)
@@ -67,6 +102,7 @@ def tail_text(text: str, limit: int = MAX_TEXT_CHARS) -> tuple[str, bool]:
     if 0 <= newline < len(cut) - 1:
         cut = cut[newline + 1 :]
     return cut, True
+
 
 def iso(value: datetime | None) -> str | None:
     """ISO 8601 text of a datetime, or None."""

@@ -8,8 +8,7 @@ from pydantic import Field
 
 from kom_async.errors import KomError
 from kom_async.kubectl.names import escape_field_value
-from kom_async.mcp._toolkit import (
-    READ,
+from kom_async.mcp.args import (
     ClusterArg,
     ContinueArg,
     FieldArg,
@@ -21,9 +20,8 @@ from kom_async.mcp._toolkit import (
     NameArg,
     NamespaceArg,
     Obj,
-    ToolBase,
+    PodNamespaceArg,
     VersionArg,
-    tool,
 )
 from kom_async.mcp.output import (
     MAX_LIST_LIMIT,
@@ -38,6 +36,7 @@ from kom_async.mcp.output import (
     slim,
     tail_text,
 )
+from kom_async.mcp.toolbase import READ, ToolBase, tool
 
 
 class ReadTools(ToolBase):
@@ -56,7 +55,10 @@ class ReadTools(ToolBase):
         limit: LimitArg = MAX_LIST_LIMIT,
         continue_token: ContinueArg = None,
     ) -> str:
-        """List objects of any kind (built-in or custom), one page at a time (managedFields dropped)."""
+        """List objects of any kind (built-in or custom), one page at a time (managedFields dropped).
+
+        Secret values (data, stringData) show as their size unless the server runs with --show-secrets.
+        """
         kubectl = self._kubectl(cluster)
         limit = min(limit, MAX_LIST_LIMIT)
         while True:
@@ -106,8 +108,12 @@ class ReadTools(ToolBase):
         group: GroupArg = None,
         version: VersionArg = None,
     ) -> str:
-        """Get one object of any kind as JSON (managedFields dropped)."""
-        return compact(await self._one(cluster, kind, name, namespace, group, version).get())
+        """Get one object of any kind as JSON (managedFields dropped).
+
+        Secret values (data, stringData) show as their size unless the server runs with --show-secrets.
+        """
+        query = await self._one(cluster, kind, name, namespace, group, version)
+        return compact(self._shown(await query.get()))
 
     @tool(READ)
     async def describe_k8s_resource(
@@ -119,14 +125,18 @@ class ReadTools(ToolBase):
         group: GroupArg = None,
         version: VersionArg = None,
     ) -> str:
-        """Like kubectl describe: the object plus the events that mention it."""
+        """Like kubectl describe: the object plus the events that mention it.
+
+        Secret values (data, stringData) show as their size unless the server runs with --show-secrets.
+        """
         kubectl = self._kubectl(cluster)  # resolved once: the events come from the same cluster
-        obj = await self._one(kubectl.cluster_id, kind, name, namespace, group, version).get()
+        query = await self._one(kubectl.cluster_id, kind, name, namespace, group, version)
+        obj = await query.get()
         meta = obj.get("metadata") or {}
         selector = f"involvedObject.name={escape_field_value(name)}"
         if meta.get("namespace"):
             selector += f",involvedObject.namespace={escape_field_value(str(meta['namespace']))}"
-        result: Obj = {"object": slim(obj)}
+        result: Obj = {"object": slim(self._shown(obj))}
         try:
             events = await self._list(
                 kubectl,
@@ -220,7 +230,7 @@ class ReadTools(ToolBase):
         self,
         name: NameArg,
         cluster: ClusterArg = None,
-        namespace: NamespaceArg = None,
+        namespace: PodNamespaceArg = None,
         container: Annotated[str | None, Field(description="Container, when the pod has several")] = None,
         tail_lines: Annotated[int | None, Field(ge=1, description="Only the last N lines")] = 200,
         since_seconds: Annotated[int | None, Field(ge=1, description="Only lines newer than this")] = None,

@@ -9,17 +9,9 @@ from pydantic import Field
 
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 from kom_async.kubectl import Kubectl
-from kom_async.mcp._toolkit import (
-    READ,
-    REGISTER,
-    ContextArg,
-    ContextIdArg,
-    PathArg,
-    ReplaceArg,
-    ToolBase,
-    tool,
-)
+from kom_async.mcp.args import ContextArg, ContextIdArg, KubeconfigArg, ReplaceArg
 from kom_async.mcp.output import dumps
+from kom_async.mcp.toolbase import READ, REGISTER, ToolBase, tool
 
 
 class RegistryTools(ToolBase):
@@ -33,32 +25,21 @@ class RegistryTools(ToolBase):
     @tool(REGISTER, registers=True)
     async def register_eks_cluster(
         self,
-        kubeconfig: Annotated[
-            str,
-            Field(
-                description="The EKS kubeconfig: its YAML content (aws eks update-kubeconfig style), "
-                "or the path of a kubeconfig file in one of the server's kubeconfig directories"
-            ),
-        ],
+        kubeconfig: KubeconfigArg,
         cluster_id: ContextIdArg = None,
         context: ContextArg = None,
         replace: ReplaceArg = False,
     ) -> str:
-        """Register an AWS EKS cluster from a kubeconfig, given as content or as a file path.
+        """Register an AWS EKS cluster from a kubeconfig (aws eks update-kubeconfig style), given as
+        content or as a file path.
 
-        Without a kubeconfig, use register_eks_cluster_by_name (cluster_name + region). Tokens are
-        minted and refreshed by the server; they never appear in any output.
+        Without a kubeconfig, use register_eks_cluster_by_name (cluster_name + region); for other
+        clusters, register_k8s_cluster. Tokens are minted and refreshed by the server; they never
+        appear in any output.
         """
-        text = kubeconfig.strip()
-        if not text:
-            raise ToolError(
-                "kubeconfig is empty: pass the kubeconfig's YAML content or the path of a kubeconfig "
-                "file in one of the server's kubeconfig directories"
-            )
-        content, path = (kubeconfig, None) if _is_content(text) else (None, text)
         try:
             kubectl = await self._register_kubeconfig(
-                content, path, cluster_id, context, replace=replace, eks=True
+                kubeconfig, cluster_id, context, replace=replace, eks=True
             )
         except EKSAuthError as exc:
             if exc.kind is not EKSAuthErrorKind.InvalidKubeconfig:
@@ -80,42 +61,49 @@ class RegistryTools(ToolBase):
     ) -> str:
         """Register an AWS EKS cluster by name, without a kubeconfig: EKS DescribeCluster gives its
         endpoint and CA, and the server's AWS credentials mint its tokens."""
-        kubectl = await self.clusters.register_eks(
-            cluster_name, region, profile=profile, role_arn=role_arn, cluster_id=cluster_id, replace=replace
+        kubectl = await self._agent_registers(
+            cluster_id,
+            replace,
+            lambda: self.clusters.register_eks(
+                cluster_name,
+                region,
+                profile=profile,
+                role_arn=role_arn,
+                cluster_id=cluster_id,
+                replace=replace,
+            ),
         )
         return self._registered(kubectl)
 
     @tool(REGISTER, registers=True)
     async def register_k8s_cluster(
         self,
-        kubeconfig: Annotated[str | None, Field(description="Kubeconfig YAML content")] = None,
-        kubeconfig_path: PathArg = None,
+        kubeconfig: KubeconfigArg,
         cluster_id: ContextIdArg = None,
         context: ContextArg = None,
         replace: ReplaceArg = False,
     ) -> str:
-        """Register any Kubernetes cluster from a kubeconfig (EKS exec users are detected).
+        """Register any Kubernetes cluster from a kubeconfig, given as content or as a file path (EKS
+        exec users are detected).
 
         The kubeconfig is untrusted: exec plugins run only if allowed (default: aws,
         aws-iam-authenticator, kom-async minting tokens) with a harmless env, files only under the
         server's kubeconfig directories, https only; a refused kubeconfig returns an error saying why.
         """
-        kubectl = await self._register_kubeconfig(
-            kubeconfig, kubeconfig_path, cluster_id, context, replace=replace, eks=False
-        )
+        kubectl = await self._register_kubeconfig(kubeconfig, cluster_id, context, replace=replace, eks=False)
         return self._registered(kubectl)
 
     @tool(REGISTER, registers=True)
     async def unregister_k8s_cluster(self, cluster: Annotated[str, Field(description="Cluster id")]) -> str:
-        """Unregister a cluster: stop its token refresh and close its connections."""
+        """Unregister a cluster registered through these tools: stop its token refresh and close its
+        connections. The operator's clusters (preloaded, or registered by the server's own code)
+        cannot be unregistered by a tool call."""
+        self.clusters.get(cluster)  # an unknown id: ClusterNotFound, listing the known ones
+        self.owners.check_change(cluster, "unregister")
+        self.owners.forget(cluster)
         await self.clusters.unregister(cluster)
         return dumps({"unregistered": cluster, "remaining": list(self.clusters)})
 
     def _registered(self, kubectl: Kubectl) -> str:
         """The tool result of a registration: what list_k8s_clusters shows of the new cluster."""
         return dumps({"registered": self._cluster_info(self.clusters.get(kubectl.cluster_id))})
-
-
-def _is_content(text: str) -> bool:
-    """True for kubeconfig YAML (several lines, or a one-line flow mapping); False for a path."""
-    return "\n" in text or text.startswith(("{", "---", "apiVersion:", "kind:", "clusters:"))

@@ -25,8 +25,19 @@ from mcp.server.transport_security import TransportSecuritySettings
 from kom_async.clusters import Clusters
 from kom_async.config.policy import DEFAULT_ALLOWED_COMMANDS, ExecPolicy, TrustPolicy
 from kom_async.errors import KomError
+from kom_async.mcp.app import KomMCPServer
 from kom_async.mcp.fleet import DiscoverySettings, FleetTools
-from kom_async.mcp.tools import KomTools, ToolSettings
+from kom_async.mcp.httpguard import (
+    DEFAULT_HEADER_TIMEOUT,
+    FD_RESERVE,
+    HttpLimits,
+    default_max_connections,
+    guarded_protocol,
+    open_file_limit,
+)
+from kom_async.mcp.owners import DEFAULT_MAX_CLUSTERS
+from kom_async.mcp.toolbase import ToolSettings
+from kom_async.mcp.tools import KomTools
 
 log = logging.getLogger("kom_async.mcp")
 
@@ -44,12 +55,16 @@ UNPINNED_NOTE = (
 )
 """Printed when --allow-server is given without --pin-servers: the list is not a server pin."""
 
+DEFAULT_MAX_REQUEST_BODY = 4 * 1024 * 1024
+"""Largest HTTP request body (bytes) before the answer is 413 (--max-request-body)."""
+
 _KUBECONFIG_SUFFIXES = {"", ".yaml", ".yml", ".conf", ".kubeconfig", ".config"}
 
 _INSTRUCTIONS = (
     "Kubernetes across many clusters, AWS EKS included. Start with list_k8s_clusters; register "
     "more with register_eks_cluster (a kubeconfig: content or path), register_eks_cluster_by_name "
-    "(cluster_name + region) or register_k8s_cluster. "
+    "(cluster_name + region) or register_k8s_cluster, under ids of your own: the clusters the operator "
+    "set up cannot be replaced or unregistered by tools. "
     "Every tool takes 'cluster' (optional when only one is registered). List tools return one page "
     "of at most 100 objects and a 'continue' value for the next page."
 )
@@ -61,14 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kom-async mcp",
         description="Serve Kubernetes clusters (AWS EKS included) as MCP tools for AI agents.",
     )
-    parser.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
-    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000; 0 picks a free one)")
-    parser.add_argument("--path", default="/mcp", help="HTTP endpoint path (default /mcp)")
-    parser.add_argument(
-        "--auth-key",
-        help=f"bearer key every HTTP request must carry (or set {AUTH_KEY_ENV}, which ps cannot show)",
-    )
+    _add_http_flags(parser.add_argument_group("HTTP transport"))
     parser.add_argument(
         "--kubeconfig",
         action="append",
@@ -76,47 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="preload a kubeconfig (repeatable; id = its current context)",
     )
-    parser.add_argument(
-        "--kubeconfig-dir",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="preload every kubeconfig in DIR (id = file name without extension); these directories are "
-        "also the only places tool-supplied kubeconfig_path values and kubeconfig file references may "
-        "point to (repeatable; default for that: ~/.kube, nothing preloaded)",
-    )
-    parser.add_argument(
-        "--allow-server",
-        action="append",
-        default=[],
-        metavar="URL[=CAFILE]",
-        help="an https API server that tool-supplied kubeconfigs may send this host's credentials to "
-        "without further proof (repeatable; EKS servers are otherwise confirmed with DescribeCluster); "
-        "=CAFILE: the PEM CA its certificate must chain to (default: the system's trust store; a CA "
-        "in the kubeconfig is never used for this host's credentials)",
-    )
-    parser.add_argument(
-        "--pin-servers",
-        action="store_true",
-        help="tool-supplied kubeconfigs may only name an --allow-server server or an EKS endpoint "
-        "DescribeCluster confirms, whatever their credentials (token, client certificate, basic auth, "
-        "none): an agent cannot make this host reach other https services. Without it such "
-        "kubeconfigs may name any https server except link-local/metadata addresses; --allow-server "
-        "without --pin-servers prints a note saying so",
-    )
-    parser.add_argument(
-        "--allow-exec",
-        action="append",
-        default=[],
-        metavar="CMD",
-        help="also allow this exec credential plugin in tool-supplied kubeconfigs (repeatable; default "
-        f"allowlist: {', '.join(sorted(DEFAULT_ALLOWED_COMMANDS))})",
-    )
-    parser.add_argument(
-        "--deny-all-exec",
-        action="store_true",
-        help="refuse every exec credential plugin in tool-supplied kubeconfigs",
-    )
+    _add_untrusted_flags(parser.add_argument_group("tool-supplied kubeconfigs (untrusted)"))
     parser.add_argument(
         "--read-only",
         action="store_true",
@@ -126,6 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--read-only-registry",
         action="store_true",
         help="also refuse register/unregister tools: agents use the preloaded clusters only",
+    )
+    parser.add_argument(
+        "--max-clusters",
+        type=int,
+        default=DEFAULT_MAX_CLUSTERS,
+        metavar="N",
+        help=f"most clusters agents may have registered at once (default {DEFAULT_MAX_CLUSTERS}); the "
+        "operator's clusters (--kubeconfig, --kubeconfig-dir) do not count, and tool calls can never "
+        "replace or unregister them",
+    )
+    parser.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="show Secret values in tool results (default: each value of data/stringData shows as its size)",
     )
     parser.add_argument(
         "--request-timeout", type=float, default=60.0, help="seconds one tool call may take (default 60)"
@@ -154,6 +136,86 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_http_flags(group: argparse._ArgumentGroup) -> None:
+    """Where and how the server listens, and its limits against hostile HTTP clients."""
+    group.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
+    group.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    group.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000; 0 picks a free one)")
+    group.add_argument("--path", default="/mcp", help="HTTP endpoint path (default /mcp)")
+    group.add_argument(
+        "--auth-key",
+        help=f"bearer key every HTTP request must carry (or set {AUTH_KEY_ENV}, which ps cannot show)",
+    )
+    group.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help=f"close a connection that takes longer to send a request's headers "
+        f"(default {DEFAULT_HEADER_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="most open connections; past it, the one that has waited longest for its headers is "
+        f"closed (default 512, or fewer to fit ulimit -n: {default_max_connections()} here)",
+    )
+    group.add_argument(
+        "--max-request-body",
+        type=int,
+        default=DEFAULT_MAX_REQUEST_BODY,
+        metavar="BYTES",
+        help=f"larger request bodies are answered 413 (default {DEFAULT_MAX_REQUEST_BODY})",
+    )
+
+
+def _add_untrusted_flags(group: argparse._ArgumentGroup) -> None:
+    """What tool-supplied kubeconfigs may do: files, servers, exec plugins."""
+    group.add_argument(
+        "--kubeconfig-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="preload every kubeconfig in DIR (id = file name without extension); these directories are "
+        "also the only places tool-supplied kubeconfig paths and kubeconfig file references may "
+        "point to (repeatable; default for that: ~/.kube, nothing preloaded)",
+    )
+    group.add_argument(
+        "--allow-server",
+        action="append",
+        default=[],
+        metavar="URL[=CAFILE]",
+        help="an https API server that tool-supplied kubeconfigs may send this host's credentials to "
+        "without further proof (repeatable; EKS servers are otherwise confirmed with DescribeCluster); "
+        "=CAFILE: the PEM CA its certificate must chain to (default: the system's trust store; a CA "
+        "in the kubeconfig is never used for this host's credentials)",
+    )
+    group.add_argument(
+        "--pin-servers",
+        action="store_true",
+        help="tool-supplied kubeconfigs may only name an --allow-server server or an EKS endpoint "
+        "DescribeCluster confirms, whatever their credentials (token, client certificate, basic auth, "
+        "none): an agent cannot make this host reach other https services. Without it such "
+        "kubeconfigs may name any https server except link-local/metadata addresses; --allow-server "
+        "without --pin-servers prints a note saying so",
+    )
+    group.add_argument(
+        "--allow-exec",
+        action="append",
+        default=[],
+        metavar="CMD",
+        help="also allow this exec credential plugin in tool-supplied kubeconfigs (repeatable; default "
+        f"allowlist: {', '.join(sorted(DEFAULT_ALLOWED_COMMANDS))})",
+    )
+    group.add_argument(
+        "--deny-all-exec",
+        action="store_true",
+        help="refuse every exec credential plugin in tool-supplied kubeconfigs",
+    )
+
+
 def build_server(
     clusters: Clusters, settings: ToolSettings, discovery: DiscoverySettings | None = None
 ) -> MCPServer[Any]:
@@ -161,9 +223,8 @@ def build_server(
     ``discovery``)."""
     from kom_async import __version__
 
-    server: MCPServer[Any] = MCPServer(
-        "kom-async", instructions=_INSTRUCTIONS, version=__version__, log_level="WARNING"
-    )
+    instructions = _INSTRUCTIONS + ("" if settings.show_secrets else " Secret values show as their size.")
+    server = KomMCPServer("kom-async", instructions=instructions, version=__version__, log_level="WARNING")
     KomTools(clusters, settings).install(server)
     if discovery is not None:
         FleetTools(clusters, settings, discovery).install(server)
@@ -247,6 +308,7 @@ async def _serve_http(server: MCPServer[Any], options: argparse.Namespace, auth_
         streamable_http_path=options.path,
         host=options.host,
         transport_security=rebinding_protection(options.host),
+        max_request_body_size=options.max_request_body,
     )
     if auth_key:
         app = BearerKeyMiddleware(app, auth_key)
@@ -259,7 +321,10 @@ async def _serve_http(server: MCPServer[Any], options: argparse.Namespace, auth_
         sock.setblocking(False)
         port = sock.getsockname()[1]
         host = f"[{options.host}]" if family == socket.AF_INET6 else options.host
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+        limits = HttpLimits(options.header_timeout, options.max_connections or default_max_connections())
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="on", access_log=False, http=guarded_protocol(limits)
+        )
         print(
             f"kom-async mcp: streamable HTTP on http://{host}:{port}{options.path}"
             + (" (bearer key required)" if auth_key else ""),
@@ -290,6 +355,8 @@ async def serve(options: argparse.Namespace) -> int:
         request_timeout=options.request_timeout,
         trust=trust,
         read_only_registry=options.read_only_registry,
+        max_clusters=options.max_clusters,
+        show_secrets=options.show_secrets,
     )
     async with Clusters() as clusters:
         for error in await preload(clusters, options.kubeconfig, options.kubeconfig_dir):
@@ -324,8 +391,16 @@ def _auth_key(options: argparse.Namespace) -> str | None:
 
 def _usage_error(options: argparse.Namespace) -> str | None:
     """Why these options cannot run, or None."""
-    if options.request_timeout <= 0:
-        return "--request-timeout must be positive"
+    if options.request_timeout <= 0 or options.header_timeout <= 0:
+        return "--request-timeout and --header-timeout must be positive"
+    if options.max_clusters < 0 or options.max_request_body < 1:
+        return "--max-clusters must be 0 or more, and --max-request-body 1 or more"
+    room = open_file_limit() - FD_RESERVE
+    if options.max_connections is not None and not 1 <= options.max_connections <= room:
+        return (
+            f"--max-connections must be between 1 and {room} (the open-file limit, ulimit -n, "
+            f"less {FD_RESERVE} kept for clusters and files)"
+        )
     if options.transport == "http" and not _auth_key(options) and not _is_loopback(options.host):
         return (
             f"refusing to serve on {options.host} without a key: pass --auth-key or set {AUTH_KEY_ENV} "

@@ -2,13 +2,13 @@
 
 Every tool returns compact JSON text (pod logs return plain text). Failures become MCP tool
 errors carrying a one-line reason (the API server's own message for Kubernetes errors), never
-a traceback; no output ever holds a token or a secret. The tools live in three groups:
+a traceback; no output ever holds a token, and Secret values show only as their size unless
+the operator starts the server with ``--show-secrets``. The tools live in three groups:
 ``registry`` (clusters), ``read`` and ``write`` (refused on a read-only server).
 """
 
 from __future__ import annotations
 
-from kom_async.mcp._toolkit import ToolSettings as ToolSettings
 from kom_async.mcp.read import ReadTools
 from kom_async.mcp.registry import RegistryTools
 from kom_async.mcp.write import WriteTools

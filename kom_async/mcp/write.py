@@ -8,23 +8,21 @@ import yaml
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
+from kom_async.config.yamlload import YAMLBoundError, load_one
 from kom_async.errors import NotFound
 from kom_async.kubectl.apply import load_documents
-from kom_async.mcp._toolkit import (
-    DESTRUCTIVE,
-    WRITE,
+from kom_async.mcp.args import (
     ClusterArg,
     GroupArg,
     KindArg,
     NameArg,
     NamespaceArg,
     Obj,
-    ToolBase,
     VersionArg,
     YamlNamespaceArg,
-    tool,
 )
 from kom_async.mcp.output import compact, dumps, ref, status_word
+from kom_async.mcp.toolbase import DESTRUCTIVE, WRITE, ToolBase, tool
 
 
 class WriteTools(ToolBase):
@@ -45,7 +43,7 @@ class WriteTools(ToolBase):
         ] = None,
     ) -> str:
         """Delete one object of any kind."""
-        query = self._one(cluster, kind, name, namespace, group, version)
+        query = await self._one(cluster, kind, name, namespace, group, version)
         answer = await query.delete(propagation_policy=propagation_policy)
         return dumps({"deleted": ref(answer, fallback_name=name), "status": status_word(answer)})
 
@@ -66,15 +64,18 @@ class WriteTools(ToolBase):
             Literal["merge", "strategic", "json"], Field(description="merge (default), strategic or json")
         ] = "merge",
     ) -> str:
-        """Patch one object of any kind (merge, strategic-merge or JSON patch); returns the result."""
+        """Patch one object of any kind (merge, strategic-merge or JSON patch); returns the result
+        (Secret values shown as their size unless the server runs with --show-secrets)."""
         body: Any = patch
         if isinstance(patch, str):
             try:
-                body = yaml.safe_load(patch)
+                body = load_one(patch)
+            except YAMLBoundError as exc:
+                raise ToolError(f"patch text is refused: {exc}; send a patch without YAML aliases") from None
             except yaml.YAMLError:
                 raise ToolError("patch text is neither JSON nor YAML") from None
-        query = self._one(cluster, kind, name, namespace, group, version)
-        return compact(await query.patch(body, patch_type))
+        query = await self._one(cluster, kind, name, namespace, group, version)
+        return compact(self._shown(await query.patch(body, patch_type)))
 
     @tool(WRITE, writes=True)
     async def apply_k8s_yaml(
@@ -104,6 +105,7 @@ class WriteTools(ToolBase):
             meta = doc["metadata"]
             name = str(meta["name"])
             query = kubectl.gvk(group, version, str(doc["kind"])).name(name)
+            await self._resolve(kubectl, str(doc["kind"]), group, version)
             ns = meta.get("namespace") or namespace
             if ns:
                 query = query.namespace(str(ns))

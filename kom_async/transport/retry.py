@@ -17,6 +17,8 @@ from email.utils import parsedate_to_datetime
 
 import aiohttp
 
+from kom_async.backoff import exponential_backoff
+
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD"})
 
@@ -106,8 +108,7 @@ class RetryPolicy:
         asked = parse_retry_after(retry_after)
         if asked is not None:
             return min(asked, self.max_retry_after)
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (retry - 1))
-        return float(ceiling / 2 + self.rng.uniform(0.0, ceiling / 2))
+        return exponential_backoff(retry, base=self.backoff_base, cap=self.backoff_cap, rng=self.rng)
 
 
 #: the policy ``KomApiClient`` uses unless given another one

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from core_helpers import CountingSource, ManualClock, network_error
 
-from kom_async import Token, TokenProvider
+from kom_async import RefreshPolicy, Token, TokenProvider
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KomError
 
 
@@ -214,7 +214,7 @@ async def test_with_the_system_clock_a_loop_timer_ends_the_fast_path_at_the_advi
             return None
 
     source = RealTimeSource()
-    provider = TokenProvider(source, mandatory_window=0)  # the system clock
+    provider = TokenProvider(source, policy=RefreshPolicy(mandatory_window=0))  # the system clock
     first = await provider.get_token()
     assert provider._fresh_timer is not None  # the flag is armed
     assert await provider.get_token() is first and source.fetches == 1

@@ -9,8 +9,8 @@ import random
 import pytest
 from core_helpers import CountingSource, network_error
 
-from kom_async import TokenProvider
-from kom_async.auth.refresh import RefreshPolicy, start_refresh_task
+from kom_async import RefreshPolicy, TokenProvider
+from kom_async.auth.refresh import start_refresh_task
 from kom_async.lab import FakeClock
 
 
@@ -34,9 +34,9 @@ class CountingClock(FakeClock):
 async def test_the_token_is_renewed_before_expiry_with_one_wakeup_per_lifetime() -> None:
     clock = CountingClock()
     source = CountingSource(clock)  # type: ignore[arg-type]
-    provider = TokenProvider(source, name="r1", clock=clock)
+    provider = TokenProvider(source, name="r1", policy=RefreshPolicy(rng=random.Random(1)), clock=clock)
     await provider.get_token()
-    task = start_refresh_task(provider, cluster_id="r1", clock=clock, policy=RefreshPolicy(rng=random.Random(1)))
+    task = start_refresh_task(provider, cluster_id="r1", clock=clock)
     assert task.get_name() == "kom-async:refresh:r1"
     await settle()
     for _ in range(24 * 60):  # one simulated day, minute by minute
@@ -58,9 +58,9 @@ async def test_refresh_deadlines_of_many_clusters_are_spread_by_jitter() -> None
     policy = RefreshPolicy(rng=random.Random(7))
     delays = []
     for i in range(200):
-        provider = TokenProvider(CountingSource(clock), name=f"c{i}", clock=clock)  # type: ignore[arg-type]
+        provider = TokenProvider(CountingSource(clock), name=f"c{i}", policy=policy, clock=clock)  # type: ignore[arg-type]
         await provider.get_token()
-        delay = policy.delay_until_refresh(provider, clock.time())
+        delay = provider.refresh_delay(clock.time())
         assert delay is not None
         delays.append(delay)
         await provider.aclose()
@@ -71,10 +71,10 @@ async def test_refresh_deadlines_of_many_clusters_are_spread_by_jitter() -> None
 async def test_failures_back_off_and_log_once_per_attempt_then_recover(caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock()
     source = CountingSource(clock)  # type: ignore[arg-type]
-    provider = TokenProvider(source, name="flaky", clock=clock, is_eks=True)
-    first = await provider.get_token()
     policy = RefreshPolicy(rng=random.Random(3), backoff_base=1.0, backoff_cap=8.0)
-    task = start_refresh_task(provider, cluster_id="flaky", clock=clock, policy=policy)
+    provider = TokenProvider(source, name="flaky", policy=policy, clock=clock, is_eks=True)
+    first = await provider.get_token()
+    task = start_refresh_task(provider, cluster_id="flaky", clock=clock)
     source.fail = network_error()
     caplog.set_level(logging.WARNING, logger="kom_async.auth")
     await settle()  # let the task go to sleep on its deadline

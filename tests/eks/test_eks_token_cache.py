@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -14,9 +15,10 @@ import pytest
 from eks_helpers import ACCESS_KEY, SECRET_KEY, decode_token, url_parts
 
 from kom_async.auth.eks.keys import botocore_target, env_region, quick_target
-from kom_async.auth.eks.token_cache import EXPIRY_MARGIN, TokenCache, cache_dir, cache_key
-from kom_async.auth.provider import DEFAULT_ADVISORY_WINDOW
+from kom_async.auth.eks.token_cache import TokenCache, cache_dir, cache_key
+from kom_async.auth.timing import ADVISORY_WINDOW, RefreshPolicy
 from kom_async.cli.eks import main
+from kom_async.config.readfile import CACHE_MAX
 
 ARGS = ["get-token", "--cluster-name", "c1", "--region", "eu-west-1"]
 
@@ -58,16 +60,17 @@ def test_no_cache_neither_reads_nor_writes_the_cache(
 def test_a_token_inside_the_margin_is_not_served(
     static_env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert EXPIRY_MARGIN == DEFAULT_ADVISORY_WINDOW  # the SDK's own refresh margin
+    # the margin is the SDK's own advisory window (a 15-minute token's is not scaled down)
+    assert TokenCache().margin == ADVISORY_WINDOW == RefreshPolicy().advisory_window
     first = _token(capsys)
     [entry] = _entries()
     doc = json.loads(entry.read_text())
     cache = TokenCache()
     key = entry.name.removeprefix("eks-token-").removesuffix(".json")
-    assert cache.load(key, now=doc["expires_at"] - EXPIRY_MARGIN - 1) is not None
-    assert cache.load(key, now=doc["expires_at"] - EXPIRY_MARGIN) is None
+    assert cache.load(key, now=doc["expires_at"] - ADVISORY_WINDOW - 1) is not None
+    assert cache.load(key, now=doc["expires_at"] - ADVISORY_WINDOW) is None
     # an entry that is this close to expiry is replaced by a newly minted token
-    doc["expires_at"] = time.time() + EXPIRY_MARGIN - 5
+    doc["expires_at"] = time.time() + ADVISORY_WINDOW - 5
     entry.write_text(json.dumps(doc))
     time.sleep(1.1)
     second = _token(capsys)
@@ -164,3 +167,38 @@ def test_get_token_with_keys_in_the_environment_imports_no_aws_sdk(static_env: d
     [entry] = _entries()
     url = decode_token(json.loads(entry.read_text())["token"])
     assert url_parts(url)[3]["X-Amz-Credential"].startswith(ACCESS_KEY + "/")
+
+
+def test_a_fifo_in_place_of_a_cache_entry_is_a_miss_and_get_token_succeeds(
+    static_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, ``eks get-token`` opened the FIFO and waited for a writer forever."""
+    _token(capsys)
+    [entry] = _entries()
+    entry.unlink()
+    os.mkfifo(entry, 0o600)
+    code = (
+        "import sys\n"
+        "from kom_async.cli.eks import main\n"
+        "sys.exit(main(['get-token', '--cluster-name', 'c1', '--region', 'eu-west-1']))\n"
+    )
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    finally:  # a reader that wrongly blocked is let go, so the timeout's kill is not needed twice
+        with contextlib.suppress(OSError):
+            os.close(os.open(entry, os.O_WRONLY | os.O_NONBLOCK))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"]["token"].startswith("k8s-aws-v1.")
+    assert "FIFO" in done.stderr and "ignoring the token cache entry" in done.stderr
+    assert stat.S_ISREG(entry.lstat().st_mode)  # the new token was written over it
+
+
+def test_an_oversized_cache_entry_is_a_miss(static_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    first = _token(capsys)
+    [entry] = _entries()
+    key = entry.name.removeprefix("eks-token-").removesuffix(".json")
+    with entry.open("r+b") as fh:
+        fh.truncate(CACHE_MAX + 1)
+    assert TokenCache().load(key) is None
+    time.sleep(1.1)
+    assert _token(capsys)["token"] != first["token"]

@@ -88,14 +88,22 @@ class HTTPServer:
     @classmethod
     @contextlib.asynccontextmanager
     async def run(
-        cls, lab: EKSLab, *args: str, key: str | None = None, host: str = "127.0.0.1"
+        cls,
+        lab: EKSLab,
+        *args: str,
+        key: str | None = None,
+        host: str = "127.0.0.1",
+        nofile: int | None = None,
     ) -> AsyncIterator[HTTPServer]:
-        """Start the server on ``host``, wait for its 'listening' line, stop and reap it on exit."""
+        """Start the server on ``host``, wait for its 'listening' line, stop and reap it on exit;
+        ``nofile``: run it under ``ulimit -n nofile`` (sh execs the server: same pid)."""
         extra = {"KOM_ASYNC_MCP_AUTH_KEY": key} if key else {}
+        limit = ["sh", "-c", 'ulimit -n "$0" && exec "$@"', str(nofile)] if nofile else []
         with tempfile.TemporaryDirectory() as tmp:
             log = Path(tmp) / "server.log"
             with _open_sink(log) as sink:
                 process = await asyncio.create_subprocess_exec(
+                    *limit,
                     sys.executable,
                     "-m",
                     "kom_async.cli",
@@ -137,6 +145,15 @@ class HTTPServer:
                 break
             await asyncio.sleep(0.05)
         raise AssertionError(f"the MCP server did not start:\n{_read(log)}")
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1].split("/", 1)[0])
+
+    def rss_kib(self) -> int:
+        """The server process's resident memory now (Linux /proc), in KiB."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(re.search(r"^VmRSS:\s+(\d+)", status, re.M).group(1))  # type: ignore[union-attr]
 
     @contextlib.asynccontextmanager
     async def client(self, key: str | None) -> AsyncIterator[Client]:

@@ -165,7 +165,7 @@ async def test_bad_calls_come_back_as_tool_errors_and_the_server_keeps_serving(
     )
     assert "404" in missing and "not found" in missing
     unknown_kind = await call_error(client, "list_k8s_resource", kind="widgets", cluster=c)
-    assert "no resource named 'widgets'" in unknown_kind
+    assert "serves no kind 'widgets'" in unknown_kind and "list_k8s_api_resources" in unknown_kind
     unknown_cluster = await call_error(client, "list_k8s_pod", cluster="nowhere")
     assert "'nowhere' is not registered" in unknown_cluster
     no_name = await call_error(client, "get_k8s_resource", kind="pod", cluster=c)

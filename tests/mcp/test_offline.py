@@ -136,3 +136,20 @@ def test_http_on_a_public_address_needs_a_key(
     monkeypatch.delenv("KOM_ASYNC_MCP_AUTH_KEY", raising=False)
     assert main(["--transport", "http", "--host", "0.0.0.0"]) == 2
     assert "without a key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--max-clusters", "-1"], "--max-clusters"),
+        (["--max-request-body", "0"], "--max-request-body"),
+        (["--header-timeout", "0"], "--header-timeout"),
+        (["--max-connections", "0"], "--max-connections"),
+        (["--max-connections", "100000000"], "ulimit -n"),
+    ],
+)
+def test_limit_flags_out_of_range_exit_2_naming_the_flag(
+    argv: list[str], flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert flag in capsys.readouterr().err

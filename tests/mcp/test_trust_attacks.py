@@ -228,7 +228,7 @@ async def test_an_eks_kubeconfig_whose_server_eks_confirms_registers_and_works(
     assert pods["count"] == 3
     path = lab.write_kubeconfig(dirs.refs / f"{cluster.name}.yaml", cluster.name, env=None)
     registered = await call_ok(
-        client, "register_k8s_cluster", kubeconfig_path=str(path), cluster_id=f"path-{cluster.name}"
+        client, "register_k8s_cluster", kubeconfig=str(path), cluster_id=f"path-{cluster.name}"
     )
     assert registered["registered"]["is_eks"] is True
 
@@ -357,7 +357,7 @@ async def test_kubeconfig_path_is_limited_to_the_kubeconfig_dir(
         f"{dirs.refs}/../../outside/{victim.name}",
         str(dirs.secret),
     ):
-        await refused(client, "register_k8s_cluster", "outside", kubeconfig_path=path)
+        await refused(client, "register_k8s_cluster", "outside", kubeconfig=path)
         await refused(client, "register_eks_cluster", "outside", kubeconfig=path)  # content or a path
 
 

@@ -14,8 +14,7 @@ import pytest
 from kubernetes_asyncio.client import CoreV1Api
 from reliability_helpers import ControlledPlugin, fd_kinds, kom_tasks, open_fds, pid_alive, wait_for
 
-from kom_async import Clusters
-from kom_async.auth.refresh import RefreshPolicy
+from kom_async import Clusters, RefreshPolicy
 from kom_async.errors import KomError
 from kom_async.lab import EKSLab, FakeClock
 

@@ -19,8 +19,8 @@ from datetime import timedelta
 import pytest
 from reliability_helpers import SimClock
 
-from kom_async import Token, TokenProvider
-from kom_async.auth.refresh import RefreshPolicy, start_refresh_task
+from kom_async import RefreshPolicy, Token, TokenProvider
+from kom_async.auth.refresh import start_refresh_task
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 
 CLUSTERS = 1000
@@ -92,12 +92,12 @@ async def test_a_thousand_clusters_through_24_hours_with_10_percent_failures() -
         for i in range(CLUSTERS):
             clock.advance_to(t0 + i * PERIOD / CLUSTERS)
             source = FlakySource(i, clock, rng, stats)
-            provider = TokenProvider(source, name=f"c{i}", clock=clock, is_eks=True)
+            provider = TokenProvider(source, name=f"c{i}", policy=policy, clock=clock, is_eks=True)
             await provider.get_token()
             starts.append(clock.time())
             sources.append(source)
             providers.append(provider)
-            tasks.append(start_refresh_task(provider, cluster_id=f"c{i}", policy=policy, clock=clock))
+            tasks.append(start_refresh_task(provider, cluster_id=f"c{i}", clock=clock))
         await _settle(clock, CLUSTERS)
 
         next_probe = clock.time() + PROBE_EVERY

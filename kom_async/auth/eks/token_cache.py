@@ -7,8 +7,9 @@ file 0600 and written atomically. A file is named by a hash of everything that d
 token (cluster, region, profile, role, the access key id, the AWS settings in the
 environment, the AWS config files' identity), so another profile or key never reads it;
 no AWS secret is stored. A token is served until the SDK's advisory window before its
-expiry. Any problem with the cache (permissions, a foreign owner, a corrupt file) makes
-it a miss, never an error.
+expiry (``ADVISORY_WINDOW`` of ``auth/timing.py``, where all refresh timing lives). Any
+problem with the cache (permissions, a foreign owner, a corrupt file) makes it a miss,
+never an error.
 """
 
 from __future__ import annotations
@@ -18,16 +19,16 @@ import os
 import time
 from collections.abc import Mapping
 
+from kom_async.config.readfile import CACHE_MAX, FileRefused, read_file
+
 try:  # CPython's small SHA-256 module: hashlib would load OpenSSL on the start-up path
     from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - other interpreters, Python >= 3.12 (_sha2)
     from hashlib import sha256
 
+from kom_async.auth.timing import ADVISORY_WINDOW
+
 _VERSION = 1
-#: seconds before expiry at which a cached token is no longer served: the token provider's
-#: advisory window (``DEFAULT_ADVISORY_WINDOW``), repeated here to keep dataclasses out of the
-#: start-up path; a test keeps the two equal
-EXPIRY_MARGIN = 180.0
 # environment settings that change the identity or the STS target a token is signed for
 _IDENTITY_ENV = (
     "AWS_ACCESS_KEY_ID",
@@ -113,7 +114,7 @@ def cache_key(
 class TokenCache:
     """Read and write cached tokens in ``directory`` (see the module docstring)."""
 
-    def __init__(self, directory: str | None = None, *, margin: float = EXPIRY_MARGIN) -> None:
+    def __init__(self, directory: str | None = None, *, margin: float = ADVISORY_WINDOW) -> None:
         self.directory = directory or cache_dir()
         self.margin = margin
 
@@ -143,19 +144,19 @@ class TokenCache:
         """``(token, expirationTimestamp)`` if a token is cached and outside the margin, else None."""
         if not self._private_dir(create=False):
             return None
+        path = self._path(key)
         try:
-            fd = os.open(self._path(key), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:
-            return None
-        try:
-            st = os.fstat(fd)
-            if st.st_uid != os.getuid() or st.st_mode & 0o077 or st.st_size > 65536:
+            st = os.lstat(path)
+            if st.st_uid != os.getuid() or st.st_mode & 0o077:
                 return None
-            doc = json.loads(os.read(fd, 65536))
+            doc = json.loads(
+                read_file(path, limit=CACHE_MAX, what="token cache entry", follow_symlinks=False)
+            )
+        except FileRefused as exc:
+            _warn_refused(path, exc)
+            return None
         except (OSError, ValueError):
             return None
-        finally:
-            os.close(fd)
         if not isinstance(doc, dict) or doc.get("version") != _VERSION:
             return None
         token, expires, stamp = doc.get("token"), doc.get("expires_at"), doc.get("expirationTimestamp")
@@ -193,3 +194,13 @@ class TokenCache:
                 pass
             return False
         return True
+
+
+def _warn_refused(path: str, exc: FileRefused) -> None:
+    """Say why an entry was skipped (a FIFO or an oversized file there is no accident); the
+    token is then minted afresh and written over it."""
+    import logging  # only here: a cache hit stays lean
+
+    logging.getLogger(__name__).warning(
+        "ignoring the token cache entry %s (%s); a new token replaces it", path, exc.strerror
+    )

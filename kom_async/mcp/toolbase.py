@@ -1,5 +1,5 @@
-"""What the MCP tool groups share: argument types, settings, the ``tool`` decorator (read-only
-check, time limit, clean errors) and ``ToolBase`` (cluster lookup, queries, list paging)."""
+"""What the MCP tool groups share: their settings, the ``tool`` decorator (read-only check, time
+limit, clean errors) and ``ToolBase`` (cluster lookup, queries, list paging)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import aiohttp
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import Field
 
 from kom_async.clusters import Cluster, Clusters
 from kom_async.config.policy import UNTRUSTED, ExecPolicy, TrustPolicy
@@ -23,80 +22,41 @@ from kom_async.errors import (
     KomError,
     KubeconfigRefused,
     KubernetesError,
+    QueryError,
 )
 from kom_async.kubectl import Kubectl, Query
 from kom_async.kubectl.discovery import ResourceInfo
 from kom_async.kubectl.names import check_namespace
+from kom_async.mcp.args import Obj
 from kom_async.mcp.output import (
     MAX_LIST_LIMIT,
+    hide_secrets,
     iso,
     slim,
     strip_userinfo,
 )
+from kom_async.mcp.owners import DEFAULT_MAX_CLUSTERS, Owners
 from kom_async.scrub import scrub
 
 log = logging.getLogger("kom_async.mcp")
 
 P = ParamSpec("P")
 S = TypeVar("S", bound="ToolBase")
-Obj = dict[str, Any]
-
-# -- argument types shared by the tools (their descriptions end up in the JSON schemas) --
-ClusterArg = Annotated[
-    str | None,
-    Field(description="Cluster id (see list_k8s_clusters); may be omitted when exactly one is registered"),
-]
-KindArg = Annotated[
-    str,
-    Field(
-        description="Resource kind, plural or short name: 'Pod', 'deployments', 'deploy', "
-        "'certificates.cert-manager.io'; with version (and group) it is matched exactly"
-    ),
-]
-GroupArg = Annotated[
-    str | None, Field(description="API group for an exact group/version/kind ('' or omitted: core)")
-]
-VersionArg = Annotated[
-    str | None, Field(description="API version for an exact group/version/kind, e.g. 'v1'")
-]
-NameArg = Annotated[str, Field(description="Object name")]
-NamespaceArg = Annotated[
-    str | None, Field(description="Namespace (default: 'default'; ignored for cluster-scoped kinds)")
-]
-YamlNamespaceArg = Annotated[
-    str | None, Field(description="Namespace for objects that name none (default 'default')")
-]
-ListNamespaceArg = Annotated[str | None, Field(description="Namespace to list; omitted or '*' means all")]
-LabelArg = Annotated[str | None, Field(description="Label selector, e.g. 'app=web,tier!=db'")]
-FieldArg = Annotated[str | None, Field(description="Field selector, e.g. 'status.phase=Running'")]
-LimitArg = Annotated[
-    int,
-    Field(
-        ge=1,
-        description=f"Most objects to return (at most {MAX_LIST_LIMIT}); page with continue_token",
-    ),
-]
-ContextArg = Annotated[str | None, Field(description="Kubeconfig context (default: current-context)")]
-ContextIdArg = Annotated[
-    str | None, Field(description="Id to register under (default: the context name)")
-]
-ReplaceArg = Annotated[bool, Field(description="Replace a cluster already registered under the id")]
-PathArg = Annotated[str | None, Field(description="Path of a kubeconfig file on the server host")]
-ContinueArg = Annotated[
-    str | None, Field(description="The 'continue' value of the previous page, to get the next one")
-]
 
 
 @dataclass(frozen=True)
 class ToolSettings:
     """How the tools behave: exec and trust policy for tool-supplied kubeconfigs (untrusted by
-    default), read-only (cluster writes; ``read_only_registry``: register/unregister too), time limit."""
+    default), read-only (cluster writes; ``read_only_registry``: register/unregister too), time
+    limit, the cap on agents' registrations, and whether Secret values are shown."""
 
     exec_policy: ExecPolicy
     read_only: bool = False
     request_timeout: float = 60.0
     trust: TrustPolicy = UNTRUSTED
     read_only_registry: bool = False
+    max_clusters: int = DEFAULT_MAX_CLUSTERS
+    show_secrets: bool = False
 
 
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=True)
@@ -124,9 +84,7 @@ class _Spec:
 
 def tool(
     annotations: ToolAnnotations, *, writes: bool = False, registers: bool = False
-) -> Callable[
-    [Callable[Concatenate[S, P], Awaitable[str]]], Callable[Concatenate[S, P], Awaitable[str]]
-]:
+) -> Callable[[Callable[Concatenate[S, P], Awaitable[str]]], Callable[Concatenate[S, P], Awaitable[str]]]:
     """Mark a tool-group method as a tool; turn its failures into clean MCP tool errors."""
 
     spec = _Spec(annotations, writes, registers)
@@ -180,6 +138,7 @@ class ToolBase:
     def __init__(self, clusters: Clusters, settings: ToolSettings) -> None:
         self.clusters = clusters
         self.settings = settings
+        self.owners = Owners(clusters, settings.max_clusters)
 
     def install(self, server: MCPServer[Any]) -> list[str]:
         """Add every tool to ``server``; return their names."""
@@ -199,6 +158,11 @@ class ToolBase:
         return names
 
     # -- helpers ---------------------------------------------------------------------------
+    def _shown(self, obj: Any, kind: str | None = None) -> Any:
+        """What a tool may show of an object it read: Secret values hidden (their sizes shown)
+        unless the server runs with --show-secrets. Every tool that returns objects calls this."""
+        return obj if self.settings.show_secrets else hide_secrets(obj, kind)
+
     def _cluster(self, cluster: str | None) -> Cluster:
         """The named cluster, or the only one registered (an agent need not repeat it)."""
         if cluster:
@@ -227,12 +191,20 @@ class ToolBase:
 
     @staticmethod
     async def _resolve(kubectl: Kubectl, kind: str, group: str | None, version: str | None) -> ResourceInfo:
-        """The served resource the tool arguments name (same rules as ``_query``)."""
-        if version:
-            return await kubectl.discovery.resolve_gvk(group or "", version, kind)
-        return await kubectl.discovery.resolve(f"{kind}.{group}" if group else kind)
+        """The served resource the tool arguments name (same rules as ``_query``); an unknown one
+        is a tool error that points to list_k8s_api_resources."""
+        try:
+            if version:
+                return await kubectl.discovery.resolve_gvk(group or "", version, kind)
+            return await kubectl.discovery.resolve(f"{kind}.{group}" if group else kind)
+        except QueryError:
+            asked = "/".join(p for p in (group, version, kind) if p)
+            raise ToolError(
+                f"cluster {kubectl.cluster_id!r} serves no kind {asked!r}: list_k8s_api_resources shows "
+                "the kinds it serves (for a custom resource, pass its group and version too)"
+            ) from None
 
-    def _one(
+    async def _one(
         self,
         cluster: str | None,
         kind: str,
@@ -241,9 +213,13 @@ class ToolBase:
         group: str | None = None,
         version: str | None = None,
     ) -> Query[Obj]:
-        """A query for one named object in ``cluster`` (namespace "default" unless given)."""
-        query = self._query(self._kubectl(cluster), kind, group, version).name(name)
-        return query.namespace(namespace) if namespace else query
+        """A query for one named object in ``cluster`` (namespace "default" unless given), its
+        name checked first and then its kind resolved (cached discovery)."""
+        kubectl = self._kubectl(cluster)
+        query = self._query(kubectl, kind, group, version).name(name)
+        query = query.namespace(namespace) if namespace else query
+        await self._resolve(kubectl, kind, group, version)
+        return query
 
     async def _list(
         self,
@@ -278,7 +254,7 @@ class ToolBase:
             "kind": info.kind,
             "namespace": None if all_namespaces else namespace,
             "count": len(page.items),
-            "items": [show(item) for item in page.items],
+            "items": [show(self._shown(item, info.kind)) for item in page.items],
         }
         if page.continue_token:
             left = f" ({page.remaining} more)" if page.remaining is not None else ""
@@ -289,28 +265,43 @@ class ToolBase:
         return out
 
     async def _register_kubeconfig(
-        self,
-        kubeconfig: str | None,
-        path: str | None,
-        cluster_id: str | None,
-        context: str | None,
-        *,
-        replace: bool,
-        eks: bool,
+        self, kubeconfig: str, cluster_id: str | None, context: str | None, *, replace: bool, eks: bool
     ) -> Kubectl:
-        """Register kubeconfig text or a file, under the server's exec and trust policies: a path
-        only under the allowed directories (``--kubeconfig-dir``), checked before it is read."""
-        if bool(kubeconfig) == bool(path):
-            raise ToolError("pass either kubeconfig (the YAML content) or kubeconfig_path, not both")
+        """Register a kubeconfig given as YAML content or as a file path, under the server's exec
+        and trust policies: a path only under the allowed directories (``--kubeconfig-dir``),
+        checked before it is read."""
+        text = kubeconfig.strip()
+        if not text:
+            raise ToolError(
+                "kubeconfig is empty: pass the kubeconfig's YAML content or the path of a kubeconfig "
+                "file in one of the server's kubeconfig directories"
+            )
         trust = self.settings.trust
         options = {"replace": replace, "exec_policy": self.settings.exec_policy, "trust": trust}
-        if path:
-            real = trust.check_path(path, what="kubeconfig_path")
+        if not _is_content(text):
+            real = trust.check_path(text, what="kubeconfig path")
             by_path = self.clusters.register_eks_by_path if eks else self.clusters.register_by_path
-            return await by_path(real, cluster_id, context, **options)  # type: ignore[arg-type]
-        assert kubeconfig is not None
+            return await self._agent_registers(
+                cluster_id,
+                replace,
+                lambda: by_path(real, cluster_id, context, **options),  # type: ignore[arg-type]
+            )
         by_text = self.clusters.register_eks_by_string if eks else self.clusters.register_by_string
-        return await by_text(kubeconfig, cluster_id, context, **options)  # type: ignore[arg-type]
+        return await self._agent_registers(
+            cluster_id,
+            replace,
+            lambda: by_text(kubeconfig, cluster_id, context, **options),  # type: ignore[arg-type]
+        )
+
+    async def _agent_registers(
+        self, cluster_id: str | None, replace: bool, register: Callable[[], Awaitable[Kubectl]]
+    ) -> Kubectl:
+        """Run one registration for an agent: ownership and cap checked first, the new cluster
+        recorded as the agent's (so the agent, and only it, may replace or remove it later)."""
+        with self.owners.registering(cluster_id, replace):
+            kubectl = await register()
+            self.owners.record(kubectl)
+        return kubectl
 
     @staticmethod
     def _cluster_info(cluster: Cluster) -> Obj:
@@ -340,3 +331,8 @@ class ToolBase:
                 "last_error": stats.last_error,
             }
         return info
+
+
+def _is_content(text: str) -> bool:
+    """True for kubeconfig YAML (several lines, or a one-line flow mapping); False for a path."""
+    return "\n" in text or text.startswith(("{", "---", "apiVersion:", "kind:", "clusters:"))
