@@ -610,6 +610,8 @@ MUTANTS = [
             "tests/auth/test_timing.py::"
             "test_a_fourteen_minute_token_is_refreshed_three_minutes_and_waited_for_one_minute_before_expiry",
         ),
+    ),
+    Mutant(
         "pool total cap off: the shared pool opens as many connections as requests ask for",
         "kom_async/transport/pool.py",
         "                limit=limits.max_connections or 0,\n",
