@@ -182,6 +182,7 @@ class Connector:
         try:
             endpoint = self.cached_endpoint(c)
             if endpoint is None:
+                await self.turns.turn()  # building and signing the call: one turn of the loop
                 try:
                     endpoint = await describe_cluster(
                         pool,
