@@ -643,6 +643,13 @@ MUTANTS = [
         "        if True:\n",
         ("tests/auth/test_turns.py::test_steps_that_fall_due_together_run_one_per_loop_iteration",),
     ),
+    Mutant(
+        "gc_quiet lets full collections run: bulk registration stalls the loop for the whole heap",
+        "kom_async/auth/gcpause.py",
+        "        gc.set_threshold(_saved[0], _saved[1], _NO_FULL_COLLECTION)\n",
+        "        pass\n",
+        ("tests/auth/test_gcpause.py::test_no_full_collection_inside_and_survivors_frozen_after",),
+    ),
 ]
 
 

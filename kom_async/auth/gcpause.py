@@ -33,6 +33,7 @@ def gc_quiet() -> Iterator[None]:
     finally:
         _depth -= 1
         if _depth == 0 and _saved is not None:
+            gc.collect(1)  # the young generations (small by their thresholds): no garbage frozen
             gc.freeze()
             gc.set_threshold(*_saved)
             _saved = None
