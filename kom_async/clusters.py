@@ -426,9 +426,10 @@ class Clusters:
         clusters = list(self._clusters.values())
         self._clusters.clear()
         errors: list[BaseException | None] = []
-        for start in range(0, len(clusters), _CLOSE_BATCH):  # a few per loop turn: no long stall
-            batch = clusters[start : start + _CLOSE_BATCH]
+        while clusters:  # a few per loop turn, each batch freed before the next: no long stall
+            batch, clusters[:_CLOSE_BATCH] = clusters[:_CLOSE_BATCH], []
             errors += await asyncio.gather(*(c.aclose() for c in batch), return_exceptions=True)
+            del batch
         await self._connector.aclose()
         for err in errors:
             if isinstance(err, BaseException) and not isinstance(err, asyncio.CancelledError):
