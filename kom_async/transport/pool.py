@@ -20,6 +20,7 @@ import ssl
 import urllib.request
 import weakref
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -242,9 +243,10 @@ class HTTPPool:
 
 class ClusterSession:
     """One cluster's view of the pool, as kubernetes_asyncio's REST client uses a session:
-    every request carries the cluster's SSL context, and its redirect rule applies."""
+    every request carries the cluster's SSL context, and its redirect rule applies. Closing it
+    ends this cluster's requests and WebSockets in flight, as closing a session of its own did."""
 
-    __slots__ = ("_closed", "_origin", "_pool", "follow_redirects", "tls")
+    __slots__ = ("_calls", "_closed", "_origin", "_pool", "_sockets", "follow_redirects", "tls")
 
     def __init__(self, pool: HTTPPool, tls: TLSSettings, url: str, *, follow_redirects: bool) -> None:
         self._pool = pool
@@ -252,6 +254,9 @@ class ClusterSession:
         self.follow_redirects = follow_redirects
         self._closed = False
         self._origin = pool.attach(tls, url)
+        # made with the first request / WebSocket: an idle cluster holds neither
+        self._calls: set[asyncio.Future[Any]] | None = None
+        self._sockets: weakref.WeakSet[aiohttp.ClientWebSocketResponse] | None = None
 
     @property
     def closed(self) -> bool:
@@ -262,30 +267,58 @@ class ClusterSession:
         return self._pool.context(self.tls)
 
     async def request(self, method: str, url: str, **kwargs: Any) -> aiohttp.ClientResponse:
-        if self.closed:
-            raise RuntimeError("the session is closed")
-        token = _FOLLOW_REDIRECTS.set(self.follow_redirects)
-        try:
+        async def send() -> aiohttp.ClientResponse:
             ctx = await self._pool.context_in_turn(self.tls)
             return await self._pool.session().request(method, url, ssl=ctx, **kwargs)
-        finally:
-            _FOLLOW_REDIRECTS.reset(token)
+
+        response: aiohttp.ClientResponse = await self._in_flight(send)
+        return response
 
     async def ws_connect(self, url: str, **kwargs: Any) -> aiohttp.ClientWebSocketResponse:
-        if self.closed:
-            raise RuntimeError("the session is closed")
-        token = _FOLLOW_REDIRECTS.set(self.follow_redirects)
-        try:
+        async def connect() -> aiohttp.ClientWebSocketResponse:
             ctx = await self._pool.context_in_turn(self.tls)
             session = self._pool.session()
             ws: aiohttp.ClientWebSocketResponse = await session.ws_connect(url, ssl=ctx, **kwargs)
             return ws
+
+        ws: aiohttp.ClientWebSocketResponse = await self._in_flight(connect)
+        if self._sockets is None:
+            self._sockets = weakref.WeakSet()
+        self._sockets.add(ws)
+        return ws
+
+    async def _in_flight(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """``call()`` under this cluster's redirect rule, as a task ``close()`` can end."""
+        if self.closed:
+            raise RuntimeError("the session is closed")
+        token = _FOLLOW_REDIRECTS.set(self.follow_redirects)
+        try:
+            task = asyncio.ensure_future(call())  # copies the context: the rule goes with it
         finally:
             _FOLLOW_REDIRECTS.reset(token)
+        if self._calls is None:
+            self._calls = set()
+        self._calls.add(task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if self._closed and task.cancelled() and me is not None and not me.cancelling():
+                raise aiohttp.ClientConnectionError("the cluster's session was closed") from None
+            raise
+        finally:
+            self._calls.discard(task)
 
     async def close(self) -> None:
-        """This cluster sends no more requests; its idle connections are closed unless another
-        open cluster talks to the same server with the same TLS settings."""
-        if not self._closed:
-            self._closed = True
-            await self._pool.detach(self._origin)
+        """This cluster sends no more requests: those in flight and its WebSockets end now; its
+        idle connections are closed unless another open cluster talks to the same server with
+        the same TLS settings."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._calls or ()):
+            task.cancel()
+        for ws in list(self._sockets or ()):
+            ws._response.close()  # drop the connection: the reader sees it end
+        self._calls = self._sockets = None
+        await self._pool.detach(self._origin)
