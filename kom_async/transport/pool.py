@@ -31,7 +31,7 @@ from aiohttp.client_reqrep import ConnectionKey
 from kom_async.auth.turns import LoopTurns
 from kom_async.config.tls import TLSSettings, build_context
 from kom_async.config.urls import redact_url
-from kom_async.errors import InvalidArgument, KubeconfigRefused
+from kom_async.errors import InvalidArgument, KomError, KubeconfigRefused
 
 _CLOSE_WAIT = 2.0  # seconds a closing cluster waits for its idle connections' TLS close
 _READ_BUFSIZE = 2**21  # watch events can be large (etcd allows ~1.5 MiB objects)
@@ -304,10 +304,16 @@ class ClusterSession:
         except asyncio.CancelledError:
             me = asyncio.current_task()
             if self._closed and task.cancelled() and me is not None and not me.cancelling():
-                raise aiohttp.ClientConnectionError("the cluster's session was closed") from None
+                raise KomError(
+                    "the API client of this cluster is closed (the cluster was unregistered or closed)"
+                ) from None
             raise
         finally:
-            self._calls.discard(task)
+            calls = self._calls
+            if calls is not None:
+                calls.discard(task)
+                if not calls:
+                    self._calls = None  # an idle cluster holds no set
 
     async def close(self) -> None:
         """This cluster sends no more requests: those in flight and its WebSockets end now; its
