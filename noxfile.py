@@ -27,16 +27,24 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lowest(session: nox.Session) -> None:
-    """The core tests on the lowest versions pyproject.toml allows for kom-async's own
-    dependencies (uv's lowest-direct resolution): a floor that is too low fails here."""
-    session.install("uv")
-    session.run(
-        "uv", "pip", "install", "--python", str(Path(session.bin) / "python"),
-        "--resolution", "lowest-direct", "-e", ".[lab]",
-        "pytest>=8", "pytest-asyncio>=0.24", "pytest-timeout>=2.3", "hypothesis>=6.100",
-    )  # fmt: skip
+    """The whole suite (but `slow`) and the demo on the lowest versions pyproject.toml allows.
+
+    First every floor is checked to be what uv's ``--resolution lowest-direct`` picks, for the
+    core alone and for each extra (tools/floors.py check: a floor it cannot pick fails here);
+    then the test environment is installed with every direct dependency pinned at the version
+    that resolution picks for all runtime extras together (tools/floors.py constraints), and
+    the tools the tests need (pytest, awscli...) at whatever fits those pins."""
+    session.install("uv", "packaging")
+    session.run("python", "tools/floors.py", "check")
+    pins = Path(session.create_tmp()) / "floors.txt"
+    session.run("python", "tools/floors.py", "constraints", str(pins))
+    python = str(Path(session.bin) / "python")
+    session.run("uv", "pip", "install", "--python", python, "-e", ".[test]", "-c", str(pins))
     session.run("python", "-m", "pip", "freeze")
-    session.run("pytest", "tests/core", "-m", "not slow", *session.posargs)
+    session.run(
+        "pytest", "-m", "not slow", "-n", "3", "--dist", "loadfile", "--durations=10", *session.posargs
+    )
+    session.run("kom-async", "demo")
 
 
 @nox.session(python=PYTHON)

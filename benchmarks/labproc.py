@@ -45,16 +45,16 @@ LONG_TOKEN_CHARS = 480  # an EKS token for a lab cluster is about this long
 def cache_token_reviews(ttl: float = REVIEW_CACHE_TTL) -> None:
     """Make every lab ``Authenticator`` in this process cache successful reviews (benchmarks only)."""
     review = Authenticator.authenticate
-    cache: dict[tuple[int, str], tuple[LabUser, float]] = {}
+    cache: dict[tuple[int, str, bool], tuple[LabUser, float]] = {}
 
     def cached(self: Authenticator, state: ClusterState, token: str, *, upgrade: bool = False) -> LabUser:
         now = time.monotonic()
-        hit = cache.get((id(state), token))
+        hit = cache.get((id(state), token, upgrade))
         if hit is not None and hit[1] > now:
             state.stats.tokens_accepted += 1
             return hit[0]
         user = review(self, state, token, upgrade=upgrade)
-        cache[(id(state), token)] = (user, now + ttl)
+        cache[(id(state), token, upgrade)] = (user, now + ttl)
         return user
 
     Authenticator.authenticate = cached  # type: ignore[method-assign]

@@ -1,7 +1,9 @@
-"""Connect one kubeconfig selection: TLS → token source → provider (first token) → ApiClient.
+"""Connect what admission allowed: DescribeCluster (when it must answer) → TLS → token source →
+provider (first token) → ApiClient → ``Cluster``.
 
-The wiring lives here, apart from the registry (``clusters.py``), so the registry only
-keeps names and lifetimes. Everything made for a cluster is closed again if any step fails.
+The registry (``clusters.py``) decides (``config.admission``), this module follows, and the
+registry keeps the result's name and lifetime. Everything made for a cluster is closed again
+if any step fails.
 """
 
 from __future__ import annotations
@@ -9,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import dataclasses
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Required, TypedDict
 
 import anyio
@@ -21,19 +21,20 @@ from kubernetes_asyncio.client import Configuration
 
 from kom_async.auth.clock import Clock
 from kom_async.auth.exec import ExecTokenSource
-from kom_async.auth.provider import AuthStats, TokenProvider
+from kom_async.auth.provider import TokenProvider
 from kom_async.auth.refresh import start_refresh_task
 from kom_async.auth.shared import SharedTokenSource, SharedTokenStore, token_key
 from kom_async.auth.static import FileTokenSource, StaticTokenSource
 from kom_async.auth.timing import RefreshPolicy
 from kom_async.auth.token import TokenSource
 from kom_async.auth.turns import LoopTurns
-from kom_async.config.kubeconfig import AuthKind, KubeconfigSelection, UserAuth
+from kom_async.config.admission import Admission
+from kom_async.config.kubeconfig import KubeconfigSelection
 from kom_async.config.limits import Limits, limits_for
-from kom_async.config.policy import TRUSTED, TrustPolicy, normalize_server
-from kom_async.config.tls import tls_settings_for
+from kom_async.config.tls import TLSSettings, tls_settings_for
 from kom_async.config.urls import redact_url
-from kom_async.errors import EKSAuthError, EKSAuthErrorKind, KubeconfigRefused
+from kom_async.connection import Cluster
+from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 from kom_async.kubectl import Kubectl
 from kom_async.transport.apiclient import KomApiClient
 from kom_async.transport.authflow import TokenAuth
@@ -42,7 +43,7 @@ from kom_async.transport.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from kom_async.auth.eks.aws import AWSClientPool, ClusterEndpoint
-    from kom_async.auth.eks.config import EKSAuthConfig
+    from kom_async.config.eks import EKSAuthConfig
 
 log = logging.getLogger("kom_async")
 
@@ -59,62 +60,7 @@ class ConnectOptions(TypedDict, total=False):
     exec_timeout: Required[float]
     verify: bool
     source: TokenSource | None
-    trust: TrustPolicy
     limits: Limits | None
-
-
-@dataclass(eq=False, repr=False)
-class Cluster:
-    """A connected cluster, as the registry holds it. Built by ``Clusters.register_*`` (through
-    ``Connector.connect``); closed by ``unregister``.
-
-    ``server`` is the API server URL as shown to people: without ``user:password@``.
-    """
-
-    id: str
-    server: str
-    auth_kind: AuthKind
-    kubectl: Kubectl
-    api_client: KomApiClient
-    token_provider: TokenProvider | None = None
-    eks: EKSAuthConfig | None = None
-    refresh_task: asyncio.Task[None] | None = None
-    context: str | None = None
-    #: the kubeconfig context's namespace, or the pod's own namespace in-cluster (None: unset)
-    namespace: str | None = None
-
-    def __repr__(self) -> str:
-        return (
-            f"Cluster(id={self.id!r}, server={redact_url(self.server)!r}, auth={self.auth_kind!r}, "
-            f"is_eks={self.is_eks})"
-        )
-
-    @property
-    def is_eks(self) -> bool:
-        """True when the cluster authenticates with EKS tokens (native or exec)."""
-        return self.eks is not None
-
-    @property
-    def auth_stats(self) -> AuthStats | None:
-        """Token fetches, refresh failures, 401 recoveries and the current expiry."""
-        return self.token_provider.stats if self.token_provider else None
-
-    async def aclose(self) -> None:
-        """Cancel and await the refresh task, then close the provider and the API client."""
-        task, self.refresh_task = self.refresh_task, None
-        # shielded: a caller's cancel scope (a timeout around unregister) must not leave a
-        # task running or a session open half-way through closing
-        with anyio.CancelScope(shield=True):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            try:
-                if self.token_provider is not None:
-                    await self.token_provider.aclose()
-            finally:
-                await self.api_client.close()
-        log.info("cluster %s closed", self.id, extra={"cluster": self.id})
 
 
 class Connector:
@@ -173,31 +119,21 @@ class Connector:
         """DescribeCluster for ``config`` (cached per identity and name), holding the AWS
         identity meanwhile, so the token source made inside reuses it instead of rebuilding it;
         if nothing else takes it, it is closed on exit."""
-        from kom_async.auth.eks.aws import describe_cluster
+        from kom_async.auth.eks.aws import describe_with
         from kom_async.auth.eks.native import lease_identity
 
         pool = self.pool()
-        c = config
-        ctx = await lease_identity(pool, c, cid)
+        ctx = await lease_identity(pool, config, cid)
         try:
-            endpoint = self.cached_endpoint(c)
+            endpoint = self.cached_endpoint(config)
             if endpoint is None:
-                await self.turns.turn()  # building and signing the call: one turn of the loop
                 try:
-                    endpoint = await describe_cluster(
-                        pool,
-                        cluster_name=c.cluster_name,
-                        region=c.region,
-                        profile=c.profile,
-                        role_arn=c.role_arn,
-                        env=c.env,
-                        external_id=c.external_id,
-                        profile_from_env=c.profile_from_env,
-                    )
+                    await self.turns.turn()  # building and signing the call: one turn of the loop
+                    endpoint = await describe_with(ctx, config.cluster_name, cluster_id=cid)
                 except EKSAuthError as exc:
-                    self.record_described(c, exc)
+                    self.record_described(config, exc)
                     raise
-                self.record_described(c, endpoint)
+                self.record_described(config, endpoint)
             yield endpoint
         finally:
             await pool.release(ctx)
@@ -331,72 +267,63 @@ class Connector:
 
     async def connect(
         self,
-        selection: KubeconfigSelection,
-        cid: str,
-        eks_config: EKSAuthConfig | None,
+        admission: Admission,
         *,
         token_source: TokenSourceChoice,
         exec_timeout: float,
         verify: bool = False,
         source: TokenSource | None = None,
-        trust: TrustPolicy = TRUSTED,
         limits: Limits | None = None,
     ) -> Cluster:
-        """Connect; an untrusted EKS kubeconfig's server is first confirmed by DescribeCluster
-        (unless the operator allowed it), before any token is minted, let alone sent."""
+        """Connect what ``admission`` allows. When DescribeCluster must answer first (a cluster
+        named by ``register_eks``, or an untrusted EKS server to confirm), it does so before
+        any token is minted, let alone sent."""
         async with contextlib.AsyncExitStack() as stack:
-            if eks_config is not None and trust.needs_eks_check(selection.server):
+            selection = admission.selection
+            if admission.needs_describe:
+                assert admission.eks is not None
                 try:
-                    endpoint = await stack.enter_async_context(self.described(eks_config, cid))
-                except EKSAuthError as exc:
-                    why = f"DescribeCluster failed: {exc}"
-                    raise _unconfirmed(selection.server, eks_config, why) from None
-                if normalize_server(endpoint.endpoint) != normalize_server(selection.server):
-                    raise _unconfirmed(
-                        selection.server,
-                        eks_config,
-                        f"EKS reports its endpoint as {endpoint.endpoint!r}",
+                    endpoint = await stack.enter_async_context(
+                        self.described(admission.eks, admission.cluster_id)
                     )
-                # talk to it as EKS says: its CA, no other TLS name
-                selection = dataclasses.replace(selection, ca_data=endpoint.ca_data, tls_server_name=None)
+                except EKSAuthError as exc:
+                    error = admission.describe_failed(exc)
+                    if error is exc:
+                        raise
+                    raise error from None
+                selection = admission.described(endpoint.endpoint, endpoint.ca_data)
+            assert selection is not None
+            await self.turns.turn()  # TLS set-up and the token source: one turn of the loop
+            tls = tls_settings_for(selection)  # before a plugin is started: nothing to close
+            self.http().context(tls)  # made now: a CA or client certificate that does not load fails here
+            if source is None:
+                source = self.token_source(
+                    selection, admission.cluster_id, admission.eks, token_source, exec_timeout
+                )
+                source = self._shared(source, selection, admission.eks)
             return await self._connect(
                 selection,
-                cid,
-                eks_config,
-                token_source=token_source,
-                exec_timeout=exec_timeout,
+                admission,
+                source,
+                tls,
                 verify=verify,
-                source=source,
-                follow_redirects=trust.trusted,
-                limits=limits_for(trust.trusted, limits or self._limits),
+                limits=limits_for(admission.trusted, limits or self._limits),
             )
 
     async def _connect(
         self,
         selection: KubeconfigSelection,
-        cid: str,
-        eks_config: EKSAuthConfig | None,
-        *,
-        token_source: TokenSourceChoice,
-        exec_timeout: float,
-        verify: bool,
+        admission: Admission,
         source: TokenSource | None,
-        follow_redirects: bool,
+        tls: TLSSettings,
+        *,
+        verify: bool,
         limits: Limits,
     ) -> Cluster:
-        """Create source, provider, first token, API client and refresh task — or nothing.
-
-        ``verify``: also check the credentials with AWS (EKS native) and make one request.
-        """
-        # long on purpose: every step's resource is created inside the one try whose except
-        # closes them all; splitting it would split that cleanup
-        await self.turns.turn()  # TLS set-up and the token source: one turn of the loop
-        tls = tls_settings_for(selection)
-        http = self.http()
-        http.context(tls)  # made now: a CA or client certificate that does not load fails here
-        if source is None:
-            source = self.token_source(selection, cid, eks_config, token_source, exec_timeout)
-            source = self._shared(source, selection, eks_config)
+        """Create provider, first token, API client and refresh task — or nothing (what was
+        made is closed again). ``verify``: also check the credentials with AWS (EKS native)
+        and make one request."""
+        cid, eks_config = admission.cluster_id, admission.eks
         provider: TokenProvider | None = None
         api_client: KomApiClient | None = None
         refresh_task: asyncio.Task[None] | None = None
@@ -418,28 +345,12 @@ class Connector:
                         provider, cluster_id=cid, clock=self._clock, turns=self.turns
                     )
             await self.turns.turn()  # the API client
-            configuration = Configuration(host=selection.server)
-            configuration.proxy = selection.proxy_url
-            configuration.tls_server_name = selection.tls_server_name
-            configuration.verify_ssl = not selection.insecure_skip_tls_verify
-            auth = selection.auth
-            api_client = KomApiClient(
-                configuration,
-                pool=http,
-                tls=tls,
-                auth=TokenAuth(
-                    provider,
-                    cluster_id=cid,
-                    is_eks=eks_config is not None,
-                    diagnose=self._diagnosis(eks_config, cid),
-                )
-                if provider is not None
-                else None,
-                basic_auth=(auth.username or "", auth.password or "") if auth.kind == "basic" else None,
-                retry_policy=self._retry_policy,
-                follow_redirects=follow_redirects,  # untrusted: a redirect is refused
-                limits=limits,
-            )
+            auth = None
+            if provider is not None:
+                diagnose = self._diagnosis(eks_config, cid)
+                auth = TokenAuth(provider, cluster_id=cid, is_eks=eks_config is not None, diagnose=diagnose)
+            # untrusted: a redirect is refused
+            api_client = self._api_client(selection, tls, auth, admission.trusted, limits)
             if verify:
                 await _verify(api_client, source)
             return Cluster(
@@ -455,19 +366,54 @@ class Connector:
                 namespace=selection.namespace,
             )
         except BaseException:
-            # shielded: when a timeout or cancellation ends the registration, what was made
-            # for it is still closed completely before the error leaves
-            with anyio.CancelScope(shield=True):
-                if refresh_task is not None:
-                    refresh_task.cancel()
-                    await asyncio.gather(refresh_task, return_exceptions=True)
-                if provider is not None:
-                    await provider.aclose()
-                elif source is not None:
-                    await source.aclose()
-                if api_client is not None:
-                    await api_client.close()
+            await _close_made(refresh_task, provider, source, api_client)
             raise
+
+    def _api_client(
+        self,
+        selection: KubeconfigSelection,
+        tls: TLSSettings,
+        auth: TokenAuth | None,
+        follow_redirects: bool,
+        limits: Limits,
+    ) -> KomApiClient:
+        """The API client of ``selection``: its server, proxy and TLS, ``auth`` on every
+        request (or basic auth), the registry's retries, and ``limits`` on what it reads."""
+        configuration = Configuration(host=selection.server)
+        configuration.proxy = selection.proxy_url
+        configuration.tls_server_name = selection.tls_server_name
+        configuration.verify_ssl = not selection.insecure_skip_tls_verify
+        user = selection.auth
+        return KomApiClient(
+            configuration,
+            pool=self.http(),
+            tls=tls,
+            auth=auth,
+            basic_auth=(user.username or "", user.password or "") if user.kind == "basic" else None,
+            retry_policy=self._retry_policy,
+            follow_redirects=follow_redirects,
+            limits=limits,
+        )
+
+
+async def _close_made(
+    refresh_task: asyncio.Task[None] | None,
+    provider: TokenProvider | None,
+    source: TokenSource | None,
+    api_client: KomApiClient | None,
+) -> None:
+    """Close what a failed connection made. Shielded: when a timeout or cancellation ends the
+    registration, all of it is still closed completely before the error leaves."""
+    with anyio.CancelScope(shield=True):
+        if refresh_task is not None:
+            refresh_task.cancel()
+            await asyncio.gather(refresh_task, return_exceptions=True)
+        if provider is not None:
+            await provider.aclose()
+        elif source is not None:
+            await source.aclose()
+        if api_client is not None:
+            await api_client.close()
 
 
 async def _verify(api_client: KomApiClient, source: TokenSource | None) -> None:
@@ -487,55 +433,11 @@ async def _verify(api_client: KomApiClient, source: TokenSource | None) -> None:
         raise error_from_status(exc.status or 0, exc.body, Target()) from None
 
 
-def _unconfirmed(server: str, config: EKSAuthConfig, why: str) -> KubeconfigRefused:
-    """The refusal of an untrusted EKS server that DescribeCluster did not confirm."""
-    host = server.split("://", 1)[-1].rsplit("@", 1)[-1]
-    return KubeconfigRefused(
-        f"server {host!r} is not confirmed as the endpoint of EKS cluster {config.cluster_name!r}, "
-        f"so no token is sent to it ({why}). An untrusted kubeconfig's EKS server must be the "
-        "endpoint eks:DescribeCluster reports for its cluster name: grant this AWS identity "
-        "eks:DescribeCluster on the cluster, or have the operator allow the server "
-        "(TrustPolicy(allowed_servers=...), kom-async mcp --allow-server URL)"
-    )
-
-
 def _endpoint_key(c: EKSAuthConfig) -> Hashable:
     """What makes two DescribeCluster calls the same: the cluster name and the AWS identity."""
-    env = tuple(sorted(c.env.items()))
-    return (c.cluster_name, c.region, c.profile, c.profile_from_env, c.role_arn, c.external_id, env)
-
-
-def eks_config_of(selection: KubeconfigSelection, *, require: bool) -> EKSAuthConfig | None:
-    """The EKS settings of the selection's exec user, or None; ``require`` refuses a user that
-    does not authenticate with EKS."""
-    if selection.auth.kind == "eks-exec" and selection.auth.exec is not None:
-        from kom_async.auth.eks.config import eks_config_from_exec
-
-        return eks_config_from_exec(selection.auth.exec, selection.server)
-    if require:
-        raise EKSAuthError(
-            EKSAuthErrorKind.InvalidKubeconfig,
-            f"context {selection.context_name!r} does not authenticate with EKS (its user "
-            f"uses {selection.auth.kind!r} auth); register it with register_by_string",
-        )
-    return None
-
-
-def described_selection(cid: str, config: EKSAuthConfig, endpoint: ClusterEndpoint) -> KubeconfigSelection:
-    """The selection of an EKS cluster registered by name: the endpoint and CA DescribeCluster
-    reported, tokens minted natively (no kubeconfig behind it)."""
-    return KubeconfigSelection(
-        context_name=cid,
-        cluster_name=config.cluster_name,
-        user_name="",
-        server=endpoint.endpoint.rstrip("/"),
-        namespace=None,
-        ca_data=endpoint.ca_data,
-        insecure_skip_tls_verify=False,
-        tls_server_name=None,
-        proxy_url=None,
-        auth=UserAuth(kind="eks-exec"),
-    )
+    identity: dict[str, object] = dict(c.aws_identity)
+    identity["env"] = tuple(sorted(c.env.items()))
+    return (c.cluster_name, tuple(identity.items()))
 
 
 def _cluster_info(selection: KubeconfigSelection) -> dict[str, object]:

@@ -12,14 +12,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kom_async._connect import Cluster, Connector
-from kom_async._options import check_name, check_optional_str
+from kom_async._connect import Connector
+from kom_async._options import check_optional_str
+from kom_async.config.admission import check_name
+from kom_async.connection import Cluster
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind, InvalidArgument, KomError
 from kom_async.transport.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from kom_async.auth.eks.config import EKSAuthConfig
     from kom_async.auth.eks.discovery import DiscoveredCluster, DiscoveryResult, RegionScan, Source
+    from kom_async.config.eks import EKSAuthConfig
 
 ClusterIdFn = Callable[["DiscoveredCluster"], str]
 
@@ -98,8 +100,8 @@ class Fleet:
         prune: bool,
     ) -> DiscoveryResult:
         """Register what is new, drop cached answers of what is gone, prune if asked."""
-        from kom_async.auth.eks.config import EKSAuthConfig
         from kom_async.auth.eks.discovery import DiscoveryResult
+        from kom_async.config.eks import EKSAuthConfig
 
         def config_for(source: Source, region: str, name: str) -> EKSAuthConfig:
             """What ``register_eks`` would make for it (so the cache key is the same)."""

@@ -36,17 +36,6 @@ class RegisterOptions(TypedDict, total=False):
     """Whose kubeconfig this is ("trusted", "untrusted" or a ``TrustPolicy``); default: the registry's."""
 
 
-def check_name(value: object, what: str) -> None:
-    """Ids and names end up in log lines and task names: printable, one line, bounded."""
-    if not isinstance(value, str) or not value.strip() or len(value) > 253:
-        raise InvalidArgument(f"{what} must be a non-empty string of at most 253 characters")
-    if not value.isprintable():
-        raise InvalidArgument(
-            f"{what} {value[:60]!r} contains a newline or another control character; "
-            "use letters, digits and punctuation (pass cluster_id=... to choose the id)"
-        )
-
-
 def check_register_options(options: RegisterOptions, cluster_id: object, context: object) -> None:
     """``check_options`` for the ``**options`` of a ``register_*_by_*`` call, defaults filled in."""
     check_options(
@@ -93,8 +82,8 @@ def check_optional_str(**values: object) -> None:
 def check_eks_by_name(
     cluster_name: object, region: object, profile: object, role_arn: object, env: object, token_source: object
 ) -> None:
-    """``register_eks``'s own arguments: names, the AWS identity's strings and env, and no exec
-    plugin (it mints tokens natively)."""
+    """The types of ``register_eks``'s own arguments (the AWS identity's strings and env), and no
+    exec plugin (it mints tokens natively); its names are admission's to check."""
     check_optional_str(profile=profile, role_arn=role_arn)
     pairs = env.items() if isinstance(env, Mapping) else [(None, None)]
     if env is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in pairs):
@@ -105,5 +94,3 @@ def check_eks_by_name(
             "register_eks mints tokens natively; to use an exec plugin, register a "
             "kubeconfig with register_eks_by_string/by_path and token_source='exec'",
         )
-    check_name(cluster_name, "cluster_name")
-    check_name(region, "region")

@@ -1,7 +1,8 @@
 """The registry: register clusters from kubeconfigs or EKS names, look them up, close them.
 
-How a cluster is connected (token source, provider, API client) and ``Cluster``, what that
-makes, live in ``_connect.py``; the registry keeps names and lifetimes.
+A registration is one pass down: load the kubeconfig → admit it (``config.admission``: every
+rule, before any I/O) → connect (``_connect.py``) → keep the ``Cluster`` (``connection.py``)
+under its id. The registry orchestrates; the steps never call back up.
 """
 
 from __future__ import annotations
@@ -10,35 +11,31 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import anyio
 
-from kom_async._connect import (
-    Cluster,
-    ConnectOptions,
-    Connector,
-    TokenSourceChoice,
-    described_selection,
-    eks_config_of,
-)
+from kom_async._connect import ConnectOptions, Connector, TokenSourceChoice
 from kom_async._fleet import Fleet, check_discovery
+from kom_async._flights import Flights
 from kom_async._options import (
     RegisterOptions,
     check_eks_by_name,
-    check_name,
+    check_optional_str,
     check_options,
     check_register_options,
 )
 from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.shared import SharedTokenStore
 from kom_async.auth.timing import RefreshPolicy
-from kom_async.config.kubeconfig import KubeconfigSelection, load_kubeconfig
+from kom_async.config.admission import Admission, admit, admit_eks_by_name
+from kom_async.config.eks import EKSAuthConfig
+from kom_async.config.kubeconfig import load_kubeconfig
 from kom_async.config.limits import Limits, limits_for
 from kom_async.config.policy import TRUSTED, ExecPolicy, TrustChoice, trust_policy
+from kom_async.connection import Cluster
 from kom_async.errors import (
     ClusterExistsError,
     ClusterNotFound,
@@ -50,7 +47,6 @@ from kom_async.transport.pool import PoolLimits
 from kom_async.transport.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
 if TYPE_CHECKING:
-    from kom_async.auth.eks.config import EKSAuthConfig
     from kom_async.auth.eks.discovery import DiscoveredCluster, DiscoveryResult
 
 __all__ = ["Cluster", "Clusters", "RegisterOptions", "TokenSourceChoice"]
@@ -95,8 +91,7 @@ class Clusters:
         self._pending: set[str] = set()
         self._exec_policy = exec_policy
         self._trust = trust_policy(trust, TRUSTED)
-        self._closed = False
-        self._in_flight: dict[asyncio.Task[Any], _Flight] = {}
+        self._flights = Flights()
         self._connector = Connector(
             clock=clock or system_clock,
             refresh_policy=refresh_policy or RefreshPolicy(),
@@ -162,11 +157,7 @@ class Clusters:
         served by the native token source unless ``token_source="exec"``. Options: see
         :class:`RegisterOptions` (``trust`` overrides the registry's trust level).
         """
-        check_register_options(options, cluster_id, context)
-        policy = trust_policy(options.get("trust"), self._trust)
-        await self._connector.turns.turn()  # parsing: one turn of the loop
-        selection = load_kubeconfig(kubeconfig, context=context, allowed_dirs=policy.file_dirs)
-        return await self._register_selection(selection, cluster_id, require_eks=False, **options)
+        return await self._register_kubeconfig(kubeconfig, cluster_id, context, options, require_eks=False)
 
     async def register_by_path(
         self,
@@ -176,11 +167,7 @@ class Clusters:
         **options: Unpack[RegisterOptions],
     ) -> Kubectl:
         """Like ``register_by_string`` for a kubeconfig file (relative paths resolve beside it)."""
-        check_register_options(options, cluster_id, context)
-        policy = trust_policy(options.get("trust"), self._trust)
-        await self._connector.turns.turn()  # parsing: one turn of the loop
-        selection = load_kubeconfig(Path(path), context=context, allowed_dirs=policy.file_dirs)
-        return await self._register_selection(selection, cluster_id, require_eks=False, **options)
+        return await self._register_kubeconfig(Path(path), cluster_id, context, options, require_eks=False)
 
     async def register_eks_by_string(
         self,
@@ -190,11 +177,7 @@ class Clusters:
         **options: Unpack[RegisterOptions],
     ) -> Kubectl:
         """Register an EKS kubeconfig; anything else is refused (``InvalidKubeconfig``)."""
-        check_register_options(options, cluster_id, context)
-        policy = trust_policy(options.get("trust"), self._trust)
-        await self._connector.turns.turn()  # parsing: one turn of the loop
-        selection = load_kubeconfig(kubeconfig, context=context, allowed_dirs=policy.file_dirs)
-        return await self._register_selection(selection, cluster_id, require_eks=True, **options)
+        return await self._register_kubeconfig(kubeconfig, cluster_id, context, options, require_eks=True)
 
     async def register_eks_by_path(
         self,
@@ -204,11 +187,7 @@ class Clusters:
         **options: Unpack[RegisterOptions],
     ) -> Kubectl:
         """Like ``register_eks_by_string`` for a kubeconfig file."""
-        check_register_options(options, cluster_id, context)
-        policy = trust_policy(options.get("trust"), self._trust)
-        await self._connector.turns.turn()  # parsing: one turn of the loop
-        selection = load_kubeconfig(Path(path), context=context, allowed_dirs=policy.file_dirs)
-        return await self._register_selection(selection, cluster_id, require_eks=True, **options)
+        return await self._register_kubeconfig(Path(path), cluster_id, context, options, require_eks=True)
 
     async def register_eks(
         self,
@@ -232,44 +211,13 @@ class Clusters:
         ``verify=True`` (on every ``register_*``) checks before returning that AWS accepts
         the credentials (STS GetCallerIdentity) and the cluster accepts the token (one request).
         """
-        from kom_async.auth.eks.config import EKSAuthConfig
-
         check_options(replace, exec_timeout, token_source, cluster_id=cluster_id)
         check_eks_by_name(cluster_name, region, profile, role_arn, env, token_source)
-        trust_policy(trust, self._trust).check_env(env or {}, what="register_eks env")
-        cid = cluster_id or f"{region}-{cluster_name}"
-        config = EKSAuthConfig(
-            cluster_name=cluster_name,
-            region=region,
-            profile=profile,
-            role_arn=role_arn,
-            exec_config=None,
-            env=dict(env or {}),
+        config = EKSAuthConfig(cluster_name, region, profile, role_arn, None, env=dict(env or {}))
+        admission = admit_eks_by_name(config, cluster_id=cluster_id, trust=trust_policy(trust, self._trust))
+        return await self._register(
+            admission, replace, token_source="native", exec_timeout=exec_timeout, verify=verify
         )
-        return await self._in_flight_registration(
-            self._register_by_name(config, cid, exec_timeout, replace, verify)
-        )
-
-    async def _register_by_name(
-        self, config: EKSAuthConfig, cid: str, exec_timeout: float, replace: bool, verify: bool
-    ) -> Kubectl:
-        self._reserve(cid, replace)
-        try:
-            async with self._connector.described(config, cid) as endpoint:
-                selection = described_selection(cid, config, endpoint)
-                # the endpoint is EKS's own answer: trusted as such, nothing more to confirm
-                return await self._build(
-                    selection,
-                    cid,
-                    config,
-                    replace,
-                    token_source="native",
-                    exec_timeout=exec_timeout,
-                    trust=TRUSTED,
-                    verify=verify,
-                )
-        finally:
-            self._pending.discard(cid)
 
     async def register_default(
         self,
@@ -287,20 +235,19 @@ class Clusters:
         operator's own configuration)."""
         from kom_async.config.defaults import default_kubeconfig_paths, merge_kubeconfigs
 
-        check_options(replace, exec_timeout, token_source, cluster_id=cluster_id, context=context)
-        paths = default_kubeconfig_paths()
-        await self._connector.turns.turn()  # parsing: one turn of the loop
-        selection = load_kubeconfig(merge_kubeconfigs(paths), context=context, base_dir=paths[0].parent)
-        return await self._register_selection(
-            selection,
-            cluster_id,
+        options = RegisterOptions(
             replace=replace,
             exec_timeout=exec_timeout,
             token_source=token_source,
             exec_policy=exec_policy,
-            trust=TRUSTED,
-            require_eks=False,
             verify=verify,
+            trust=TRUSTED,
+        )
+        check_register_options(options, cluster_id, context)
+        paths = default_kubeconfig_paths()
+        merged = merge_kubeconfigs(paths)
+        return await self._register_kubeconfig(
+            merged, cluster_id, context, options, require_eks=False, base_dir=paths[0].parent
         )
 
     async def register_in_cluster(
@@ -321,23 +268,14 @@ class Clusters:
         from kom_async.config.incluster import in_cluster_selection
 
         cid = cluster_id or "in-cluster"
-        check_name(cid, "cluster_id")
+        check_optional_str(cluster_id=cid)
         selection = in_cluster_selection(
             cid, token_path=token_path, ca_path=ca_path, namespace_path=namespace_path
         )
+        admission = admit(selection, cluster_id=cid, trust=TRUSTED, exec_policy=None)
         source = self._connector.token_file_source(selection, recheck=recheck)
-        return await self._in_flight_registration(
-            self._reserved_build(
-                selection,
-                cid,
-                None,
-                replace,
-                token_source="auto",
-                exec_timeout=30.0,
-                trust=TRUSTED,
-                verify=verify,
-                source=source,
-            )
+        return await self._register(
+            admission, replace, token_source="auto", exec_timeout=30.0, verify=verify, source=source
         )
 
     async def discover_eks(
@@ -371,11 +309,12 @@ class Clusters:
             regions, role_arns, profiles, name_filter, tags, cluster_id, concurrency, env
         )
         self._trust.check_env(env or {}, what="discover_eks env")
-        if self._closed:
+        if self._flights.closed:
             raise RegistryClosed("this Clusters registry is closed; discover clusters in a new one")
 
         async def register(config: EKSAuthConfig, cid: str) -> Cluster:
-            await self._in_flight_registration(self._register_by_name(config, cid, 30.0, False, False))
+            admission = admit_eks_by_name(config, cluster_id=cid, trust=TRUSTED)  # env checked above
+            await self._register(admission, False, token_source="native", exec_timeout=30.0)
             return self._clusters[cid]
 
         async with contextlib.AsyncExitStack() as stack:  # identities stay leased until registered
@@ -415,14 +354,7 @@ class Clusters:
         """Close every cluster and the shared AWS clients. Registrations still in flight are
         cancelled (they raise ``RegistryClosed`` and leave nothing behind); later ones are
         refused with ``RegistryClosed``. Idempotent."""
-        self._closed = True
-        me = asyncio.current_task()
-        flights = [(t, f) for t, f in self._in_flight.items() if t is not me]
-        for task, flight in flights:
-            flight.cancelled = True
-            task.cancel()
-        for _, flight in flights:  # let each one clean up what it had made
-            await flight.done.wait()
+        await self._flights.close()
         clusters = list(self._clusters.values())
         self._clusters.clear()
         errors: list[BaseException | None] = []
@@ -479,100 +411,65 @@ class Clusters:
             raise ClusterExistsError(cluster_id)
         self._pending.add(cluster_id)
 
-    async def _register_selection(
+    async def _register_kubeconfig(
         self,
-        selection: KubeconfigSelection,
+        kubeconfig: str | bytes | Mapping[str, Any] | Path,
         cluster_id: str | None,
+        context: str | None,
+        options: RegisterOptions,
         *,
         require_eks: bool,
-        replace: bool = False,
-        exec_timeout: float = 30.0,
-        token_source: TokenSourceChoice = "auto",
-        exec_policy: ExecPolicy | None = None,
-        verify: bool = False,
-        trust: TrustChoice | None = None,
-        limits: Limits | None = None,
+        base_dir: Path | None = None,
     ) -> Kubectl:
-        check_options(replace, exec_timeout, token_source, cluster_id=cluster_id)  # every path in
-        trust = trust_policy(trust, self._trust)
-        policy = exec_policy or self._exec_policy or (None if trust.trusted else ExecPolicy())
-        if policy is not None:
-            policy.check_kubeconfig(selection)  # before anything else looks at what it runs
-        eks_config = eks_config_of(selection, require=require_eks)
-        selection = trust.check_selection(  # TLS from the operator's trust for host credentials
-            selection,
-            eks=eks_config is not None,
-            eks_unsupported=eks_config.unsupported if eks_config is not None else (),
+        """The one body of every kubeconfig registration: check the options, load, admit (every
+        exec, trust, EKS and name rule, before any I/O), then connect and register."""
+        check_register_options(options, cluster_id, context)
+        trust = trust_policy(options.get("trust"), self._trust)
+        limits = options.get("limits")
+        limits = limits_for(trust.trusted, limits) if limits is not None else None  # its type, now
+        await self._connector.turns.turn()  # parsing: one turn of the loop
+        selection = load_kubeconfig(
+            kubeconfig, context=context, allowed_dirs=trust.file_dirs, base_dir=base_dir
         )
-        cid = cluster_id or selection.context_name
-        check_name(cid, "cluster_id")
-        return await self._in_flight_registration(
-            self._reserved_build(
-                selection,
-                cid,
-                eks_config,
-                replace,
-                token_source=token_source,
-                exec_timeout=exec_timeout,
-                trust=trust,
-                verify=verify,
-                limits=limits_for(trust.trusted, limits) if limits is not None else None,
-            )
+        admission = admit(
+            selection,
+            cluster_id=cluster_id,
+            trust=trust,
+            exec_policy=options.get("exec_policy") or self._exec_policy,
+            require_eks=require_eks,
+        )
+        return await self._register(
+            admission,
+            options.get("replace", False),
+            token_source=options.get("token_source", "auto"),
+            exec_timeout=options.get("exec_timeout", 30.0),
+            verify=options.get("verify", False),
+            limits=limits,
         )
 
-    async def _reserved_build(
-        self,
-        selection: KubeconfigSelection,
-        cid: str,
-        eks_config: EKSAuthConfig | None,
-        replace: bool,
-        **options: Unpack[ConnectOptions],
+    async def _register(
+        self, admission: Admission, replace: bool, **options: Unpack[ConnectOptions]
     ) -> Kubectl:
-        """``_build`` with ``cid`` reserved meanwhile (a second registration of it is refused)."""
+        """Connect what ``admission`` allows and put it in the registry under its id (reserved
+        meanwhile: a second registration of it is refused), so that ``aclose()`` can cancel it."""
+        return await self._flights.run(self._reserved_build(admission, replace, **options))
+
+    async def _reserved_build(
+        self, admission: Admission, replace: bool, **options: Unpack[ConnectOptions]
+    ) -> Kubectl:
+        """``_build`` with the id reserved meanwhile (a second registration of it is refused)."""
+        cid = admission.cluster_id
         self._reserve(cid, replace)
         try:
-            return await self._build(selection, cid, eks_config, replace, **options)
+            return await self._build(admission, replace, **options)
         finally:
             self._pending.discard(cid)
 
-    async def _in_flight_registration(self, registration: Coroutine[Any, Any, Kubectl]) -> Kubectl:
-        """Run ``registration`` so that ``aclose()`` can cancel it; it then raises
-        ``RegistryClosed`` after its own cleanup, and nothing it made stays registered."""
-        task = asyncio.current_task()
-        if self._closed or task is None:
-            registration.close()
-            raise RegistryClosed(
-                "this Clusters registry is closed; register clusters in a new one"
-                if self._closed
-                else "register_* must run inside an asyncio task"
-            )
-        flight = self._in_flight[task] = _Flight()
-        try:
-            kubectl = await registration
-        except asyncio.CancelledError:
-            if not flight.cancelled or task.uncancel() > 0:
-                raise  # someone else's cancellation
-            raise RegistryClosed(
-                "the registration was cancelled because the registry was closed; nothing was registered"
-            ) from None
-        finally:
-            del self._in_flight[task]
-            flight.done.set()
-        if flight.cancelled:  # finished despite the cancel (a cleanup step absorbed it)
-            task.uncancel()
-            raise RegistryClosed("the registry was closed as this registration finished; it is closed too")
-        return kubectl
-
-    async def _build(
-        self,
-        selection: KubeconfigSelection,
-        cid: str,
-        eks_config: EKSAuthConfig | None,
-        replace: bool,
-        **options: Unpack[ConnectOptions],
-    ) -> Kubectl:
-        """Connect the cluster, then put it in the registry (replacing ``cid`` if asked)."""
-        cluster = await self._connector.connect(selection, cid, eks_config, **options)
+    async def _build(self, admission: Admission, replace: bool, **options: Unpack[ConnectOptions]) -> Kubectl:
+        """Connect the cluster, then put it in the registry (replacing its id if asked)."""
+        cid = admission.cluster_id
+        log.debug("cluster %s admitted: %s", cid, "; ".join(admission.reasons), extra={"cluster": cid})
+        cluster = await self._connector.connect(admission, **options)
         old = self._clusters.pop(cid, None) if replace else None
         self._clusters[cid] = cluster
         if old is not None:
@@ -587,11 +484,3 @@ class Clusters:
             extra={"cluster": cid},
         )
         return cluster.kubectl
-
-
-@dataclass
-class _Flight:
-    """A registration in flight: whether ``aclose()`` cancelled it, and when it has ended."""
-
-    cancelled: bool = False
-    done: asyncio.Event = field(default_factory=asyncio.Event)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from kom_async.auth.eks.config import (
+from kom_async.config.eks import (
+    AWSIdentity,
     EKSAuthConfig,
     eks_config_from_exec,
     is_eks_config,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from kom_async.config.kubeconfig import ExecConfig
 
 __all__ = [
+    "AWSIdentity",
     "DiscoveredCluster",
     "DiscoveryFailure",
     "DiscoveryResult",

@@ -253,3 +253,13 @@ class Invalid(KubernetesError):
     """422: the object failed validation."""
 
     status_code = 422
+
+
+def missing_extra(what: str, extra: str, module: str | None) -> str:
+    """One sentence for a feature whose optional dependencies are absent: which extra to install,
+    both from an index and from a source checkout (the CLI and the pytest plugin use it)."""
+    missing = f" ({module} is not installed)" if module else ""
+    return (
+        f"{what} needs the {extra!r} extra{missing}: pip install 'kom-async[{extra}]', "
+        f"or in a kom-async source checkout: pip install -e '.[{extra}]'"
+    )

@@ -1,10 +1,14 @@
 """The package's imports flow one way (ARCHITECTURE.md): each layer imports only the layers
-below it, the fluent API never imports auth, nothing imports an old re-export path, and the
-import graph has no cycle, counting type-only and function-level imports too."""
+below it, the fluent API never imports auth, and the import graph has no cycle, counting
+type-only and function-level imports too."""
 
 from __future__ import annotations
 
 import ast
+import importlib
+import re
+import sys
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +20,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "kom_async"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("apps", ("kom_async.cli", "kom_async.mcp", "kom_async.lab", "kom_async.metrics")),
     ("face", ("kom_async", "kom_async.eks")),
-    ("registry", ("kom_async.clusters", "kom_async._options", "kom_async._fleet")),
-    ("connect", ("kom_async._connect",)),
+    ("registry", ("kom_async.clusters", "kom_async._options", "kom_async._fleet", "kom_async._flights")),
+    ("connect", ("kom_async._connect", "kom_async.connection")),
     ("kubectl", ("kom_async.kubectl",)),
     ("transport", ("kom_async.transport",)),
     ("auth", ("kom_async.auth",)),
@@ -36,28 +40,6 @@ FORBIDDEN: list[tuple[str, str, str]] = [
     ("kom_async.lab", "kom_async.cli", "apps are independent"),
     ("kom_async.metrics", "kom_async.mcp", "apps are independent"),
 ]
-
-# old import paths, kept as re-exports for users; code inside the package never uses them
-LEGACY = frozenset(
-    {
-        "kom_async.apply",
-        "kom_async.auth.apiclient",
-        "kom_async.auth.aws",
-        "kom_async.auth.detect",
-        "kom_async.auth.eks_native",
-        "kom_async.auth.retry",
-        "kom_async.cluster",
-        "kom_async.clusters_cli",
-        "kom_async.discovery",
-        "kom_async.eks_cli",
-        "kom_async.kubeconfig",
-        "kom_async.models",
-        "kom_async.policy",
-        "kom_async.rest",
-        "kom_async.selectors",
-        "kom_async.tls",
-    }
-)
 
 
 def module_name(path: Path) -> str:
@@ -122,13 +104,8 @@ def graph() -> dict[str, set[str]]:
 def violations(edges: dict[str, set[str]]) -> list[str]:
     found: list[str] = []
     for importer, targets in sorted(edges.items()):
-        if importer in LEGACY:
-            continue
         src = layer_of(importer)
         for target in sorted(targets):
-            if target in LEGACY:
-                found.append(f"{importer} imports the old path {target}; import its new home")
-                continue
             dst = layer_of(target)
             if src is None or dst is None:
                 found.append(f"{importer} -> {target}: module not placed in a layer (ARCHITECTURE.md)")
@@ -183,7 +160,7 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_every_module_has_a_layer() -> None:
-    unplaced = [m for m in all_modules() if m not in LEGACY and layer_of(m) is None]
+    unplaced = [m for m in all_modules() if layer_of(m) is None]
     assert unplaced == []
 
 
@@ -195,21 +172,12 @@ def test_the_import_graph_has_no_cycle() -> None:
     assert cycles(graph()) == []
 
 
-def test_legacy_paths_are_only_re_exports() -> None:
-    """An old path holds no code of its own, so there is one home per concern."""
-    modules = all_modules()
-    for name in LEGACY:
-        tree = ast.parse(modules[name].read_text())
-        kinds = {type(node).__name__ for node in tree.body}
-        assert kinds <= {"Expr", "ImportFrom", "Import", "If", "Assign"}, (name, kinds)
-
-
 @pytest.mark.parametrize(
     ("importer", "source", "expect"),
     [
         ("kom_async.config.tls", "from kom_async.auth.token import Token\n", "a layer above it"),
         ("kom_async.kubectl.query", "from kom_async.auth.provider import TokenProvider\n", "not tokens"),
-        ("kom_async.transport.rest", "from kom_async.rest import Target\n", "old path"),
+        ("kom_async.auth.provider", "from kom_async.transport.retry import RetryPolicy\n", "a layer above it"),
         ("kom_async.auth.token", "if TYPE_CHECKING:\n    from kom_async.clusters import Clusters\n", "above"),
     ],
 )
@@ -232,13 +200,14 @@ def test_the_checker_catches_a_cycle() -> None:
     assert any({"kom_async.kubectl.query", "kom_async.kubectl.watch"} <= set(c) for c in cycles(edges))
 
 
-# the modules users import from; everything else is internal and says so by having no
-# __all__ (or a leading underscore): kom_async/__init__.py is the one list of public names
+# the modules users import from (ARCHITECTURE.md, "Public surface"); everything else is
+# internal and says so by having no __all__ (or a leading underscore)
 PUBLIC = frozenset(
     {
         "kom_async",
         "kom_async.cli",
         "kom_async.clusters",
+        "kom_async.connection",
         "kom_async.eks",
         "kom_async.errors",
         "kom_async.kubectl",
@@ -248,30 +217,119 @@ PUBLIC = frozenset(
     }
 )
 
+# kom-async classes a public method returns that are deliberately not public, and why
+NOT_PUBLIC_RETURNS = {
+    "kom_async.config.kubeconfig.KubeconfigSelection": (
+        "TrustPolicy.check_selection/vouch serve the registry's admission; users pass kubeconfig text"
+    ),
+}
+
 
 def declares_all(path: Path) -> bool:
     tree = ast.parse(path.read_text())
-    return any(
-        isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
-        for node in tree.body
-    )
+    targets = [t for n in tree.body if isinstance(n, ast.Assign) for t in n.targets]
+    targets += [n.target for n in tree.body if isinstance(n, ast.AnnAssign)]
+    return any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets)
+
+
+def documented_public_modules() -> dict[str, str]:
+    """ARCHITECTURE.md's "Public surface" table: module -> "the one list" / "at the top" / "its own"."""
+    text = (PACKAGE.parent / "ARCHITECTURE.md").read_text()
+    section = text.split("## Public surface", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(kom_async[\w.]*)` \| (the one list|at the top|its own) \|", section, re.M)
+    return dict(rows)
+
+
+def public_all(module: str) -> list[str]:
+    return list(importlib.import_module(module).__all__)
 
 
 def test_only_public_modules_declare_all() -> None:
-    internal_with_all = [
-        name
-        for name, path in all_modules().items()
-        if name not in PUBLIC and name not in LEGACY and declares_all(path)
-    ]
-    assert internal_with_all == []
+    declaring = {name for name, path in all_modules().items() if declares_all(path)}
+    assert declaring == PUBLIC
+
+
+def test_architecture_md_lists_the_same_public_modules() -> None:
+    documented = documented_public_modules()
+    assert set(documented) == PUBLIC
+    assert documented["kom_async"] == "the one list"
+
+
+def test_every_name_of_a_module_at_the_top_is_exported_from_kom_async() -> None:
+    """One list of public names: what kubectl, clusters and errors export, kom_async exports too
+    (the same objects), and kom_async takes nothing from a namespace of its own (eks, lab, ...)."""
+    import kom_async
+
+    top = set(kom_async.__all__)
+    documented = documented_public_modules()
+    for module, kind in documented.items():
+        names = public_all(module)
+        if kind == "at the top":
+            assert set(names) - top == set(), f"{module} exports names kom_async does not"
+            home = importlib.import_module(module)
+            assert [n for n in names if getattr(kom_async, n) is not getattr(home, n)] == []
+        elif kind == "its own":
+            home = importlib.import_module(module)
+            shared = [n for n in names if n in top and getattr(kom_async, n) is getattr(home, n)]
+            assert shared == [], f"{module} is a namespace of its own, yet kom_async re-exports {shared}"
+    missing = [n for n in kom_async.__all__ if getattr(kom_async, n, None) is None]
+    assert missing == []
+
+
+def test_the_same_check_fails_on_a_name_missing_at_the_top(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kom_async
+    import kom_async.kubectl
+
+    monkeypatch.setattr(kom_async, "__all__", [n for n in kom_async.__all__ if n != "PodQuery"])
+    with pytest.raises(AssertionError, match="exports names kom_async does not"):
+        test_every_name_of_a_module_at_the_top_is_exported_from_kom_async()
+
+
+def _kom_classes(hint: object) -> Iterator[type]:
+    if isinstance(hint, type) and hint.__module__.startswith("kom_async"):
+        yield hint
+    origin = typing.get_origin(hint)
+    if isinstance(origin, type) and origin.__module__.startswith("kom_async"):
+        yield origin
+    for arg in typing.get_args(hint):
+        yield from _kom_classes(arg)
+
+
+def returned_classes() -> dict[str, set[str]]:
+    """Every kom-async class a public method or property of a public class returns -> where."""
+    exported = {id(getattr(importlib.import_module(m), n)) for m in PUBLIC for n in public_all(m)}
+    names: dict[str, object] = {}
+    for module in PUBLIC:
+        home = importlib.import_module(module)
+        names.update({n: getattr(home, n) for n in public_all(module)})
+    found: dict[str, set[str]] = {}
+    for owner, cls in sorted(names.items()):
+        if not isinstance(cls, type) or not cls.__module__.startswith("kom_async"):
+            continue
+        for attr, member in vars(cls).items():
+            function = member.fget if isinstance(member, property) else member
+            if attr.startswith("_") or not callable(function):
+                continue
+            scope = {**vars(sys.modules[function.__module__]), **names}
+            returned = typing.get_type_hints(function, globalns=scope).get("return")
+            for c in _kom_classes(returned):
+                if id(c) not in exported:
+                    found.setdefault(f"{c.__module__}.{c.__qualname__}", set()).add(f"{owner}.{attr}")
+    return found
+
+
+def test_every_class_a_public_method_returns_is_public() -> None:
+    """A user can name what they get back (``Cluster.auth_stats`` -> ``AuthStats``)."""
+    found = returned_classes()
+    unexplained = {c: sorted(where) for c, where in found.items() if c not in NOT_PUBLIC_RETURNS}
+    assert unexplained == {}
+    assert set(NOT_PUBLIC_RETURNS) <= set(found), "an exception that no longer applies: drop it"
 
 
 def test_every_public_name_is_importable_from_the_top() -> None:
     import kom_async
     import kom_async.errors
 
-    missing = [n for n in kom_async.__all__ if getattr(kom_async, n, None) is None]
-    assert missing == []
     assert set(kom_async.errors.__all__) <= set(kom_async.__all__)
-    for name in ("ExecPolicy", "RetryPolicy", "RefreshPolicy", "NotFound", "EKSAuthError", "Clusters"):
+    for name in ("ExecPolicy", "RetryPolicy", "RefreshPolicy", "NotFound", "EKSAuthError", "Clusters", "AuthStats"):
         assert name in kom_async.__all__

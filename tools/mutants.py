@@ -49,7 +49,7 @@ MUTANTS = [
         (
             "tests/registry/test_401_storm.py::test_a_401_storm_with_a_slow_exec_plugin_runs_the_plugin_once",
             "tests/registry/test_401_storm.py::test_a_401_storm_with_slow_eks_native_credentials_signs_once",
-            "tests/core/test_provider.py::test_ten_thousand_concurrent_callers_on_a_cold_provider_cause_one_fetch",
+            "tests/auth/test_provider.py::test_ten_thousand_concurrent_callers_on_a_cold_provider_cause_one_fetch",
         ),
     ),
     Mutant(
@@ -58,8 +58,8 @@ MUTANTS = [
         "            self._start_fetch(background=True)\n",
         "            pass\n",
         (
-            "tests/core/test_provider.py::test_in_the_advisory_window_one_background_fetch_runs_and_callers_keep_the_old_token",
-            "tests/core/test_provider.py::test_with_the_system_clock_a_loop_timer_ends_the_fast_path_at_the_advisory_deadline",
+            "tests/auth/test_provider.py::test_in_the_advisory_window_one_background_fetch_runs_and_callers_keep_the_old_token",
+            "tests/auth/test_provider.py::test_with_the_system_clock_a_loop_timer_ends_the_fast_path_at_the_advisory_deadline",
         ),
     ),
     Mutant(
@@ -68,13 +68,13 @@ MUTANTS = [
         "            if delay is None:\n                return",
         "            if True:\n                return",
         (
-            "tests/core/test_refresh.py::test_the_token_is_renewed_before_expiry_with_one_wakeup_per_lifetime",
+            "tests/auth/test_refresh.py::test_the_token_is_renewed_before_expiry_with_one_wakeup_per_lifetime",
             "tests/reliability/test_token_source_faults.py::test_a_slow_plugin_during_refresh_makes_no_request_wait",
         ),
     ),
     Mutant(
         "refresh task not cancelled on unregister: it is dropped, still running",
-        "kom_async/_connect.py",
+        "kom_async/connection.py",
         "            if task is not None:\n                task.cancel()\n",
         "            if False:\n                task.cancel()\n",
         (
@@ -88,7 +88,7 @@ MUTANTS = [
         'return f"Token(value=<redacted {len(self.value)} chars>, expires_at={exp})"',
         'return f"Token(value={self.value}, expires_at={exp})"',
         (
-            "tests/core/test_provider.py::test_token_and_provider_reprs_never_show_the_value",
+            "tests/auth/test_provider.py::test_token_and_provider_reprs_never_show_the_value",
             "tests/reliability/test_secrets.py::test_errors_about_tokens_never_quote_them",
             "tests/reliability/test_secrets.py::test_no_public_object_shows_a_token_a_key_or_a_password",
         ),
@@ -176,9 +176,9 @@ MUTANTS = [
         "        os.killpg(pgid, signal.SIGKILL)\n",
         "        pass\n",
         (
-            "tests/core/test_exec_leaves_nothing.py::"
+            "tests/auth/test_exec_leaves_nothing.py::"
             "test_a_plugin_that_exits_while_its_child_holds_the_pipes_returns_its_token_and_leaves_nothing",
-            "tests/core/test_exec_leaves_nothing.py::"
+            "tests/auth/test_exec_leaves_nothing.py::"
             "test_a_hanging_forking_plugin_killed_at_the_timeout_leaves_no_orphan_and_no_open_pipe",
         ),
     ),
@@ -189,9 +189,9 @@ MUTANTS = [
         "        with anyio.move_on_after(DRAIN_GRACE):\n",
         "        with anyio.CancelScope():\n",
         (
-            "tests/core/test_exec_descendants.py::"
+            "tests/auth/test_exec_descendants.py::"
             "test_a_hanging_plugin_whose_setsid_child_holds_its_pipes_times_out_and_is_reaped[stdout]",
-            "tests/core/test_exec_descendants.py::"
+            "tests/auth/test_exec_descendants.py::"
             "test_a_plugin_that_printed_its_credential_and_exited_succeeds_while_a_setsid_child_holds_its_pipes[stdout]",
         ),
     ),
@@ -201,9 +201,9 @@ MUTANTS = [
         '    return _CONTROL.sub("", _SEQUENCE.sub("", text))\n',
         "    return text\n",
         (
-            "tests/core/test_exec_text.py::"
+            "tests/auth/test_exec_text.py::"
             "test_an_install_hint_with_escape_sequences_reaches_the_registration_error_without_them",
-            "tests/core/test_exec_text.py::"
+            "tests/auth/test_exec_text.py::"
             "test_escape_sequences_on_a_failing_plugins_stderr_reach_neither_the_message_nor_the_stderr_attribute",
         ),
     ),
@@ -392,7 +392,7 @@ MUTANTS = [
         "            if answer.kind is EKSAuthErrorKind.ClusterNotFound:\n",
         "            if False:\n",
         (
-            "tests/eks/test_fleet_discovery.py::"
+            "tests/registry/test_fleet_discovery.py::"
             "test_a_cluster_discovery_saw_deleted_or_deleting_is_not_registered_again_from_the_cache",
         ),
     ),
@@ -402,7 +402,7 @@ MUTANTS = [
         "            if retry >= backoff.attempts or not retryable(exc):\n",
         "            if True:\n",
         (
-            "tests/eks/test_fleet_discovery.py::test_throttled_calls_are_retried_with_backoff_and_discovery_succeeds",
+            "tests/registry/test_fleet_discovery.py::test_throttled_calls_are_retried_with_backoff_and_discovery_succeeds",
         ),
     ),
     Mutant(
@@ -413,8 +413,8 @@ MUTANTS = [
         "            )\n",
         "            raise\n",
         (
-            "tests/eks/test_fleet_discovery.py::test_three_accounts_by_four_regions_with_one_region_denied_registers_the_other_eleven",
-            "tests/eks/test_fleet_discovery.py::test_an_opt_in_region_the_account_has_not_enabled_is_reported_with_what_to_do",
+            "tests/registry/test_fleet_discovery.py::test_three_accounts_by_four_regions_with_one_region_denied_registers_the_other_eleven",
+            "tests/registry/test_fleet_discovery.py::test_an_opt_in_region_the_account_has_not_enabled_is_reported_with_what_to_do",
         ),
     ),
     Mutant(
@@ -503,7 +503,7 @@ MUTANTS = [
             "tests/registry/test_special_files.py::test_a_token_file_replaced_by_a_fifo_fails_the_next_request_with_a_typed_error",
             "tests/registry/test_special_files.py::test_a_service_account_token_that_is_not_a_regular_file_is_refused_at_once",
             "tests/registry/test_special_files.py::test_dev_zero_named_by_a_kubeconfig_is_refused_promptly",
-            "tests/eks/test_eks_token_cache.py::test_a_fifo_in_place_of_a_cache_entry_is_a_miss_and_get_token_succeeds",
+            "tests/auth/eks/test_eks_token_cache.py::test_a_fifo_in_place_of_a_cache_entry_is_a_miss_and_get_token_succeeds",
         ),
     ),
     Mutant(
@@ -606,9 +606,77 @@ MUTANTS = [
         "margin: float = ADVISORY_WINDOW",
         "margin: float = 0.0",
         (
-            "tests/eks/test_eks_token_cache.py::test_a_token_inside_the_margin_is_not_served",
+            "tests/auth/eks/test_eks_token_cache.py::test_a_token_inside_the_margin_is_not_served",
             "tests/auth/test_timing.py::"
             "test_a_fourteen_minute_token_is_refreshed_three_minutes_and_waited_for_one_minute_before_expiry",
+        ),
+    ),
+    Mutant(
+        "scrubber key shapes off: an AWS access key id in foreign text survives",
+        "kom_async/scrub.py",
+        '            r"\\b(?:AKIA|ASIA|AROA|AIDA|ANPA|ANVA|AGPA)[A-Z0-9]{12,}\\b",',
+        '            r"(?!x)x",',
+        (
+            "tests/test_scrub_corpus.py::test_every_secret_shape_is_redacted_on_its_own_in_a_sentence",
+            "tests/auth/test_exec_leaves_nothing.py::test_secrets_a_plugin_prints_on_stderr_never_reach_the_error",
+        ),
+    ),
+    Mutant(
+        "scrubber random runs off: a 40-character AWS secret key in foreign text survives",
+        "kom_async/scrub.py",
+        "        len(part) >= 16\n",
+        "        len(part) >= 16 and False\n",
+        (
+            "tests/test_scrub_corpus.py::test_every_secret_shape_is_redacted_on_its_own_in_a_sentence",
+            "tests/test_scrub_corpus.py::test_a_real_error_message_keeps_its_words_and_loses_its_secrets",
+        ),
+    ),
+    Mutant(
+        "scrubber eats words: a bare word after 'credentials:' is redacted as if it were a value",
+        "kom_async/scrub.py",
+        '    data = m["quote"] != "" or _VALUE_SHAPED.search(bare) is not None\n',
+        "    data = True\n",
+        ("tests/test_scrub_corpus.py::test_a_real_error_message_keeps_its_words_and_loses_its_secrets",),
+    ),
+    Mutant(
+        "pytest plugin eager: registering kom_async_lab imports the lab (moto, json_merge_patch...)",
+        "kom_async/lab/__init__.py",
+        "if TYPE_CHECKING:\n    from kom_async.lab.accounts import LabAccount, LabError\n",
+        "if True:\n    from kom_async.lab.accounts import LabAccount, LabError\n",
+        ("tests/test_lab_plugin_lazy.py::test_registering_the_pytest_plugin_imports_no_extra",),
+    ),
+    Mutant(
+        "admission never asks DescribeCluster: an untrusted EKS kubeconfig's own server gets the "
+        "host's token unconfirmed",
+        "kom_async/config/admission.py",
+        "    confirm = eks is not None and trust.needs_eks_check(selection.server)\n",
+        "    confirm = False\n",
+        (
+            "tests/config/test_admission.py::"
+            "test_an_untrusted_eks_server_is_admitted_only_once_describe_cluster_reports_it",
+            "tests/registry/test_server_pinning.py::test_pinned_an_eks_kubeconfig_naming_another_server_is_refused",
+        ),
+    ),
+    Mutant(
+        "admission confirms any endpoint: DescribeCluster reporting another server still admits "
+        "the kubeconfig's own",
+        "kom_async/config/admission.py",
+        "        if normalize_server(endpoint) != normalize_server(self.selection.server):\n",
+        "        if False:\n",
+        (
+            "tests/config/test_admission.py::"
+            "test_an_untrusted_eks_server_is_admitted_only_once_describe_cluster_reports_it",
+            "tests/registry/test_server_pinning.py::test_pinned_an_eks_kubeconfig_naming_another_server_is_refused",
+        ),
+    ),
+    Mutant(
+        "admission skips the cluster id: an id with a newline is registered (and forges log lines)",
+        "kom_async/config/admission.py",
+        '    cid = cluster_id or selection.context_name\n    check_name(cid, "cluster_id")\n',
+        "    cid = cluster_id or selection.context_name\n",
+        (
+            "tests/config/test_admission.py::test_the_cluster_id_is_checked_before_the_eks_user_is_read",
+            "tests/mcp/test_hostile_input.py::test_a_cluster_id_with_a_newline_is_refused",
         ),
     ),
     Mutant(

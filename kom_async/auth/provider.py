@@ -58,7 +58,9 @@ class AuthStats:
 class TokenProvider:
     """Hands out a valid token from a ``TokenSource``, fetching as rarely as possible.
 
-    ``get_token()`` costs one clock read and a comparison while the token is fresh.
+    While the token is fresh, ``get_token()`` reads a flag (with the system clock: a loop
+    timer clears it at the advisory deadline, see the module docstring); with any other clock
+    (the lab's, a test's) it costs one read of that clock and a comparison.
     ``refresh()`` forces a new token but joins a fetch already in flight, and returns
     the current token unchanged when it already replaced the one the caller saw fail.
     """

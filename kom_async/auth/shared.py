@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kom_async.auth.clock import Clock, system_clock
-from kom_async.auth.eks.token_cache import identity_material
+from kom_async.auth.eks.token_cache import identity_material, private_dir, write_private
 from kom_async.auth.timing import RefreshPolicy
 from kom_async.auth.token import Token, TokenSource
 from kom_async.config.readfile import read_file
@@ -67,28 +67,12 @@ class SharedTokenStore:
     def __repr__(self) -> str:
         return f"SharedTokenStore({self.directory!r})"
 
-    def _private_dir(self) -> bool:
-        """True when the directory is ours and private (made 0700 when missing)."""
-        try:
-            os.makedirs(self.directory, mode=0o700, exist_ok=True)
-            st = os.lstat(self.directory)
-        except OSError:
-            return False
-        if not os.path.isdir(self.directory) or os.path.islink(self.directory) or st.st_uid != os.getuid():
-            return False
-        if st.st_mode & 0o077:
-            try:
-                os.chmod(self.directory, 0o700)
-            except OSError:
-                return False
-        return True
-
     def _path(self, key: str, suffix: str) -> str:
         return os.path.join(self.directory, f"token-{key}{suffix}")
 
     def usable(self) -> bool:
         """True when entries can be shared here; a warning (once) when they cannot."""
-        ok = self._private_dir()
+        ok = private_dir(self.directory, create=True)
         if not ok and not self._warned:
             self._warned = True
             log.warning(
@@ -120,27 +104,11 @@ class SharedTokenStore:
 
     def write(self, key: str, token: Token, issued_at: float) -> bool:
         """Replace the entry atomically (mode 0600); False, and nothing written, on any problem."""
-        path = self._path(key, ".json")
-        tmp = f"{path}.{os.getpid()}.tmp"
         expires = token.expires_at.timestamp() if token.expires_at else None
         body = json.dumps(
             {"version": _VERSION, "token": token.value, "expires_at": expires, "issued_at": issued_at}
         ).encode()
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)  # left behind by a crashed process with our pid
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        except OSError:
-            return False
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(body)
-            os.replace(tmp, path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            return False
-        return True
+        return write_private(self._path(key, ".json"), body)
 
     @contextlib.asynccontextmanager
     async def locked(self, key: str) -> AsyncIterator[bool]:

@@ -17,62 +17,81 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from kom_async.cli.results import CheckResult
+from kom_async.cli.table import render_plain, render_rich, summary
 from kom_async.errors import KomError
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from kom_async.clusters import Clusters
 
 
-@dataclass
-class CheckResult:
-    """What ``clusters check`` learned about one kubeconfig (one row of the table)."""
+CHECK_EXAMPLES = """examples:
+  # every context of $KUBECONFIG (else ~/.kube/config), as kubectl sees them
+  kom-async clusters check
 
-    id: str
-    kubeconfig: str
-    server: str | None = None
-    auth_kind: str | None = None
-    eks: bool | None = None
-    token_source: str | None = None
-    token_expires_at: str | None = None
-    server_version: str | None = None
-    latency_ms: float | None = None
-    error: str | None = None
-    context: str | None = None
+  # one cluster per file in a folder, as JSON for a script
+  kom-async clusters check --kubeconfig-dir ~/.kube/clusters -o json
 
-    @property
-    def ok(self) -> bool:
-        """True when the cluster registered and answered ``/version``."""
-        return self.error is None
+  # the ids of the clusters checked, one a line (cluster/<id>), no table
+  kom-async clusters check --kubeconfig prod.yaml --kubeconfig staging.yaml -o name
 
-    def as_json(self) -> dict[str, Any]:
-        """The result as a JSON-ready dict (what ``--json`` prints per cluster)."""
-        return {**asdict(self), "ok": self.ok}
+  # only the context "prod" of the default kubeconfig, 30 s each, no header row
+  kom-async clusters check --context prod --timeout 30 --no-headers
+"""
+
+
+def positive_number(text: str) -> float:
+    """argparse type for seconds and the like: a finite number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts: a whole number above zero."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="kom-async clusters", description="Work with many clusters at once."
+        prog="kom-async clusters",
+        description="Work with many clusters at once.",
+        epilog=CHECK_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chk = sub.add_parser(
         "check",
         help="register each kubeconfig, call /version, print a table",
-        description="Register each kubeconfig (id = file name without extension), call /version "
-        "on every cluster concurrently and print a table. Without --kubeconfig or --kubeconfig-dir, "
-        "every context of the files in $KUBECONFIG (else ~/.kube/config) is checked, id = context "
-        "name. The table is plain text unless stdout is a terminal. Exit status 0 when every "
-        "cluster answered, 1 if any failed, 2 for a usage error.",
+        description=textwrap.fill(
+            "Register each kubeconfig (id = file name without extension), call /version "
+            "on every cluster concurrently and print a table. Without --kubeconfig or --kubeconfig-dir, "
+            "every context of the files in $KUBECONFIG (else ~/.kube/config) is checked, id = context "
+            "name. The table is plain text unless stdout is a terminal. Exit status 0 when every "
+            "cluster answered, 1 if any failed, 2 for a usage error, 130 on Ctrl-C."
+        ),
+        epilog=CHECK_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     chk.add_argument(
         "--kubeconfig-dir", type=Path, action="append", default=[], metavar="DIR",
@@ -83,17 +102,28 @@ def _parser() -> argparse.ArgumentParser:
         help="a kubeconfig file (repeatable)",
     )  # fmt: skip
     chk.add_argument(
+        "--context", metavar="NAME",
+        help="the kubeconfig context to use: of the default kubeconfig, check only this one; "
+        "of each --kubeconfig/--kubeconfig-dir file, this one instead of its current context",
+    )  # fmt: skip
+    chk.add_argument(
         "-o", "--output", choices=OUTPUTS, default=None, metavar="FORMAT",
-        help="table (default), wide (adds the kubeconfig and context), json, yaml, or name (one id a line)",
+        help="table (default), wide (adds the kubeconfig and context), json, yaml, or name "
+        "(cluster/<id>, one a line)",
     )  # fmt: skip
     chk.add_argument("--json", action="store_true", help="same as -o json")
     chk.add_argument(
-        "--timeout", type=float, default=10.0, metavar="S",
+        "--no-headers", action="store_true",
+        help="print the table without its header row and summary line (as kubectl --no-headers)",
+    )  # fmt: skip
+    chk.add_argument(
+        "--timeout", type=positive_number, default=10.0, metavar="S",
         help="seconds each cluster gets to register and answer (default 10)",
     )  # fmt: skip
     chk.add_argument(
-        "--concurrency", type=int, default=16, metavar="N", help="clusters checked at once (default 16)"
-    )
+        "--concurrency", type=positive_int, default=16, metavar="N",
+        help="clusters checked at once (default 16)",
+    )  # fmt: skip
     chk.add_argument("-v", "--verbose", action="store_true", help="log what kom-async does to stderr")
     chk.add_argument(
         "--no-color", action="store_true", help="plain text even on a terminal (also: NO_COLOR set)"
@@ -226,6 +256,15 @@ async def _check_one(
     return result
 
 
+STATUS_HINTS = {
+    401: "the server refused the credentials; check that the token (or what the exec plugin "
+    "prints) is current and meant for this cluster, e.g. kubectl --kubeconfig FILE get --raw /version",
+    403: "the credentials were accepted but may not GET /version; check the user's RBAC "
+    "(kubectl auth can-i get /version) or, on EKS, the IAM identity's access entry",
+}
+"""What to check when a cluster answers /version with this status (a row's error)."""
+
+
 def _describe(exc: BaseException) -> str:
     """A one-line, secret-free description of why a cluster failed."""
     from kom_async.errors import KomError
@@ -235,72 +274,10 @@ def _describe(exc: BaseException) -> str:
     status = getattr(exc, "status", None)
     reason = getattr(exc, "reason", None)
     if isinstance(status, int) and type(exc).__name__ == "ApiException":
-        return f"HTTP {status} {reason or ''}".strip()
+        text = f"HTTP {status} {reason or ''}".strip()
+        return f"{text}: {STATUS_HINTS[status]}" if status in STATUS_HINTS else text
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-# -- output ----------------------------------------------------------------------------------
-COLUMNS = ("id", "server", "auth", "EKS", "token expiry", "version", "latency", "error")
-WIDE_COLUMNS = (*COLUMNS[:-1], "kubeconfig", "context", "error")
-
-
-def rows(
-    results: Sequence[CheckResult], now: datetime | None = None, *, wide: bool = False
-) -> list[tuple[str, ...]]:
-    """The table's cells, as text, one tuple per result (columns: :data:`COLUMNS`, or
-    :data:`WIDE_COLUMNS` when ``wide``)."""
-    now = now or datetime.now(UTC)
-    out: list[tuple[str, ...]] = []
-    for r in results:
-        auth = r.auth_kind or "-"
-        if r.token_source and r.token_source not in ("static",):
-            auth = f"{auth} ({r.token_source})"
-        out.append(
-            (
-                r.id,
-                r.server or "-",
-                auth,
-                "-" if r.eks is None else ("yes" if r.eks else "no"),
-                _expiry(r, now),
-                r.server_version or "-",
-                "-" if r.latency_ms is None else f"{r.latency_ms:.0f} ms",
-                *((r.kubeconfig, r.context or "(current)") if wide else ()),
-                r.error or "",
-            )
-        )
-    return out
-
-
-def _expiry(r: CheckResult, now: datetime) -> str:
-    if r.token_expires_at is None:
-        return "never" if r.token_source in ("static", "token-file") else "-"
-    at = datetime.fromisoformat(r.token_expires_at)
-    minutes = max(0, int((at - now).total_seconds() // 60))
-    return f"{at:%H:%M:%S}Z (in {minutes} min)"
-
-
-def render_plain(results: Sequence[CheckResult], out: IO[str], *, wide: bool = False) -> None:
-    """The table as plain text in aligned columns (what a pipe or ``grep`` gets)."""
-    columns = WIDE_COLUMNS if wide else COLUMNS
-    table = [columns, *rows(results, wide=wide)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
-    for row in table:
-        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
-
-
-def render_rich(results: Sequence[CheckResult], console: Console, *, wide: bool = False) -> None:
-    """The table with rich: failed clusters in red, a summary line under it."""
-    from rich.table import Table
-
-    failed = sum(not r.ok for r in results)
-    table = Table(title="kom-async clusters check", title_justify="left")
-    for name in WIDE_COLUMNS if wide else COLUMNS:
-        table.add_column(name, overflow="fold", no_wrap=name in ("id", "latency", "EKS"))
-    for r, cells in zip(results, rows(results, wide=wide), strict=True):
-        table.add_row(*cells, style=None if r.ok else "red")
-    console.print(table)
-    console.print(f"{len(results) - failed} ok, {failed} failed", highlight=False)
 
 
 def _has_rich() -> bool:
@@ -319,7 +296,7 @@ async def amain(
     force_terminal: bool | None = None,
 ) -> int:
     """``main`` for callers already in an event loop; ``force_terminal`` forces the progress bar."""
-    # long on purpose: the command's whole flow (inputs, progress, table, exit code) in one place
+    # long: the command's whole flow (inputs, progress, table, exit code) in one place
     args = _parser().parse_args(list(argv))
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
@@ -328,9 +305,20 @@ async def amain(
         return 2
     fmt = "json" if args.json else (args.output or "table")
     try:
-        targets: list[Any] = list(kubeconfig_files(args.kubeconfig_dir, args.kubeconfig))
+        targets: list[Any] = [
+            (cid, path, args.context) for cid, path in kubeconfig_files(args.kubeconfig_dir, args.kubeconfig)
+        ]
         if not args.kubeconfig_dir and not args.kubeconfig:
             targets = list(default_targets())
+            if args.context is not None:
+                targets = [t for t in targets if t[2] == args.context]
+                if not targets:
+                    print(
+                        f"kom-async clusters check: --context {args.context}: no such context in the "
+                        "default kubeconfig (kubectl config get-contexts lists them)",
+                        file=stderr,
+                    )
+                    return 2
     except FileNotFoundError as exc:
         print(f"kom-async clusters check: {exc}", file=stderr)
         return 2
@@ -372,12 +360,19 @@ async def amain(
             )
     else:
         results = await check(targets, timeout=args.timeout, concurrency=args.concurrency)
-    _write(results, fmt, stdout, force_terminal=force_terminal, no_color=args.no_color)
+    headers = not args.no_headers
+    _write(results, fmt, stdout, force_terminal=force_terminal, no_color=args.no_color, headers=headers)
     return 1 if any(not r.ok for r in results) else 0
 
 
 def _write(
-    results: Sequence[CheckResult], fmt: str, out: IO[str], *, force_terminal: bool | None, no_color: bool
+    results: Sequence[CheckResult],
+    fmt: str,
+    out: IO[str],
+    *,
+    force_terminal: bool | None,
+    no_color: bool,
+    headers: bool = True,
 ) -> None:
     """Print the results as ``fmt``; the rich table only when ``out`` is a terminal."""
     failed = sum(not r.ok for r in results)
@@ -389,7 +384,7 @@ def _write(
 
         out.write(yaml.safe_dump(doc, sort_keys=False))
     elif fmt == "name":
-        out.write("".join(f"{r.id}\n" for r in results))
+        out.write("".join(f"cluster/{r.id}\n" for r in results))  # kind/name, as kubectl -o name
     else:
         wide = fmt == "wide"
         terminal = force_terminal if force_terminal is not None else _isatty(out)
@@ -397,10 +392,15 @@ def _write(
             from rich.console import Console
 
             width = None if _isatty(out) else 200  # a forced "terminal" that is not one: no folding
-            render_rich(results, Console(file=out, force_terminal=True, width=width), wide=wide)
+            console = Console(file=out, force_terminal=True, width=width)
+            hidden = render_rich(results, console, wide=wide, headers=headers)
+            if headers:
+                note = f" ({', '.join(hidden)} hidden to fit; -o json shows all)" if hidden else ""
+                console.print(summary(results) + note, highlight=False)
         else:
-            render_plain(results, out, wide=wide)
-            out.write(f"{len(results) - failed} ok, {failed} failed\n")
+            render_plain(results, out, wide=wide, headers=headers)
+            if headers:
+                out.write(summary(results) + "\n")
 
 
 def _isatty(stream: IO[str]) -> bool:

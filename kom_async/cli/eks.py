@@ -45,6 +45,31 @@ _VALUE_OPTIONS = {
 }
 
 
+DISCOVER_EXAMPLES = """examples:
+  # every EKS cluster this identity sees in two regions, one id a line
+  kom-async eks discover --region eu-west-1 --region us-east-1 -o name
+
+  # two accounts through their roles, production clusters of one team, as JSON
+  kom-async eks discover --region eu-west-1 \\
+      --role-arn arn:aws:iam::111111111111:role/platform-readonly \\
+      --role-arn arn:aws:iam::222222222222:role/platform-readonly \\
+      --name-filter 'prod-*' --tag team=platform -o json
+"""
+
+GET_TOKEN_EXAMPLES = """examples:
+  # a token for the cluster "prod" in us-east-1 (what kubectl runs through the kubeconfig)
+  kom-async eks get-token --cluster-name prod --region us-east-1
+
+  # signed with a role, from a named profile, never from the cache
+  kom-async eks get-token --cluster-name prod --role-arn arn:aws:iam::123456789012:role/admin \\
+      --profile ops --no-cache
+
+  # in a kubeconfig, in place of `aws eks get-token`:
+  #   exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: kom-async,
+  #          args: [eks, get-token, --cluster-name, prod, --region, us-east-1]}
+"""
+
+
 def _quick_args(argv: list[str]) -> SimpleNamespace | None:
     """The arguments of ``get-token --opt value ...`` without argparse; None for anything
     else (help, abbreviations, mistakes), which argparse then reads and reports."""
@@ -73,6 +98,7 @@ def _quick_args(argv: list[str]) -> SimpleNamespace | None:
 
 def _parser() -> argparse.ArgumentParser:
     import argparse
+    import textwrap
 
     class _Parser(argparse.ArgumentParser):
         """argparse that reports usage mistakes as an error (exit 2, like every kom-async
@@ -85,9 +111,25 @@ def _parser() -> argparse.ArgumentParser:
         prog="kom-async eks",
         description="EKS helpers. get-token prints an ExecCredential like `aws eks get-token`; "
         "discover lists the EKS clusters of several accounts and regions.",
+        epilog=GET_TOKEN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    get = sub.add_parser("get-token", help="print an EKS token as ExecCredential JSON")
+    get = sub.add_parser(
+        "get-token",
+        help="print an EKS token as ExecCredential JSON",
+        description=textwrap.fill(
+            "Print a token for an EKS cluster as ExecCredential JSON, the output of "
+            "`aws eks get-token`, so a kubeconfig's exec section can run `kom-async eks get-token` "
+            "in its place. The token is signed in-process with the AWS credentials botocore finds "
+            "(environment, --profile, SSO, instance role; --role-arn assumes a role first) and is "
+            "cached on disk until shortly before it expires (--no-cache skips the cache). The "
+            "apiVersion follows KUBERNETES_EXEC_INFO, as kubectl sets it. Exit status 0 with a "
+            "token, 1 when AWS refuses or no credentials are found, 2 for a usage error."
+        ),
+        epilog=GET_TOKEN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     get.add_argument("--cluster-name", help="the EKS cluster's name (signed as x-k8s-aws-id)")
     get.add_argument("--cluster-id", help="the cluster id (EKS local clusters on Outposts)")
     get.add_argument("--region", help="AWS region (default: AWS_REGION / profile config)")
@@ -107,6 +149,8 @@ def _parser() -> argparse.ArgumentParser:
         description="List and describe the EKS clusters of every account (--role-arn, --profile or "
         "the host's identity) in every --region; print them and the (account, region) pairs that "
         "failed. Exit status 0 when every pair was listed, 1 when any failed, 2 for usage errors.",
+        epilog=DISCOVER_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(discover)
     return parser
@@ -219,8 +263,6 @@ def main(argv: list[str] | None = None) -> int:
         print(warning, file=sys.stderr)
     try:
         token, expiration = _mint(args)
-    except KeyboardInterrupt:
-        return 130
     except Exception as exc:
         from kom_async.errors import KomError  # not imported on the way to a token
 

@@ -12,11 +12,10 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import yaml
 
-from kom_async.config.eks import looks_like_eks
 from kom_async.config.files import allowed_file
 from kom_async.config.readfile import KUBECONFIG_MAX, PEM_MAX, read_file
 from kom_async.config.urls import canonical_server, redact_url, server_url_problem, split_userinfo
@@ -52,6 +51,37 @@ class ExecConfig:
             f"ExecConfig(command={self.command!r}, args={list(self.args)!r}, "
             f"env=<{len(self.env)} vars: {names}>, api_version={self.api_version!r})"
         )
+
+
+# exec plugins that mint EKS tokens: the one place this is decided (the loader marks their
+# users ``eks-exec``, the exec policy lets them run, ``config.eks`` parses their arguments)
+AWS_COMMANDS = frozenset({"aws", "aws.exe", "aws.cmd"})
+AUTHENTICATOR_COMMANDS = frozenset({"aws-iam-authenticator", "aws-iam-authenticator.exe"})
+
+
+class _Exec(Protocol):
+    """What the EKS check reads of an exec plugin (``ExecConfig`` or a raw kubeconfig's)."""
+
+    @property
+    def command(self) -> str: ...
+    @property
+    def args(self) -> Sequence[str]: ...
+
+
+def is_aws_get_token(args: Sequence[str]) -> bool:
+    """True when an ``aws`` argv runs ``eks get-token``."""
+    return any(a == "eks" and list(args[i + 1 : i + 2]) == ["get-token"] for i, a in enumerate(args))
+
+
+def looks_like_eks(exec_config: _Exec) -> bool:
+    """True for ``aws ... eks get-token ...`` and ``aws-iam-authenticator token ...``."""
+    command = os.path.basename(exec_config.command)
+    args = [str(a) for a in exec_config.args]
+    if command in AWS_COMMANDS:
+        return is_aws_get_token(args)
+    if command in AUTHENTICATOR_COMMANDS:
+        return "token" in args
+    return False
 
 
 @dataclass(frozen=True)
@@ -334,7 +364,7 @@ def _user_auth(user: Mapping[str, Any], user_name: str, files: _Files) -> UserAu
 
 def _exec_config(body: Any, user_name: str, base: Path) -> ExecConfig:
     """An exec block, validated as client-go validates it (see docs/exec.md)."""
-    # long on purpose: one check per exec field, in client-go's order, each with its own message
+    # long: one check per exec field, in client-go's order, each with its own message
     where = f"users[{user_name}].user.exec"
     if not isinstance(body, Mapping):
         raise KubeconfigError("must be a mapping", field=where)

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from kom_async.config.eks import looks_like_eks
 from kom_async.config.files import allowed_file
-from kom_async.config.kubeconfig import ExecConfig, KubeconfigSelection, UserAuth
+from kom_async.config.kubeconfig import ExecConfig, KubeconfigSelection, UserAuth, looks_like_eks
 from kom_async.config.readfile import PEM_MAX, read_file
 from kom_async.config.urls import ServerURL, parse_server, redact_url
 from kom_async.errors import ExecNotAllowed, InvalidArgument, KubeconfigRefused

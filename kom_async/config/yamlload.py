@@ -57,6 +57,7 @@ def _raise_if_unbounded(doc: Any) -> None:
         raise YAMLBoundError(problem)
 
 
+# long: one iterative walk; its memo, path and counters are one piece of state
 def bound_problem(
     root: Any,
     *,

@@ -7,8 +7,6 @@ prefix the paths are those of a real API server (``/api/v1/...``, ``/apis/...``)
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import copy
 import json
 import logging
 import ssl
@@ -28,7 +26,7 @@ from kom_async.lab.resources import ResourceType
 from kom_async.lab.selectors import SelectorError, parse_field_selector, parse_label_selector
 from kom_async.lab.state import ClusterState, LabUser
 from kom_async.lab.status import ApiError
-from kom_async.lab.store import DROP, Watcher, WatchEvent
+from kom_async.lab.watches import serve_watch
 
 _MAX_HEADER_BYTES = 1 << 20
 
@@ -333,7 +331,7 @@ class KubeAPIServer:
         if verb == "list":
             return self._list(state, request, target)
         if verb == "watch":
-            return await self._watch(state, request, target)
+            return await serve_watch(state, request, target.rt, target.namespace)
         ctx = writes.WriteContext.of(request, self._now())
         if verb == "create":
             body = await writes.read_body(request)
@@ -355,7 +353,7 @@ class KubeAPIServer:
         ]
         return _json(self._list_body(rt, deleted, state.store.resource_version))
 
-    # -- lists, tables, watches ----------------------------------------------------
+    # -- lists and tables ----------------------------------------------------
     @staticmethod
     def _list_body(
         rt: ResourceType, items: list[Obj], rv: int, token: str | None = None, remaining: int = 0
@@ -393,81 +391,6 @@ class KubeAPIServer:
         if tables.wants_table(request):
             return _json(tables.table(rt, [obj], "", self._now()))
         return _json(obj)
-
-    async def _watch(self, state: ClusterState, request: web.Request, target: Target) -> web.StreamResponse:
-        # long on purpose: one stream's life (backlog from resourceVersion, live events,
-        # bookmarks, the server-side timeout) is easier to check against the API in one piece
-        rt = target.rt
-        labels = parse_label_selector(request.query.get("labelSelector"))
-        fields = parse_field_selector(request.query.get("fieldSelector"))
-        timeout = query_int(request, "timeoutSeconds")
-        rv_text = request.query.get("resourceVersion", "")
-        watcher = Watcher(
-            rt.key,
-            target.namespace or None,
-            lambda o: labels(o["metadata"].get("labels") or {}) and fields(o),
-        )
-        backlog: list[WatchEvent] = []
-        if rv_text and rv_text != "0":
-            try:
-                rv = int(rv_text)
-            except ValueError:
-                raise ApiError(400, f"invalid resourceVersion {rv_text!r}", reason="BadRequest") from None
-            backlog = [e for e in state.store.events_since(rv, rt.key) if watcher.wants(e)]
-        else:
-            backlog = [
-                WatchEvent(state.store.resource_version, rt.key, "ADDED", copy.deepcopy(o))
-                for o in state.store.iter(rt, target.namespace or None)
-                if watcher.match(o)
-            ]
-            # oldest first, so the last event's resourceVersion is a safe resume point
-            backlog.sort(key=lambda e: int(e.obj["metadata"]["resourceVersion"]))
-        state.store.watchers.add(watcher)
-        state.stats.watches_opened += 1
-        response = web.StreamResponse(headers={"Content-Type": "application/json"})
-        response.enable_chunked_encoding()
-        try:
-            await response.prepare(request)
-            for event in backlog:
-                await self._send(response, event)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout if timeout and timeout > 0 else None
-            while True:
-                wait = None if deadline is None else deadline - loop.time()
-                if wait is not None and wait <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(watcher.queue.get(), wait)
-                except TimeoutError:
-                    break
-                if item is DROP:
-                    state.stats.watches_dropped += 1
-                    if request.transport is not None:
-                        request.transport.abort()
-                    return response
-                assert isinstance(item, WatchEvent)
-                await self._send(response, item)
-            if request.query.get("allowWatchBookmarks") in ("1", "true"):
-                bookmark = {
-                    "kind": rt.kind,
-                    "apiVersion": rt.group_version,
-                    "metadata": {"resourceVersion": str(state.store.resource_version)},
-                }
-                await self._send(
-                    response, WatchEvent(state.store.resource_version, rt.key, "BOOKMARK", bookmark)
-                )
-            with contextlib.suppress(ConnectionError):
-                await response.write_eof()
-        except ConnectionError:
-            pass
-        finally:
-            state.store.watchers.discard(watcher)
-        return response
-
-    @staticmethod
-    async def _send(response: web.StreamResponse, event: WatchEvent) -> None:
-        line = json.dumps({"type": event.type, "object": event.obj}, separators=(",", ":")) + "\n"
-        await response.write(line.encode())
 
     # -- subresources --------------------------------------------------------------
     async def _subresource(

@@ -166,7 +166,7 @@ def _pod(name: str, app: str, image: str, node: str) -> Obj:
 
 def seed(state: ClusterState, types: TypeRegistry, now: datetime) -> None:
     """Create what every lab cluster starts with: namespaces, nodes, demo pods and a deployment."""
-    # long on purpose: seed data, one object after another, reads best as a list
+    # long: seed data, one object after another, reads best as a list
     store = state.store
 
     def put(group: str, plural: str, namespace: str, obj: Obj) -> None:

@@ -1,4 +1,5 @@
-"""``kom-async lab``: run the offline EKS lab in the foreground until Ctrl-C or SIGTERM."""
+"""``kom-async lab``: run the offline EKS lab in the foreground until Ctrl-C (exit 130) or
+SIGTERM (exit 0)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,36 @@ import signal
 import sys
 from pathlib import Path
 
+EXAMPLES = """examples:
+  # one cluster "demo"; then, in another shell, use the kubeconfig and AWS env it writes
+  kom-async lab
+  source .kom-async-lab/aws.env && kubectl --kubeconfig .kom-async-lab/kubeconfig get pods -A
+
+  # three clusters (team-1..team-3) in eu-west-1, stopping after ten minutes
+  kom-async lab --clusters 3 --name team --region eu-west-1 --duration 600
+
+  # kubeconfigs that run kom-async eks get-token instead of the AWS CLI
+  kom-async lab --exec-command kom-async
+"""
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kom-async lab",
-        description="Run an offline EKS (moto + an HTTPS Kubernetes API) on 127.0.0.1.",
+        description="Run an offline EKS (moto + an HTTPS Kubernetes API) on 127.0.0.1 until "
+        "Ctrl-C (exit 130) or SIGTERM (exit 0).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--clusters", type=int, default=1, help="how many clusters (default 1)")
     p.add_argument("--name", default="demo", help="cluster name, or prefix when --clusters > 1")
@@ -28,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         default="aws",
         help="exec plugin the kubeconfig runs (default: aws, i.e. aws eks get-token)",
     )
-    p.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    p.add_argument("--duration", type=_positive_seconds, default=None, help="stop after N seconds")
     return p
 
 
@@ -38,10 +64,16 @@ async def _run(args: argparse.Namespace) -> int:
 
     out: Path = args.out
     stop = asyncio.Event()
+    received: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        received.append(sig)
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
     try:
         async with EKSLab(region=args.region) as lab:
             names = (
@@ -76,7 +108,7 @@ async def _run(args: argparse.Namespace) -> int:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
     print("kom-async lab: stopped", flush=True)
-    return 0
+    return 130 if signal.SIGINT in received else 0  # Ctrl-C: the shell's 128 + SIGINT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,18 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.clusters < 1:
         print("kom-async lab: --clusters must be >= 1", file=sys.stderr)
         return 2
-    try:
-        import moto  # noqa: F401
-        import trustme  # noqa: F401
-    except ImportError:
-        print("kom-async lab needs the lab extra: pip install 'kom-async[lab]'", file=sys.stderr)
-        return 2
+    # the lab extra, before any file is written; the dispatcher says what to install if it is absent
+    import kom_async.lab.lab  # noqa: F401
+
     args.out = Path(args.dir).resolve()
     try:
         args.out.mkdir(parents=True, exist_ok=True)
         return asyncio.run(_run(args))
-    except KeyboardInterrupt:
-        return 130
     except OSError as exc:
         print(f"kom-async lab: {exc}", file=sys.stderr)
         return 1

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import shutil
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ async def run_demo(
     *, cluster_name: str = "demo", region: str = "us-east-1", out: Callable[[str], None] = print
 ) -> None:
     """Run every step of the demo; raises on the first step that fails."""
-    # long on purpose: the demo is a script; its steps read top to bottom like the README
+    # long: the demo is a script; its steps read top to bottom like the README
     from kubernetes_asyncio.client import CoreV1Api
 
     from kom_async import Clusters
@@ -99,10 +100,14 @@ async def run_demo(
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kom-async demo",
-        description="Run the whole EKS flow offline, from AWS credentials to listed pods: start the "
-        "embedded lab, register one cluster through an 'aws eks get-token' kubeconfig and one by "
-        "name (native tokens), list pods, survive a token revocation, print token expiry and fetch "
-        "counts. Exit status 0 when every step worked, 1 when one failed.",
+        description=textwrap.fill(
+            "Run the whole EKS flow offline, from AWS credentials to listed pods: start the "
+            "embedded lab, register one cluster through an 'aws eks get-token' kubeconfig and one "
+            "by name (native tokens), list pods, survive a token revocation, print token expiry "
+            "and fetch counts. Exit status 0 when every step worked, 1 when one failed."
+        ),
+        epilog="examples:\n  kom-async demo\n  kom-async demo --cluster-name shop --region eu-west-1\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--cluster-name", default="demo", metavar="NAME", help="name of the lab's EKS cluster (default demo)"

@@ -175,7 +175,7 @@ def _verify(
     lookup: Callable[[str], AWSCredential | None],
     local_sts_hosts: Collection[str],
 ) -> VerifiedIdentity:
-    # long on purpose: the SigV4 verification steps of aws-iam-authenticator, in its order, so
+    # long: the SigV4 verification steps of aws-iam-authenticator, in its order, so
     # the two can be compared line by line; every early return is one rejected token
     url = _decode(token)
     if any(c in url for c in "\r\n\t #\\") or not url.isprintable():

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
-from kom_async.mcp.output import dumps
+from kom_async.mcp.results import Discovered
 from kom_async.mcp.toolbase import REGISTER, ToolBase, ToolSettings, tool
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class FleetTools(ToolBase):
             bool,
             Field(description="Also unregister clusters an earlier discovery registered that are gone"),
         ] = False,
-    ) -> str:
+    ) -> Discovered:
         """Find the AWS EKS clusters of the accounts and regions this server's operator allowed and
         register each ACTIVE one (id <account>-<region>-<name>; already registered ones are left
         alone). Returns what was registered, kept and unregistered, and which (account, region)
@@ -67,18 +67,16 @@ class FleetTools(ToolBase):
         result = await self.clusters.discover_eks(
             chosen, role_arns=list(self.discovery.role_arns), name_filter=name_filter, prune=prune
         )
-        return dumps(
-            {
-                "registered": result.registered,
-                "kept": result.kept,
-                "unregistered": result.unregistered,
-                "found": [
-                    {"account": c.account, "region": c.region, "name": c.name, "status": c.status}
-                    for c in result.found
-                ],
-                "failures": [
-                    {"account": f.account, "region": f.region, "cluster": f.cluster, "error": str(f.error)}
-                    for f in result.failures
-                ],
-            }
-        )
+        return {
+            "registered": result.registered,
+            "kept": result.kept,
+            "unregistered": result.unregistered,
+            "found": [
+                {"account": c.account, "region": c.region, "name": c.name, "status": c.status}
+                for c in result.found
+            ],
+            "failures": [
+                {"account": f.account, "region": f.region, "cluster": f.cluster, "error": str(f.error)}
+                for f in result.failures
+            ],
+        }

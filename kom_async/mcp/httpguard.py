@@ -8,19 +8,9 @@ as they like, until the process runs out of file descriptors and nobody else get
 from __future__ import annotations
 
 import asyncio
-import resource
 from dataclasses import dataclass
 
-from uvicorn.protocols.http.h11_impl import H11Protocol
-
-DEFAULT_HEADER_TIMEOUT = 5.0
-"""Seconds a connection may take to send a request's headers (from connect or the last response)."""
-
-DEFAULT_MAX_CONNECTIONS = 512
-"""Most open HTTP connections (lowered to fit the open-file limit, see ``default_max_connections``)."""
-
-FD_RESERVE = 128
-"""File descriptors kept free for everything else: clusters' connections, files, plugins."""
+from kom_async.mcp.defaults import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS
 
 
 @dataclass(frozen=True)
@@ -31,19 +21,10 @@ class HttpLimits:
     max_connections: int = DEFAULT_MAX_CONNECTIONS
 
 
-def open_file_limit() -> int:
-    """This process's soft limit on open files (``ulimit -n``)."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return soft if soft != resource.RLIM_INFINITY else 1 << 20
-
-
-def default_max_connections() -> int:
-    """``DEFAULT_MAX_CONNECTIONS``, or fewer when ``ulimit -n`` leaves less room."""
-    return max(16, min(DEFAULT_MAX_CONNECTIONS, open_file_limit() - FD_RESERVE))
-
-
 def guarded_protocol(limits: HttpLimits) -> type[asyncio.Protocol]:
     """uvicorn's h11 protocol with ``limits`` enforced (one class per server: it holds the queue)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
     waiting: dict[GuardedH11Protocol, None] = {}  # connections waiting for headers, oldest first
 
     class GuardedH11Protocol(H11Protocol):

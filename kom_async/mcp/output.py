@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from kom_async.config.urls import redact_url
+from kom_async.mcp.results import EventLine, NamespaceLine, ObjectRef, PodLine
 
 Obj = dict[str, Any]
 
@@ -109,12 +110,12 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def ref(obj: Any, fallback_name: str | None = None) -> Obj:
+def ref(obj: Any, fallback_name: str | None = None) -> ObjectRef:
     """kind/namespace/name (and resourceVersion) of an object the server answered with."""
     if not isinstance(obj, dict):
         return {"name": fallback_name}
     meta = obj.get("metadata") or {}
-    ref: Obj = {"kind": obj.get("kind"), "name": meta.get("name") or fallback_name}
+    ref: ObjectRef = {"kind": obj.get("kind"), "name": meta.get("name") or fallback_name}
     if meta.get("namespace"):
         ref["namespace"] = meta["namespace"]
     if obj.get("kind") != "Status" and meta.get("resourceVersion"):
@@ -138,7 +139,7 @@ def mentions(event: Obj, obj: Obj) -> bool:
     return involved.get("name") == meta.get("name") and involved.get("kind") in (None, obj.get("kind"))
 
 
-def event_line(event: Obj) -> Obj:
+def event_line(event: Obj) -> EventLine:
     """The columns of ``kubectl get events`` for one event."""
     involved = event.get("involvedObject") or {}
     meta = event.get("metadata") or {}
@@ -153,14 +154,14 @@ def event_line(event: Obj) -> Obj:
     }
 
 
-def namespace_line(ns: Obj) -> Obj:
+def namespace_line(ns: Obj) -> NamespaceLine:
     """Name, phase and labels of one namespace."""
     meta = ns.get("metadata") or {}
     phase = (ns.get("status") or {}).get("phase")
     return {"name": meta.get("name"), "phase": phase, "labels": meta.get("labels") or {}}
 
 
-def pod_line(pod: Obj) -> Obj:
+def pod_line(pod: Obj) -> PodLine:
     """The columns of ``kubectl get pods -o wide`` (plus images and labels) for one pod."""
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}

@@ -13,8 +13,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from kom_async.clusters import Cluster, Clusters
 from kom_async.errors import ClusterExistsError
 from kom_async.kubectl import Kubectl
+from kom_async.mcp.defaults import DEFAULT_MAX_CLUSTERS
 
-DEFAULT_MAX_CLUSTERS = 100
 """Most clusters agents may have registered at once (``--max-clusters``)."""
 
 

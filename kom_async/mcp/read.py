@@ -19,7 +19,6 @@ from kom_async.mcp.args import (
     ListNamespaceArg,
     NameArg,
     NamespaceArg,
-    Obj,
     PodNamespaceArg,
     VersionArg,
 )
@@ -27,7 +26,6 @@ from kom_async.mcp.output import (
     MAX_LIST_LIMIT,
     MAX_RESULT_CHARS,
     MAX_TEXT_CHARS,
-    compact,
     dumps,
     event_line,
     mentions,
@@ -36,7 +34,25 @@ from kom_async.mcp.output import (
     slim,
     tail_text,
 )
+from kom_async.mcp.results import (
+    APIResources,
+    Described,
+    EventPage,
+    KubeObject,
+    NamespacePage,
+    ObjectPage,
+    Page,
+    PodLog,
+    PodPage,
+)
 from kom_async.mcp.toolbase import READ, ToolBase, tool
+
+_CUT_NOTE = "[older lines cut: narrow with tail_lines or since_seconds]\n"
+
+
+def _log_text(result: PodLog) -> str:
+    """The text an agent reads of a log: the lines, after a note when older ones were cut."""
+    return (_CUT_NOTE if result["truncated"] else "") + result["log"]
 
 
 class ReadTools(ToolBase):
@@ -54,7 +70,7 @@ class ReadTools(ToolBase):
         field_selector: FieldArg = None,
         limit: LimitArg = MAX_LIST_LIMIT,
         continue_token: ContinueArg = None,
-    ) -> str:
+    ) -> ObjectPage:
         """List objects of any kind (built-in or custom), one page at a time (managedFields dropped).
 
         Secret values (data, stringData) show as their size unless the server runs with --show-secrets.
@@ -62,7 +78,7 @@ class ReadTools(ToolBase):
         kubectl = self._kubectl(cluster)
         limit = min(limit, MAX_LIST_LIMIT)
         while True:
-            page = await self._list(
+            page: ObjectPage = await self._list(
                 kubectl,
                 kind,
                 group=group,
@@ -73,30 +89,27 @@ class ReadTools(ToolBase):
                 limit=limit,
                 continue_token=continue_token,
             )
-            text = dumps(page)
-            if len(text) <= MAX_RESULT_CHARS or limit == 1:
-                return text
+            if len(dumps(page)) <= MAX_RESULT_CHARS or limit == 1:
+                return page
             limit = max(1, limit // 2)  # big objects: ask again for a smaller page, same position
 
     @tool(READ)
-    async def list_k8s_api_resources(self, cluster: ClusterArg = None) -> str:
+    async def list_k8s_api_resources(self, cluster: ClusterArg = None) -> APIResources:
         """What kinds the cluster serves (like kubectl api-resources): names usable as 'kind'."""
         resources = await self._kubectl(cluster).api_resources()
-        return dumps(
-            {
-                "resources": [
-                    {
-                        "kind": r.kind,
-                        "name": r.plural if not r.group else f"{r.plural}.{r.group}",
-                        "apiVersion": r.api_version,
-                        "namespaced": r.namespaced,
-                        "short_names": list(r.short_names),
-                    }
-                    for r in resources
-                    if "/" not in r.plural
-                ]
-            }
-        )
+        return {
+            "resources": [
+                {
+                    "kind": r.kind,
+                    "name": r.plural if not r.group else f"{r.plural}.{r.group}",
+                    "apiVersion": r.api_version,
+                    "namespaced": r.namespaced,
+                    "short_names": list(r.short_names),
+                }
+                for r in resources
+                if "/" not in r.plural
+            ]
+        }
 
     @tool(READ)
     async def get_k8s_resource(
@@ -107,13 +120,14 @@ class ReadTools(ToolBase):
         namespace: NamespaceArg = None,
         group: GroupArg = None,
         version: VersionArg = None,
-    ) -> str:
+    ) -> KubeObject:
         """Get one object of any kind as JSON (managedFields dropped).
 
         Secret values (data, stringData) show as their size unless the server runs with --show-secrets.
         """
         query = await self._one(cluster, kind, name, namespace, group, version)
-        return compact(self._shown(await query.get()))
+        shown: KubeObject = slim(self._shown(await query.get()))
+        return shown
 
     @tool(READ)
     async def describe_k8s_resource(
@@ -124,7 +138,7 @@ class ReadTools(ToolBase):
         namespace: NamespaceArg = None,
         group: GroupArg = None,
         version: VersionArg = None,
-    ) -> str:
+    ) -> Described:
         """Like kubectl describe: the object plus the events that mention it.
 
         Secret values (data, stringData) show as their size unless the server runs with --show-secrets.
@@ -136,9 +150,9 @@ class ReadTools(ToolBase):
         selector = f"involvedObject.name={escape_field_value(name)}"
         if meta.get("namespace"):
             selector += f",involvedObject.namespace={escape_field_value(str(meta['namespace']))}"
-        result: Obj = {"object": slim(self._shown(obj))}
+        result: Described = {"object": slim(self._shown(obj))}
         try:
-            events = await self._list(
+            events: Page[KubeObject] = await self._list(
                 kubectl,
                 "events",
                 namespace=meta.get("namespace"),
@@ -148,7 +162,7 @@ class ReadTools(ToolBase):
             result["events"] = [event_line(e) for e in events["items"] if mentions(e, obj)]
         except KomError as exc:
             result["events_error"] = str(exc)
-        return dumps(result)
+        return result
 
     @tool(READ)
     async def list_k8s_namespace(
@@ -157,7 +171,7 @@ class ReadTools(ToolBase):
         label_selector: LabelArg = None,
         limit: LimitArg = MAX_LIST_LIMIT,
         continue_token: ContinueArg = None,
-    ) -> str:
+    ) -> NamespacePage:
         """List namespaces (name, phase, labels)."""
         page = await self._list(
             self._kubectl(cluster),
@@ -167,7 +181,7 @@ class ReadTools(ToolBase):
             continue_token=continue_token,
             show=namespace_line,
         )
-        return dumps(page)
+        return page
 
     @tool(READ)
     async def list_k8s_event(
@@ -182,7 +196,7 @@ class ReadTools(ToolBase):
         ),
         limit: LimitArg = MAX_LIST_LIMIT,
         continue_token: ContinueArg = None,
-    ) -> str:
+    ) -> EventPage:
         """List events (type, reason, object, message, count, last seen)."""
         fields = []
         if involved_object_name:
@@ -199,7 +213,7 @@ class ReadTools(ToolBase):
             continue_token=continue_token,
             show=event_line,
         )
-        return dumps(page)
+        return page
 
     @tool(READ)
     async def list_k8s_pod(
@@ -210,7 +224,7 @@ class ReadTools(ToolBase):
         field_selector: FieldArg = None,
         limit: LimitArg = MAX_LIST_LIMIT,
         continue_token: ContinueArg = None,
-    ) -> str:
+    ) -> PodPage:
         """List pods with their phase, node, readiness, restarts and images (get_k8s_resource for all)."""
         page = await self._list(
             self._kubectl(cluster),
@@ -223,9 +237,9 @@ class ReadTools(ToolBase):
             continue_token=continue_token,
             show=pod_line,
         )
-        return dumps(page)
+        return page
 
-    @tool(READ)
+    @tool(READ, text=_log_text)
     async def get_k8s_pod_logs(
         self,
         name: NameArg,
@@ -235,14 +249,20 @@ class ReadTools(ToolBase):
         tail_lines: Annotated[int | None, Field(ge=1, description="Only the last N lines")] = 200,
         since_seconds: Annotated[int | None, Field(ge=1, description="Only lines newer than this")] = None,
         previous: Annotated[bool, Field(description="Logs of the previous (crashed) container")] = False,
-    ) -> str:
-        """A pod's log text (newest lines, at most 64k characters)."""
+    ) -> PodLog:
+        """A pod's log text (newest lines, at most 64k characters); the text content is the log
+        itself, the structured content names the pod and says whether older lines were cut."""
         kubectl = self._kubectl(cluster)
-        logs = kubectl.pod(name, namespace or "default").logs(
+        namespace = namespace or "default"
+        logs = kubectl.pod(name, namespace).logs(
             container=container, tail_lines=tail_lines, since_seconds=since_seconds, previous=previous
         )
         text, cut_early = await logs.tail(4 * MAX_TEXT_CHARS)  # bytes kept while reading: a bound
         text, cut = tail_text(text)
-        if cut or cut_early:
-            text = "[older lines cut: narrow with tail_lines or since_seconds]\n" + text
-        return text
+        return {
+            "pod": name,
+            "namespace": namespace,
+            "container": container,
+            "log": text,
+            "truncated": cut or cut_early,
+        }

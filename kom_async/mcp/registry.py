@@ -10,7 +10,7 @@ from pydantic import Field
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 from kom_async.kubectl import Kubectl
 from kom_async.mcp.args import ContextArg, ContextIdArg, KubeconfigArg, ReplaceArg
-from kom_async.mcp.output import dumps
+from kom_async.mcp.results import ClusterList, Registered, Unregistered
 from kom_async.mcp.toolbase import READ, REGISTER, ToolBase, tool
 
 
@@ -18,9 +18,9 @@ class RegistryTools(ToolBase):
     """Register clusters (kubeconfig text/path or EKS name) and list or remove them."""
 
     @tool(READ)
-    async def list_k8s_clusters(self) -> str:
+    async def list_k8s_clusters(self) -> ClusterList:
         """List registered clusters: id, server, EKS or not, auth kind, token expiry, last auth error."""
-        return dumps({"clusters": [self._cluster_info(c) for c in self.clusters.values()]})
+        return {"clusters": [self._cluster_info(c) for c in self.clusters.values()]}
 
     @tool(REGISTER, registers=True)
     async def register_eks_cluster(
@@ -29,7 +29,7 @@ class RegistryTools(ToolBase):
         cluster_id: ContextIdArg = None,
         context: ContextArg = None,
         replace: ReplaceArg = False,
-    ) -> str:
+    ) -> Registered:
         """Register an AWS EKS cluster from a kubeconfig (aws eks update-kubeconfig style), given as
         content or as a file path.
 
@@ -44,7 +44,7 @@ class RegistryTools(ToolBase):
         except EKSAuthError as exc:
             if exc.kind is not EKSAuthErrorKind.InvalidKubeconfig:
                 raise
-            raise ToolError(str(exc).replace("register_by_string", "register_k8s_cluster")) from None
+            raise ToolError(f"{exc}; a kubeconfig without EKS registers with register_k8s_cluster") from None
         return self._registered(kubectl)
 
     @tool(REGISTER, registers=True)
@@ -58,7 +58,7 @@ class RegistryTools(ToolBase):
             str | None, Field(description="Id to register under (default: <region>-<cluster_name>)")
         ] = None,
         replace: ReplaceArg = False,
-    ) -> str:
+    ) -> Registered:
         """Register an AWS EKS cluster by name, without a kubeconfig: EKS DescribeCluster gives its
         endpoint and CA, and the server's AWS credentials mint its tokens."""
         kubectl = await self._agent_registers(
@@ -82,7 +82,7 @@ class RegistryTools(ToolBase):
         cluster_id: ContextIdArg = None,
         context: ContextArg = None,
         replace: ReplaceArg = False,
-    ) -> str:
+    ) -> Registered:
         """Register any Kubernetes cluster from a kubeconfig, given as content or as a file path (EKS
         exec users are detected).
 
@@ -94,7 +94,9 @@ class RegistryTools(ToolBase):
         return self._registered(kubectl)
 
     @tool(REGISTER, registers=True)
-    async def unregister_k8s_cluster(self, cluster: Annotated[str, Field(description="Cluster id")]) -> str:
+    async def unregister_k8s_cluster(
+        self, cluster: Annotated[str, Field(description="Cluster id")]
+    ) -> Unregistered:
         """Unregister a cluster registered through these tools: stop its token refresh and close its
         connections. The operator's clusters (preloaded, or registered by the server's own code)
         cannot be unregistered by a tool call."""
@@ -102,8 +104,8 @@ class RegistryTools(ToolBase):
         self.owners.check_change(cluster, "unregister")
         self.owners.forget(cluster)
         await self.clusters.unregister(cluster)
-        return dumps({"unregistered": cluster, "remaining": list(self.clusters)})
+        return {"unregistered": cluster, "remaining": list(self.clusters)}
 
-    def _registered(self, kubectl: Kubectl) -> str:
+    def _registered(self, kubectl: Kubectl) -> Registered:
         """The tool result of a registration: what list_k8s_clusters shows of the new cluster."""
-        return dumps({"registered": self._cluster_info(self.clusters.get(kubectl.cluster_id))})
+        return {"registered": self._cluster_info(self.clusters.get(kubectl.cluster_id))}

@@ -17,27 +17,26 @@ import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from mcp.server import MCPServer
-from mcp.server.transport_security import TransportSecuritySettings
+from typing import TYPE_CHECKING, Any
 
 from kom_async.clusters import Clusters
 from kom_async.config.policy import DEFAULT_ALLOWED_COMMANDS, ExecPolicy, TrustPolicy
 from kom_async.errors import KomError
-from kom_async.mcp.app import KomMCPServer
-from kom_async.mcp.fleet import DiscoverySettings, FleetTools
-from kom_async.mcp.httpguard import (
+from kom_async.mcp.defaults import (
     DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_CLUSTERS,
+    DEFAULT_MAX_REQUEST_BODY,
     FD_RESERVE,
-    HttpLimits,
     default_max_connections,
-    guarded_protocol,
     open_file_limit,
 )
-from kom_async.mcp.owners import DEFAULT_MAX_CLUSTERS
-from kom_async.mcp.toolbase import ToolSettings
-from kom_async.mcp.tools import KomTools
+
+if TYPE_CHECKING:  # the mcp extra loads after parsing: `kom-async mcp --help` needs only the core
+    from mcp.server import MCPServer
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    from kom_async.mcp.fleet import DiscoverySettings
+    from kom_async.mcp.toolbase import ToolSettings
 
 log = logging.getLogger("kom_async.mcp")
 
@@ -55,7 +54,6 @@ UNPINNED_NOTE = (
 )
 """Printed when --allow-server is given without --pin-servers: the list is not a server pin."""
 
-DEFAULT_MAX_REQUEST_BODY = 4 * 1024 * 1024
 """Largest HTTP request body (bytes) before the answer is 413 (--max-request-body)."""
 
 _KUBECONFIG_SUFFIXES = {"", ".yaml", ".yml", ".conf", ".kubeconfig", ".config"}
@@ -70,11 +68,26 @@ _INSTRUCTIONS = (
 )
 
 
+EXAMPLES = f"""examples:
+  # stdio (what an MCP client launches), the clusters of ~/.kube/clusters preloaded
+  kom-async mcp --kubeconfig-dir ~/.kube/clusters
+
+  # streamable HTTP on loopback, read-only, agents may not register clusters
+  kom-async mcp --transport http --port 8000 --read-only --read-only-registry
+
+  # HTTP on every interface: a bearer key is required ({AUTH_KEY_ENV} keeps it out of ps)
+  {AUTH_KEY_ENV}=$(openssl rand -hex 32) kom-async mcp --transport http --host 0.0.0.0
+"""
+
+
+# long: one declaration per flag, read as the command's reference
 def build_parser() -> argparse.ArgumentParser:
     """The ``kom-async mcp`` command line."""
     parser = argparse.ArgumentParser(
         prog="kom-async mcp",
         description="Serve Kubernetes clusters (AWS EKS included) as MCP tools for AI agents.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_http_flags(parser.add_argument_group("HTTP transport"))
     parser.add_argument(
@@ -222,6 +235,9 @@ def build_server(
     """An MCP server whose tools act on ``clusters`` (``discover_eks_clusters`` only with
     ``discovery``)."""
     from kom_async import __version__
+    from kom_async.mcp.app import KomMCPServer
+    from kom_async.mcp.fleet import FleetTools
+    from kom_async.mcp.tools import KomTools
 
     instructions = _INSTRUCTIONS + ("" if settings.show_secrets else " Secret values show as their size.")
     server = KomMCPServer("kom-async", instructions=instructions, version=__version__, log_level="WARNING")
@@ -271,6 +287,8 @@ def rebinding_protection(host: str) -> TransportSecuritySettings | None:
     """DNS-rebinding protection for a loopback bind address: only Host (and Origin) headers that
     name a loopback address are served, so a web page whose name resolves to 127.0.0.x cannot
     drive the server from a browser. None (no Host check) for other addresses, which need a key."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
     if not _is_loopback(host):
         return None
     names = {"127.0.0.1", "localhost", "[::1]"}
@@ -303,6 +321,7 @@ async def _serve_http(server: MCPServer[Any], options: argparse.Namespace, auth_
     import uvicorn
 
     from kom_async.mcp.httpauth import BearerKeyMiddleware
+    from kom_async.mcp.httpguard import HttpLimits, guarded_protocol
 
     app: Any = server.streamable_http_app(
         streamable_http_path=options.path,
@@ -338,6 +357,9 @@ async def _serve_http(server: MCPServer[Any], options: argparse.Namespace, auth_
 
 async def serve(options: argparse.Namespace) -> int:
     """Preload clusters, then serve until the client goes away (stdio) or a signal (HTTP)."""
+    from kom_async.mcp.fleet import DiscoverySettings
+    from kom_async.mcp.toolbase import ToolSettings
+
     auth_key = _auth_key(options)
     policy = ExecPolicy(DEFAULT_ALLOWED_COMMANDS | set(options.allow_exec), deny_all=options.deny_all_exec)
     try:
@@ -436,10 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.allow_server and not options.pin_servers:
         print(f"kom-async mcp: note: {UNPINNED_NOTE}", file=sys.stderr, flush=True)
     _configure_logging(options.log_level)
-    try:
-        return asyncio.run(serve(options))
-    except KeyboardInterrupt:
-        return 130
+    return asyncio.run(serve(options))
 
 
 if __name__ == "__main__":

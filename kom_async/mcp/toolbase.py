@@ -6,15 +6,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import aiohttp
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
 from kom_async.clusters import Cluster, Clusters
 from kom_async.config.policy import UNTRUSTED, ExecPolicy, TrustPolicy
@@ -28,20 +29,25 @@ from kom_async.kubectl import Kubectl, Query
 from kom_async.kubectl.discovery import ResourceInfo
 from kom_async.kubectl.names import check_namespace
 from kom_async.mcp.args import Obj
+from kom_async.mcp.defaults import DEFAULT_MAX_CLUSTERS
 from kom_async.mcp.output import (
     MAX_LIST_LIMIT,
+    dumps,
     hide_secrets,
     iso,
     slim,
     strip_userinfo,
 )
-from kom_async.mcp.owners import DEFAULT_MAX_CLUSTERS, Owners
+from kom_async.mcp.owners import Owners
+from kom_async.mcp.results import ClusterInfo, EKSInfo, Page
 from kom_async.scrub import scrub
 
 log = logging.getLogger("kom_async.mcp")
 
 P = ParamSpec("P")
 S = TypeVar("S", bound="ToolBase")
+R = TypeVar("R", bound=Mapping[str, Any])
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -83,19 +89,29 @@ class _Spec:
 
 
 def tool(
-    annotations: ToolAnnotations, *, writes: bool = False, registers: bool = False
-) -> Callable[[Callable[Concatenate[S, P], Awaitable[str]]], Callable[Concatenate[S, P], Awaitable[str]]]:
-    """Mark a tool-group method as a tool; turn its failures into clean MCP tool errors."""
+    annotations: ToolAnnotations,
+    *,
+    writes: bool = False,
+    registers: bool = False,
+    text: Callable[[Any], str] | None = None,
+) -> Callable[
+    [Callable[Concatenate[S, P], Awaitable[R]]], Callable[Concatenate[S, P], Awaitable[CallToolResult]]
+]:
+    """Mark a tool-group method as a tool; turn its failures into clean MCP tool errors.
+
+    The method returns a typed result (its return annotation becomes the tool's outputSchema);
+    the tool answers with that result as ``structuredContent`` and, as text, its compact JSON
+    (or ``text(result)`` when given, e.g. a log as plain text)."""
 
     spec = _Spec(annotations, writes, registers)
 
     def decorate(
-        fn: Callable[Concatenate[S, P], Awaitable[str]],
-    ) -> Callable[Concatenate[S, P], Awaitable[str]]:
+        fn: Callable[Concatenate[S, P], Awaitable[R]],
+    ) -> Callable[Concatenate[S, P], Awaitable[CallToolResult]]:
         """Wrap ``fn`` with the read-only check, the time limit and error translation."""
 
         @functools.wraps(fn)
-        async def run(self: S, *args: P.args, **kwargs: P.kwargs) -> str:
+        async def run(self: S, *args: P.args, **kwargs: P.kwargs) -> CallToolResult:
             """Run the tool; any failure leaves as a ToolError with a one-line reason."""
             name = fn.__name__
             refusal = spec.refused(self.settings)
@@ -103,7 +119,7 @@ def tool(
                 raise ToolError("refused: " + refusal.format(name=name))
             try:
                 async with asyncio.timeout(self.settings.request_timeout):
-                    return await fn(self, *args, **kwargs)
+                    return _answer(await fn(self, *args, **kwargs), text)
             except ToolError:
                 raise
             except KubeconfigRefused as exc:
@@ -127,9 +143,19 @@ def tool(
                 ) from None
 
         run.__kom_tool__ = spec  # type: ignore[attr-defined]
-        return cast("Callable[Concatenate[S, P], Awaitable[str]]", run)
+        return cast("Callable[Concatenate[S, P], Awaitable[CallToolResult]]", run)
 
     return decorate
+
+
+def _answer(result: Mapping[str, Any], text: Callable[[Any], str] | None) -> CallToolResult:
+    """The tool call's answer: ``result`` as structured content (JSON values only, exactly what
+    the compact JSON text says) and as text."""
+    data = dumps(result)
+    return CallToolResult(
+        content=[TextContent(type="text", text=data if text is None else text(result))],
+        structured_content=json.loads(data),
+    )
 
 
 class ToolBase:
@@ -151,8 +177,9 @@ class ToolBase:
             doc = inspect.cleandoc(method.__doc__ or "")
             if spec.refused(self.settings):
                 doc += " (Disabled: this server runs read-only.)"
+            # structured_output=True: a return type the SDK cannot describe fails here, at start-up
             server.add_tool(
-                method, name=attr, description=doc, annotations=spec.annotations, structured_output=False
+                method, name=attr, description=doc, annotations=spec.annotations, structured_output=True
             )
             names.append(attr)
         return names
@@ -233,8 +260,8 @@ class ToolBase:
         field_selector: str | None = None,
         limit: int = MAX_LIST_LIMIT,
         continue_token: str | None = None,
-        show: Callable[[Obj], Obj] = slim,
-    ) -> Obj:
+        show: Callable[[Obj], T] = slim,
+    ) -> Page[T]:
         """One page of a list, each item as ``show`` makes it (default: the slimmed object), with
         the ``continue`` token and a hint on how to get the next."""
         if namespace not in (None, "", "*"):
@@ -248,7 +275,7 @@ class ToolBase:
         if field_selector:
             query = query.fields(field_selector)
         page = await query.page(max(1, min(int(limit), MAX_LIST_LIMIT)), continue_token)
-        out: Obj = {
+        out: Page[T] = {
             "cluster": kubectl.cluster_id,
             "apiVersion": info.api_version,
             "kind": info.kind,
@@ -304,16 +331,16 @@ class ToolBase:
         return kubectl
 
     @staticmethod
-    def _cluster_info(cluster: Cluster) -> Obj:
+    def _cluster_info(cluster: Cluster) -> ClusterInfo:
         """What list_k8s_clusters shows of a cluster: identity and auth health, never a token."""
-        info: Obj = {
+        info: ClusterInfo = {
             "id": cluster.id,
             "server": strip_userinfo(cluster.server),
             "is_eks": cluster.is_eks,
             "auth": cluster.auth_kind,
         }
         if cluster.eks is not None:
-            eks: Obj = {"cluster_name": cluster.eks.cluster_name, "region": cluster.eks.region}
+            eks: EKSInfo = {"cluster_name": cluster.eks.cluster_name, "region": cluster.eks.region}
             if cluster.eks.role_arn:
                 eks["role_arn"] = cluster.eks.role_arn
             if cluster.eks.profile:

@@ -1,6 +1,7 @@
 """The MCP tools: register clusters (EKS included) and do everyday Kubernetes work on them.
 
-Every tool returns compact JSON text (pod logs return plain text). Failures become MCP tool
+Every tool returns a typed result (``results.py``): the client sees its ``outputSchema``, gets
+``structuredContent`` and, as text, the same compact JSON (pod logs: the log text). Failures become MCP tool
 errors carrying a one-line reason (the API server's own message for Kubernetes errors), never
 a traceback; no output ever holds a token, and Secret values show only as their size unless
 the operator starts the server with ``--show-secrets``. The tools live in three groups:

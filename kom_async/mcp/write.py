@@ -17,11 +17,20 @@ from kom_async.mcp.args import (
     KindArg,
     NameArg,
     NamespaceArg,
-    Obj,
     VersionArg,
     YamlNamespaceArg,
 )
-from kom_async.mcp.output import compact, dumps, ref, status_word
+from kom_async.mcp.output import ref, slim, status_word
+from kom_async.mcp.results import (
+    Applied,
+    Deleted,
+    KubeObject,
+    NodeSchedule,
+    Restarted,
+    Scaled,
+    YAMLDeleted,
+    YAMLDeleteResult,
+)
 from kom_async.mcp.toolbase import DESTRUCTIVE, WRITE, ToolBase, tool
 
 
@@ -41,11 +50,11 @@ class WriteTools(ToolBase):
             Literal["Foreground", "Background", "Orphan"] | None,
             Field(description="How dependents are deleted (server default when omitted)"),
         ] = None,
-    ) -> str:
+    ) -> Deleted:
         """Delete one object of any kind."""
         query = await self._one(cluster, kind, name, namespace, group, version)
         answer = await query.delete(propagation_policy=propagation_policy)
-        return dumps({"deleted": ref(answer, fallback_name=name), "status": status_word(answer)})
+        return {"deleted": ref(answer, fallback_name=name), "status": status_word(answer)}
 
     @tool(WRITE, writes=True)
     async def patch_k8s_resource(
@@ -63,7 +72,7 @@ class WriteTools(ToolBase):
         patch_type: Annotated[
             Literal["merge", "strategic", "json"], Field(description="merge (default), strategic or json")
         ] = "merge",
-    ) -> str:
+    ) -> KubeObject:
         """Patch one object of any kind (merge, strategic-merge or JSON patch); returns the result
         (Secret values shown as their size unless the server runs with --show-secrets)."""
         body: Any = patch
@@ -75,7 +84,8 @@ class WriteTools(ToolBase):
             except yaml.YAMLError:
                 raise ToolError("patch text is neither JSON nor YAML") from None
         query = await self._one(cluster, kind, name, namespace, group, version)
-        return compact(self._shown(await query.patch(body, patch_type)))
+        patched: KubeObject = slim(self._shown(await query.patch(body, patch_type)))
+        return patched
 
     @tool(WRITE, writes=True)
     async def apply_k8s_yaml(
@@ -83,11 +93,11 @@ class WriteTools(ToolBase):
         yaml_text: Annotated[str, Field(description="One or more YAML documents ('---' separated)")],
         cluster: ClusterArg = None,
         namespace: YamlNamespaceArg = None,
-    ) -> str:
+    ) -> Applied:
         """Create or update every object in a multi-document YAML (server-side apply), in order."""
         kubectl = self._kubectl(cluster)
         stored = await kubectl.apply(yaml_text, namespace=namespace)
-        return dumps({"applied": [ref(obj) for obj in stored]})
+        return {"applied": [ref(obj) for obj in stored]}
 
     @tool(DESTRUCTIVE, writes=True)
     async def delete_k8s_yaml(
@@ -95,10 +105,10 @@ class WriteTools(ToolBase):
         yaml_text: Annotated[str, Field(description="The YAML that was applied")],
         cluster: ClusterArg = None,
         namespace: YamlNamespaceArg = None,
-    ) -> str:
+    ) -> YAMLDeleted:
         """Delete every object named in a multi-document YAML (in reverse order; missing ones are skipped)."""
         kubectl = self._kubectl(cluster)
-        results: list[Obj] = []
+        results: list[YAMLDeleteResult] = []
         for doc in reversed(load_documents(yaml_text)):
             api_version = str(doc["apiVersion"])
             group, _, version = api_version.rpartition("/")
@@ -109,17 +119,16 @@ class WriteTools(ToolBase):
             ns = meta.get("namespace") or namespace
             if ns:
                 query = query.namespace(str(ns))
-            ref: Obj = {"kind": doc["kind"], "name": name}
+            result: YAMLDeleteResult = {"kind": str(doc["kind"]), "name": name, "deleted": True}
             if ns:
-                ref["namespace"] = ns
+                result["namespace"] = str(ns)
             try:
                 await query.delete()
-                ref["deleted"] = True
             except NotFound:
-                ref["deleted"] = False
-                ref["reason"] = "not found"
-            results.append(ref)
-        return dumps({"results": results})
+                result["deleted"] = False
+                result["reason"] = "not found"
+            results.append(result)
+        return {"results": results}
 
     @tool(WRITE, writes=True)
     async def scale_k8s_deployment(
@@ -128,37 +137,35 @@ class WriteTools(ToolBase):
         replicas: Annotated[int, Field(ge=0, description="Desired replica count")],
         cluster: ClusterArg = None,
         namespace: NamespaceArg = None,
-    ) -> str:
+    ) -> Scaled:
         """Set a deployment's replica count (the scale subresource)."""
         kubectl = self._kubectl(cluster)
         scale = await kubectl.deployment(name, namespace or "default").scale(replicas)
-        return dumps(
-            {
-                "deployment": name,
-                "namespace": namespace or "default",
-                "replicas": (scale.get("spec") or {}).get("replicas", replicas),
-            }
-        )
+        return {
+            "deployment": name,
+            "namespace": namespace or "default",
+            "replicas": int((scale.get("spec") or {}).get("replicas", replicas)),
+        }
 
     @tool(WRITE, writes=True)
     async def restart_k8s_deployment(
         self, name: NameArg, cluster: ClusterArg = None, namespace: NamespaceArg = None
-    ) -> str:
+    ) -> Restarted:
         """Roll a deployment's pods, like kubectl rollout restart."""
         kubectl = self._kubectl(cluster)
         obj = await kubectl.deployment(name, namespace or "default").restart()
         template = ((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
         restarted = (template.get("annotations") or {}).get("kubectl.kubernetes.io/restartedAt")
-        return dumps({"deployment": name, "namespace": namespace or "default", "restartedAt": restarted})
+        return {"deployment": name, "namespace": namespace or "default", "restartedAt": restarted}
 
     @tool(WRITE, writes=True)
-    async def cordon_k8s_node(self, name: NameArg, cluster: ClusterArg = None) -> str:
+    async def cordon_k8s_node(self, name: NameArg, cluster: ClusterArg = None) -> NodeSchedule:
         """Mark a node unschedulable."""
         obj = await self._kubectl(cluster).node(name).cordon()
-        return dumps({"node": name, "unschedulable": bool((obj.get("spec") or {}).get("unschedulable"))})
+        return {"node": name, "unschedulable": bool((obj.get("spec") or {}).get("unschedulable"))}
 
     @tool(WRITE, writes=True)
-    async def uncordon_k8s_node(self, name: NameArg, cluster: ClusterArg = None) -> str:
+    async def uncordon_k8s_node(self, name: NameArg, cluster: ClusterArg = None) -> NodeSchedule:
         """Make a node schedulable again."""
         obj = await self._kubectl(cluster).node(name).uncordon()
-        return dumps({"node": name, "unschedulable": bool((obj.get("spec") or {}).get("unschedulable"))})
+        return {"node": name, "unschedulable": bool((obj.get("spec") or {}).get("unschedulable"))}

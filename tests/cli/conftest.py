@@ -1,4 +1,5 @@
-"""Fixtures for the CLI tests: a lab with two good clusters and a folder of kubeconfigs."""
+"""Fixtures for the CLI tests: a lab with two good clusters and a folder of kubeconfigs; clean AWS
+environments for ``kom-async eks`` (aws_env.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aws_env import empty_aws_files, no_credentials_env, static_env
 
 from kom_async.lab import EKSLab
+
+__all__ = ["empty_aws_files", "kubeconfig_dir", "lab", "no_credentials_env", "static_env"]
 
 
 @pytest.fixture
@@ -32,4 +36,3 @@ async def kubeconfig_dir(lab: EKSLab, tmp_path: Path) -> Path:
     (folder / "closed.yaml").write_text(closed)
     (folder / ".hidden").write_text("not a kubeconfig, skipped")
     return folder
-

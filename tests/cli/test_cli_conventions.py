@@ -116,14 +116,22 @@ def test_demo_help_is_plain_prose() -> None:
 
 def test_piped_output_is_plain_aligned_text_with_a_summary(tmp_path: Path) -> None:
     config = kubeconfig(tmp_path / "dev.yaml", "dev")
-    done = kom("clusters", "check", "--kubeconfig", str(config), "--timeout", "5", env=env_without_kubeconfig(tmp_path))
+    done = kom(
+        "clusters",
+        "check",
+        "--kubeconfig",
+        str(config),
+        "--timeout",
+        "5",
+        env=env_without_kubeconfig(tmp_path),
+    )
     assert done.returncode == 1  # the cluster does not answer: a failure, not a usage error
     lines = done.stdout.splitlines()
-    assert lines[0].split()[:3] == ["id", "server", "auth"]
+    assert lines[0].split()[:3] == ["ID", "SERVER", "AUTH"]  # upper case, as kubectl
     assert lines[1].startswith("dev ") and "127.0.0.1:9" in lines[1]
     assert lines[-1] == "0 ok, 1 failed"
     assert not any(c in done.stdout for c in "│┃━─\x1b")  # no box drawing, no colour codes
-    assert lines[1].index("https://") == lines[0].index("server")  # columns line up
+    assert lines[1].index("https://") == lines[0].index("SERVER")  # columns line up
 
 
 def test_on_a_terminal_the_table_is_rich(tmp_path: Path) -> None:
@@ -152,8 +160,9 @@ def test_on_a_terminal_the_table_is_rich(tmp_path: Path) -> None:
         proc.stderr.close()
     finally:
         os.close(leader)
-    text = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode("utf-8", "replace"))
-    assert "│" in text or "┃" in text  # rich's table
+    raw = b"".join(chunks).decode("utf-8", "replace")
+    text = re.sub(r"\x1b\[[0-9;]*m", "", raw)
+    assert "\x1b[" in raw and "─" in text  # rich's table: a rule under the header, the failed row red
     assert "dev" in text and "0 ok, 1 failed" in text
 
 
@@ -161,14 +170,14 @@ def test_output_formats_name_yaml_json_and_wide(tmp_path: Path) -> None:
     config = kubeconfig(tmp_path / "dev.yaml", "dev")
     env = env_without_kubeconfig(tmp_path)
     base = ["clusters", "check", "--kubeconfig", str(config), "--timeout", "5"]
-    assert kom(*base, "-o", "name", env=env).stdout == "dev\n"
+    assert kom(*base, "-o", "name", env=env).stdout == "cluster/dev\n"  # kind/name, as kubectl -o name
     doc = yaml.safe_load(kom(*base, "-o", "yaml", env=env).stdout)
     assert doc["failed"] == 1 and doc["clusters"][0]["id"] == "dev"
     for flags in (["-o", "json"], ["--json"]):
         doc = json.loads(kom(*base, *flags, env=env).stdout)
         assert (doc["ok"], doc["failed"], doc["clusters"][0]["id"]) == (0, 1, "dev")
     wide = kom(*base, "-o", "wide", env=env).stdout.splitlines()
-    assert "kubeconfig" in wide[0].split() and str(config) in wide[1]
+    assert "KUBECONFIG" in wide[0].split() and str(config) in wide[1]
 
 
 def test_without_flags_the_default_kubeconfig_is_found_like_kubectl_does(tmp_path: Path) -> None:
@@ -178,13 +187,13 @@ def test_without_flags_the_default_kubeconfig_is_found_like_kubectl_does(tmp_pat
         tmp_path, KUBECONFIG=os.pathsep.join([str(first), str(tmp_path / "missing"), str(second)])
     )
     done = kom("clusters", "check", "-o", "name", "--timeout", "5", env=env)
-    assert done.returncode == 1 and done.stdout.split() == ["alpha", "beta", "gamma"]
+    assert done.returncode == 1 and done.stdout.split() == ["cluster/alpha", "cluster/beta", "cluster/gamma"]
 
     home = tmp_path / "home"
     (home / ".kube").mkdir(parents=True)
     kubeconfig(home / ".kube" / "config", "from-home")
     done = kom("clusters", "check", "-o", "name", "--timeout", "5", env=env_without_kubeconfig(home))
-    assert done.stdout.split() == ["from-home"]
+    assert done.stdout.split() == ["cluster/from-home"]
 
     done = kom("clusters", "check", env=env_without_kubeconfig(tmp_path / "nowhere"))
     assert done.returncode == 2

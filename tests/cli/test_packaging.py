@@ -28,7 +28,13 @@ def sh(
     # never with PYTHONPATH: a checkout on it (`PYTHONPATH=$PWD pytest`) would shadow the wheel
     env = {k: v for k, v in (os.environ if env is None else env).items() if k != "PYTHONPATH"}
     proc = subprocess.run(
-        [str(a) for a in args], capture_output=True, text=True, timeout=timeout, check=False, env=env, **kwargs
+        [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+        **kwargs,
     )  # type: ignore[call-overload]
     assert proc.returncode == 0, f"{args}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
     return proc  # type: ignore[no-any-return]
@@ -73,13 +79,15 @@ def test_build_makes_a_wheel_and_an_sdist_with_the_package_and_its_type_marker(d
     wheels, sdists = list(dist.glob("kom_async-0.1.0-*.whl")), list(dist.glob("kom_async-0.1.0.tar.gz"))
     assert len(wheels) == 1 and len(sdists) == 1
     names = zipfile.ZipFile(wheels[0]).namelist()
-    for module in ("__init__.py", "py.typed", "clusters.py", "metrics.py", "clusters_cli.py", "lab/lab.py"):
+    for module in ("__init__.py", "py.typed", "clusters.py", "metrics.py", "cli/clusters.py", "lab/lab.py"):
         assert f"kom_async/{module}" in names
     entry_points = zipfile.ZipFile(wheels[0]).read("kom_async-0.1.0.dist-info/entry_points.txt").decode()
     assert "kom-async = kom_async.cli:main" in entry_points
     with tarfile.open(sdists[0]) as tar:
         members = {m.split("/", 1)[1] for m in tar.getnames() if "/" in m}
-    assert {"pyproject.toml", "README.md", "kom_async/__init__.py"} <= members
+    assert {"pyproject.toml", "README.md", "LICENSE", "kom_async/__init__.py"} <= members
+    license_files = [n for n in names if n.startswith("kom_async-0.1.0.dist-info/") and n.endswith("LICENSE")]
+    assert license_files and "Apache License" in zipfile.ZipFile(wheels[0]).read(license_files[0]).decode()
 
 
 def test_the_wheel_imports_from_the_fresh_venv_and_the_command_runs(fresh_venv: Path) -> None:

@@ -223,7 +223,7 @@ async def test_a_watch_retries_its_first_list_through_a_transient_error(
 async def test_a_silent_stream_is_recycled_and_the_watch_resumes(
     kubectl: Kubectl, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import kom_async.kubectl as module
+    import kom_async.kubectl.watch as module
 
     # the server keeps each stream 1 s; we give up on a silent one after 0.1 s
     monkeypatch.setattr(module, "_WATCH_CYCLE", 1)

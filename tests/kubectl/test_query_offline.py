@@ -11,8 +11,6 @@ from hypothesis import strategies as st
 from kubectl_helpers import CountingApiClient
 from kubernetes_asyncio.client import CoreV1Event, EventsV1Event, V1Deployment, V1Pod
 
-from kom_async.apply import load_documents
-from kom_async.discovery import Discovery, ResourceInfo, model_identity
 from kom_async.errors import (
     AlreadyExists,
     Conflict,
@@ -24,8 +22,10 @@ from kom_async.errors import (
     Unauthorized,
 )
 from kom_async.kubectl import Kubectl
-from kom_async.rest import Target, error_from_status
-from kom_async.selectors import combine, to_selector
+from kom_async.kubectl.apply import load_documents
+from kom_async.kubectl.discovery import Discovery, ResourceInfo, model_identity
+from kom_async.kubectl.selectors import combine, to_selector
+from kom_async.transport.rest import Target, error_from_status
 
 
 def test_each_step_returns_a_new_query_and_leaves_the_old_one_alone(

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from kom_async.config.kubeconfig import load_kubeconfig
+from kom_async.config.policy import ExecPolicy
 from kom_async.errors import ExecNotAllowed
-from kom_async.kubeconfig import load_kubeconfig
 from kom_async.mcp.httpauth import BearerKeyMiddleware
 from kom_async.mcp.output import compact, strip_userinfo, tail_text
 from kom_async.mcp.server import main
-from kom_async.policy import ExecPolicy
 
 
 def kubeconfig(user: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ import pytest
 from kubernetes_asyncio.client import CoreV1Api, VersionApi
 
 from kom_async import Cluster, Clusters, Kubectl
+from kom_async.config.policy import ExecPolicy
 from kom_async.errors import (
     ClusterExistsError,
     ClusterNotFound,
@@ -20,7 +21,6 @@ from kom_async.errors import (
     KubeconfigError,
 )
 from kom_async.lab import EKSLab
-from kom_async.policy import ExecPolicy
 
 needs_aws = pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI (aws) is not installed")
 

@@ -17,10 +17,10 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from reliability_helpers import raw_tls_server, read_request
 
 from kom_async import Clusters, Kubectl
-from kom_async.auth.apiclient import KomApiClient
-from kom_async.auth.retry import RetryPolicy, parse_retry_after
 from kom_async.errors import ClusterUnreachable, KubernetesError
 from kom_async.lab import EKSLab
+from kom_async.transport.apiclient import KomApiClient
+from kom_async.transport.retry import RetryPolicy, parse_retry_after
 
 
 class Waits:

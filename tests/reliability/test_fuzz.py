@@ -28,9 +28,9 @@ from reliability_helpers import exception_texts, kom_tasks, write_plugin
 
 from kom_async import Clusters
 from kom_async.auth.exec import parse_exec_credential
+from kom_async.config.kubeconfig import load_kubeconfig
 from kom_async.eks import parse_eks_config
 from kom_async.errors import KomError
-from kom_async.kubeconfig import load_kubeconfig
 from kom_async.lab import EKSLab
 
 T = TypeVar("T")

@@ -24,8 +24,8 @@ from reliability_helpers import exception_texts, write_plugin
 
 from kom_async import Clusters
 from kom_async.auth.token import Token
+from kom_async.config.kubeconfig import ExecConfig, load_kubeconfig
 from kom_async.errors import EKSAuthError, ExecPluginError, KomError
-from kom_async.kubeconfig import ExecConfig, load_kubeconfig
 from kom_async.lab import EKSLab
 
 

@@ -31,10 +31,8 @@ from aiobotocore.credentials import (
 from aiobotocore.session import AioSession
 from botocore import exceptions as bexc
 
-from kom_async.auth.eks.aws_errors import map_aws_error as map_aws_error  # old import path
-from kom_async.auth.eks.aws_errors import scrubbed
+from kom_async.auth.eks.aws_errors import map_aws_error, scrubbed
 from kom_async.auth.eks.env import LayeredEnvSession
-from kom_async.auth.eks.env import unsupported_env_names as unsupported_env_names  # old path
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 
 log = logging.getLogger(__name__)
@@ -387,9 +385,7 @@ async def describe_cluster(
     external_id: str | None = None,
     profile_from_env: bool = False,
 ) -> ClusterEndpoint:
-    """EKS DescribeCluster: the endpoint and CA of an ACTIVE cluster, or an ``EKSAuthError``."""
-    # long on purpose: one call and, in order, every way its answer can be unusable, each
-    # with its own fix-it message; split up it would read as a maze of tiny checks
+    """EKS DescribeCluster with the identity these settings name (see ``describe_with``)."""
     cluster_id = f"{region}-{cluster_name}" if region else cluster_name
     ctx = await pool.context(
         profile=profile,
@@ -400,6 +396,13 @@ async def describe_cluster(
         profile_from_env=profile_from_env,
         cluster_id=cluster_id,
     )
+    return await describe_with(ctx, cluster_name, cluster_id=cluster_id)
+
+
+async def describe_with(ctx: AWSContext, cluster_name: str, *, cluster_id: str | None) -> ClusterEndpoint:
+    """EKS DescribeCluster with the identity ``ctx``: the endpoint and CA of an ACTIVE cluster,
+    or an ``EKSAuthError`` (``cluster_id`` names the cluster in it)."""
+    region = ctx.region
     try:
         client = await ctx.eks_client()
         with quiet_aws_logs():

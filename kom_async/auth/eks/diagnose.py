@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from kom_async.auth.eks.aws_errors import map_aws_error, scrubbed
@@ -30,14 +30,13 @@ def key_prefix(access_key: str) -> str:
     return f"{access_key[:8]}..." if access_key else "<none>"
 
 
-def describe_source(method: str, *, profile: str | None, role_arn: str | None, env_keys: bool) -> str:
-    """Where botocore found the keys, in words a user can act on."""
+def describe_source(method: str, *, profile: str | None, role_arn: str | None, env_from: str | None) -> str:
+    """Where botocore found the keys, in words a user can act on. ``env_from`` names the env
+    the keys were set in when it is not the process's own (see :func:`env_origin`)."""
     if role_arn:
         return f"role {role_arn} (assumed with the base credentials)"
     if method == "env":
-        return "the AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY " + (
-            "of the kubeconfig's exec env" if env_keys else "environment variables"
-        )
+        return f"the AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY {env_from or 'environment variables'}"
     name = profile or "default"
     words = {
         "shared-credentials-file": "the shared credentials file",
@@ -50,6 +49,14 @@ def describe_source(method: str, *, profile: str | None, role_arn: str | None, e
     if method in words:
         return f"profile {name!r} ({words[method]})"
     return f"the {method} credential provider"
+
+
+def env_origin(env: Mapping[str, str], *, from_kubeconfig: bool) -> str | None:
+    """Where AWS keys in a cluster's own ``env`` came from, in words; None when it sets none
+    (then botocore read the process environment)."""
+    if "AWS_ACCESS_KEY_ID" not in env:
+        return None
+    return "of the kubeconfig's exec env" if from_kubeconfig else "passed in register_eks(env=...)"
 
 
 def canonical_arn(arn: str) -> str:

@@ -14,14 +14,11 @@ from botocore.exceptions import NoCredentialsError
 from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.eks.aws import AWSClientPool, AWSContext
 from kom_async.auth.eks.aws_errors import map_aws_error, scrubbed
-from kom_async.auth.eks.config import EKSAuthConfig
-from kom_async.auth.eks.diagnose import CredentialCheck, describe_source, permission_denied
+from kom_async.auth.eks.diagnose import CredentialCheck, describe_source, env_origin, permission_denied
 from kom_async.auth.eks.env import unsupported_env_names
-from kom_async.auth.eks.sign import TOKEN_LIFETIME as TOKEN_LIFETIME  # re-exported: old import path
-from kom_async.auth.eks.sign import TOKEN_PREFIX as TOKEN_PREFIX
-from kom_async.auth.eks.sign import presign_eks_url as presign_eks_url
-from kom_async.auth.eks.sign import token_from_url as token_from_url
+from kom_async.auth.eks.sign import TOKEN_LIFETIME, presign_eks_url, token_from_url
 from kom_async.auth.token import Token
+from kom_async.config.eks import EKSAuthConfig
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 
 
@@ -39,16 +36,7 @@ def native_unsupported_reason(config: EKSAuthConfig) -> str | None:
 
 async def lease_identity(pool: AWSClientPool, config: EKSAuthConfig, cluster_id: str | None) -> AWSContext:
     """Lease from ``pool`` the AWS identity ``config`` names; give it back with ``pool.release``."""
-    return await pool.context(
-        profile=config.profile,
-        region=config.region,
-        role_arn=config.role_arn,
-        external_id=config.external_id,
-        env=config.env,
-        profile_from_env=config.profile_from_env,
-        cluster_id=cluster_id,
-        lease=True,
-    )
+    return await pool.context(**config.aws_identity, cluster_id=cluster_id, lease=True)
 
 
 class NativeEKSTokenSource:
@@ -126,9 +114,8 @@ class NativeEKSTokenSource:
 
     def _source_words(self, method: str) -> str:
         c = self.config
-        return describe_source(
-            method, profile=c.profile, role_arn=c.role_arn, env_keys="AWS_ACCESS_KEY_ID" in c.env
-        )
+        env_from = env_origin(c.env, from_kubeconfig=c.exec_config is not None)
+        return describe_source(method, profile=c.profile, role_arn=c.role_arn, env_from=env_from)
 
     async def verify_credentials(self) -> str:
         """The IAM identity (ARN) AWS sees for these credentials, or ``InvalidCredentials``."""

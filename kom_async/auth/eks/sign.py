@@ -65,7 +65,7 @@ def presign_eks_url(
     Produces byte-for-byte the URL botocore's presigner (and so ``aws eks get-token``)
     produces for the same inputs.
     """
-    # long on purpose: the SigV4 steps (canonical request, string to sign, key, signature)
+    # long: the SigV4 steps (canonical request, string to sign, key, signature)
     # in the order the spec lists them, so they can be checked against it
     stamp = when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     day = stamp[:8]

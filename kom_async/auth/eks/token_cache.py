@@ -121,28 +121,9 @@ class TokenCache:
     def _path(self, key: str) -> str:
         return os.path.join(self.directory, f"eks-token-{key}.json")
 
-    def _private_dir(self, create: bool) -> bool:
-        """True if the directory exists, is ours and is 0700 (made so when ``create``)."""
-        try:
-            if create:
-                os.makedirs(self.directory, mode=0o700, exist_ok=True)
-            st = os.lstat(self.directory)
-        except OSError:
-            return False
-        if not os.path.isdir(self.directory) or os.path.islink(self.directory):
-            return False
-        if st.st_uid != os.getuid():
-            return False
-        if st.st_mode & 0o077:
-            try:
-                os.chmod(self.directory, 0o700)
-            except OSError:
-                return False
-        return True
-
     def load(self, key: str, *, now: float | None = None) -> tuple[str, str] | None:
         """``(token, expirationTimestamp)`` if a token is cached and outside the margin, else None."""
-        if not self._private_dir(create=False):
+        if not private_dir(self.directory, create=False):
             return None
         path = self._path(key)
         try:
@@ -168,32 +149,56 @@ class TokenCache:
 
     def store(self, key: str, token: str, expires_at: float, stamp: str) -> bool:
         """Write the entry atomically with mode 0600; False (and nothing written) on any problem."""
-        if not self._private_dir(create=True):
+        if not private_dir(self.directory, create=True):
             return False
-        path = self._path(key)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            os.unlink(tmp)  # left behind by a crashed run with our pid
-        except OSError:
-            pass
         body = json.dumps(
             {"version": _VERSION, "token": token, "expires_at": expires_at, "expirationTimestamp": stamp}
         ).encode()
+        return write_private(self._path(key), body)
+
+
+def private_dir(directory: str, *, create: bool) -> bool:
+    """True if ``directory`` exists, is this user's, is no symlink and is 0700 (made so, and made
+    when ``create``): where a token may be kept. The shared token store uses it too."""
+    try:
+        if create:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        st = os.lstat(directory)
+    except OSError:
+        return False
+    if not os.path.isdir(directory) or os.path.islink(directory) or st.st_uid != os.getuid():
+        return False
+    if st.st_mode & 0o077:
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            os.chmod(directory, 0o700)
         except OSError:
             return False
+    return True
+
+
+def write_private(path: str, body: bytes) -> bool:
+    """Replace ``path`` with ``body`` atomically, mode 0600, never through a symlink; False (and
+    nothing written) on any problem."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.unlink(tmp)  # left behind by a crashed run with our pid
+    except OSError:
+        pass
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError:
+        return False
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body)
+        os.replace(tmp, path)
+    except OSError:
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(body)
-            os.replace(tmp, path)
+            os.unlink(tmp)
         except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            return False
-        return True
+            pass
+        return False
+    return True
 
 
 def _warn_refused(path: str, exc: FileRefused) -> None:
