@@ -1,250 +1,423 @@
-"""Scenario 6: scale — 1,000 lab EKS clusters registered natively in one registry.
+"""Scenario 6: scale — 10,000 lab EKS clusters, one CA each, in one registry.
 
-Measures the registration time, memory per cluster (RSS, and tracemalloc in a second
-pass so tracing does not slow the timed one), the refresh loop's event-loop wake-ups per
-cluster over an idle virtual hour (counted by an instrumented clock), and how the jitter
-spreads the refreshes of clusters whose tokens were all minted at the same instant.
+Registered by name (``register_eks``: DescribeCluster, then native tokens) and from EKS
+kubeconfigs, each pass timed with the process's CPU, memory per cluster (RSS), fds, tasks and
+the event loop's lag (a 10 ms ticker); then a fan-out (one request per cluster through
+``clusters.gather``) with the connections it holds and whether memory comes back once its idle
+connections expire; a refresh wave (every token due at the same virtual instant); closing.
+The baseline is one kubernetes_asyncio ``ApiClient`` per cluster built the usual way
+(``load_kube_config`` into a new ``Configuration``). The lab runs in a child process, so this
+process's CPU and memory are the client's alone. Last, the idle refresh loop's wake-ups per
+cluster over a virtual hour (1,000 clusters).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import statistics
+import json
+import os
+import sys
+import tempfile
 import time
-import tracemalloc
-from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
-from benchmarks.common import BenchConfig, CountingClock, ScenarioResult, set_verdict, settle
+from benchmarks.bench_scale_idle import idle_hour
+from benchmarks.common import BenchConfig, ScenarioResult, percentile, set_verdict
 from benchmarks.labproc import LabProcess
-from kom_async import Clusters
+from kom_async import Clusters, PoolLimits, gc_quiet
+from kom_async.lab import FakeClock
 
 NAME = "scale"
-HOUR = 3600.0
-STEP = 5.0  # virtual seconds per clock advance while idle (quick mode: 15)
-CONCURRENCY = 64
-REFRESH_PREFIX = "kom-async:refresh:"
-IDLE_REAL_SECONDS = 3.0
+CONCURRENCY = 64  # registrations and fan-out calls at a time
+TICK = 0.01
+#: a short idle expiry, so the fan-out's memory return is seen within seconds (default 15 s)
+POOL = PoolLimits(idle_expiry=3.0)
 
 
-def rss_bytes() -> int | None:
-    """This process's resident set size, or None without psutil."""
-    try:
-        import psutil  # type: ignore[import-untyped]
-    except ImportError:
-        return None
+def rss_bytes() -> int:
+    import psutil  # type: ignore[import-untyped]
+
     return int(psutil.Process().memory_info().rss)
 
 
-async def register_all(clusters: Clusters, region: str, env: dict[str, str], names: list[str]) -> float:
-    """Register every lab cluster by name (``register_eks``), ``CONCURRENCY`` at a time; seconds."""
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else -1
+
+
+class LagProbe:
+    """``async with LagProbe() as probe:`` — a 10 ms ticker; how late each tick ran, and the
+    peak of ``sample()`` (connections, fds) seen at the ticks."""
+
+    def __init__(self, sample: Callable[[], int] | None = None) -> None:
+        self.lags: list[float] = []
+        self.peak = 0
+        self._sample = sample
+        self._task: asyncio.Task[None] | None = None
+        self._began: float | None = None  # when the pending tick started sleeping
+
+    async def __aenter__(self) -> LagProbe:
+        self._task = asyncio.create_task(self._tick(), name="bench:lag-probe")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        if self._began is not None:  # the pending tick is late too (the loop may never have let it run)
+            self.lags.append(max(0.0, asyncio.get_running_loop().time() - self._began - TICK))
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._began = began = loop.time()
+            await asyncio.sleep(TICK)
+            self._began = None
+            self.lags.append(max(0.0, loop.time() - began - TICK))
+            if self._sample is not None:
+                self.peak = max(self.peak, self._sample())
+
+    def summary(self) -> dict[str, float]:
+        lags = sorted(self.lags) or [0.0]
+        return {
+            "lag_p50_ms": percentile(lags, 0.5) * 1e3,
+            "lag_p99_ms": percentile(lags, 0.99) * 1e3,
+            "lag_max_ms": lags[-1] * 1e3,
+        }
+
+
+async def timed(
+    work: Callable[[], Awaitable[Any]], n: int, sample: Callable[[], int] | None = None
+) -> dict[str, Any]:
+    """Run ``work`` under a lag probe: seconds, CPU seconds, RSS growth per cluster (``n``),
+    fds and tasks after, lag percentiles."""
+    gc.collect()
+    rss0, cpu0, t0 = rss_bytes(), time.process_time(), time.perf_counter()
+    async with LagProbe(sample) as probe:
+        await work()
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    gc.collect()
+    out: dict[str, Any] = {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "rss_bytes_per_cluster": (rss_bytes() - rss0) / max(n, 1),
+        "fds": open_fds(),
+        "tasks": len(asyncio.all_tasks()),
+        **probe.summary(),
+    }
+    if sample is not None:
+        out["peak"] = probe.peak
+    return out
+
+
+async def gated(calls: list[Callable[[], Awaitable[Any]]]) -> None:
     gate = asyncio.Semaphore(CONCURRENCY)
 
-    async def one(name: str) -> None:
+    async def one(call: Callable[[], Awaitable[Any]]) -> None:
         async with gate:
-            await clusters.register_eks(name, region, env=env)
+            await call()
 
-    start = time.perf_counter()
-    await asyncio.gather(*(one(name) for name in names))
-    return time.perf_counter() - start
+    await asyncio.gather(*(one(call) for call in calls))
 
 
-async def register_kubeconfigs(clusters: Clusters, kubeconfigs: list[str]) -> float:
-    """Register EKS kubeconfigs (``aws eks get-token`` exec users, served natively); seconds."""
-    gate = asyncio.Semaphore(CONCURRENCY)
+async def version(kubectl: Any) -> Any:
+    from kubernetes_asyncio.client import VersionApi
 
-    async def one(text: str) -> None:
-        async with gate:
-            await clusters.register_eks_by_string(text)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(one(text) for text in kubeconfigs))
-    return time.perf_counter() - start
+    return await VersionApi(kubectl.api_client).get_code()
 
 
-async def count_loop_iterations(seconds: float) -> int | None:
-    """Event-loop iterations (selector polls) while this task sleeps ``seconds``; None if the
-    loop's selector cannot be instrumented."""
-    selector = getattr(asyncio.get_running_loop(), "_selector", None)
-    if selector is None:
-        return None
-    polls = 0
-    select = selector.select
+async def fan_out(clusters: Clusters, n: int) -> dict[str, Any]:
+    """One request per cluster, ``CONCURRENCY`` at a time: the connections held at the peak,
+    and memory before, right after and once the idle connections have expired."""
+    pool = clusters._connector.http()
+    gc.collect()
+    before = rss_bytes()
+    errors: list[BaseException] = []
 
-    def counting_select(timeout: float | None = None) -> Any:
-        nonlocal polls
-        polls += 1
-        return select(timeout)
+    async def work() -> None:
+        results = await clusters.gather(version, concurrency=CONCURRENCY)
+        errors.extend(r for r in results.values() if isinstance(r, BaseException))
 
-    selector.select = counting_select
+    out = await timed(work, n, sample=lambda: sum(pool.connections()))
+    after = rss_bytes()
+    await asyncio.sleep(2 * POOL.idle_expiry + 1)  # aiohttp's sweep runs every idle_expiry
+    gc.collect()
+    out.update(
+        errors=len(errors),
+        rss_before=before,
+        rss_after=after,
+        rss_after_expiry=rss_bytes(),
+        connections_after_expiry=sum(pool.connections()),
+        fds_after_expiry=open_fds(),
+    )
+    # is what stays freed but kept by the allocator (glibc), or still in use? Give it back, then
+    # run the same fan-out again: a leak would grow again, reused memory does not
+    out["malloc_trim"] = _malloc_trim()
+    out["rss_after_trim"] = rss_bytes()
+    await clusters.gather(version, concurrency=CONCURRENCY)
+    await asyncio.sleep(2 * POOL.idle_expiry + 1)
+    gc.collect()
+    out["rss_after_second_fan_out"] = rss_bytes()
+    return out
+
+
+def _malloc_trim() -> bool:
+    """glibc's ``malloc_trim(0)``: freed heap memory back to the system; False without glibc."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
     try:
-        await asyncio.sleep(seconds)
-    finally:
-        del selector.select  # back to the class's method
-    return polls
+        ctypes.CDLL(name or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        return False
+    return True
 
 
-def _check_native(clusters: Clusters) -> None:
-    for cluster in clusters.values():
-        provider = cluster.token_provider
-        if provider is None or provider.source.kind != "eks-native" or cluster.refresh_task is None:
-            raise RuntimeError(f"cluster {cluster.id} is not served natively with a refresh task")
+async def by_name(info: dict[str, Any]) -> dict[str, Any]:
+    names = sorted(info["clusters"])
+    region, env = info["region"], info["aws_env"]
+    async with Clusters(pool_limits=POOL) as clusters:
+        await clusters.register_eks(names[0], region, env=env)  # builds the shared AWS clients
+
+        async def work() -> None:
+            with gc_quiet():
+                await gated([lambda nm=nm: clusters.register_eks(nm, region, env=env) for nm in names[1:]])
+
+        out = {"register": await timed(work, len(names) - 1)}
+        out["fan_out"] = await fan_out(clusters, len(names))
+        out["close"] = await timed(clusters.aclose, len(names))
+    return out
+
+
+async def by_kubeconfig(info: dict[str, Any]) -> dict[str, Any]:
+    kubeconfigs = _kubeconfigs(info, "eks_kubeconfig")
+    async with Clusters(pool_limits=POOL) as clusters:
+        await clusters.register_eks_by_string(kubeconfigs[0])
+
+        async def work() -> None:
+            with gc_quiet():
+                await gated([lambda kc=kc: clusters.register_eks_by_string(kc) for kc in kubeconfigs[1:]])
+
+        out = {"register": await timed(work, len(kubeconfigs) - 1)}
+        out["close"] = await timed(clusters.aclose, len(kubeconfigs))
+    return out
+
+
+async def refresh_wave(info: dict[str, Any]) -> dict[str, Any]:
+    """Every cluster's token falls due at the same virtual instant: the loop's lag while they
+    are all refreshed."""
+    kubeconfigs = _kubeconfigs(info, "eks_kubeconfig")
+    clock = FakeClock()
+    async with Clusters(clock=clock) as clusters:
+        with gc_quiet():
+            await gated([lambda kc=kc: clusters.register_eks_by_string(kc) for kc in kubeconfigs])
+        providers = [c.token_provider for c in clusters.values() if c.token_provider is not None]
+        before = sum(p.stats.fetches for p in providers)
+
+        async def work() -> None:
+            clock.advance(3600)  # far past every refresh deadline
+            while sum(p.stats.fetches for p in providers) - before < len(providers):  # noqa: ASYNC110
+                await asyncio.sleep(0.005)  # polling: the providers signal nothing
+
+        return await timed(work, len(kubeconfigs))
+
+
+async def baseline(info: dict[str, Any]) -> dict[str, Any]:
+    """One kubernetes_asyncio ApiClient per cluster, built the usual way, then the same fan-out."""
+    kubeconfigs = _kubeconfigs(info, "static_kubeconfig")
+    from kubernetes_asyncio import config as k8s_config
+    from kubernetes_asyncio.client import ApiClient, Configuration, VersionApi
+
+    clients: list[ApiClient] = []
+    with tempfile.TemporaryDirectory(prefix="kom-bench-") as tmp:
+        paths = []
+        for i, text in enumerate(kubeconfigs):
+            paths.append(_write(str(Path(tmp) / f"kubeconfig-{i}"), text))
+
+        async def build(path: str) -> None:
+            cfg = Configuration()
+            await k8s_config.load_kube_config(config_file=path, client_configuration=cfg)
+            clients.append(ApiClient(configuration=cfg))
+
+        out = {"register": await timed(lambda: gated([lambda p=p: build(p) for p in paths]), len(paths))}
+    gc.collect()
+    before = rss_bytes()
+    out["fan_out"] = await timed(
+        lambda: gated([lambda c=c: VersionApi(c).get_code() for c in clients]), len(clients)
+    )
+    out["fan_out"].update(rss_before=before, rss_after=rss_bytes())
+    out["close"] = await timed(lambda: gated([c.close for c in clients]), len(clients))
+    return out
+
+
+def _write(path: str, text: str) -> str:
+    """Write ``text`` to ``path`` (before anything is timed); the path."""
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
+
+
+def _kubeconfigs(info: dict[str, Any], kind: str) -> list[str]:
+    return [info["clusters"][name][kind] for name in sorted(info["clusters"])]
+
+
+PHASES: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
+    "by_name": by_name,
+    "by_kubeconfig": by_kubeconfig,
+    "refresh_wave": refresh_wave,
+    "baseline": baseline,
+}
+
+
+async def in_child(phase: str, info_path: str) -> dict[str, Any]:
+    """Run one phase in a fresh interpreter: no phase's RSS reuses memory another one freed."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.bench_scale", phase, info_path, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"the {phase} phase exited with {proc.returncode}")
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
 
 
 async def run(cfg: BenchConfig) -> ScenarioResult:
-    """Register N clusters, measure memory, then idle one virtual hour counting wake-ups."""
     result = ScenarioResult(NAME, "6. Scale")
-    n = cfg.pick(1000, 100)
-    clock = CountingClock()
-    metrics: dict[str, Any] = {"clusters": n, "registration_concurrency": CONCURRENCY}
-    names = [f"scale-{i:04d}" for i in range(n)]
+    n = cfg.pick(10_000, 200)
+    names = [f"scale-{i:05d}" for i in range(n)]
+    metrics: dict[str, Any] = {"clusters": n, "concurrency": CONCURRENCY, "load_average": os.getloadavg()}
     start = time.perf_counter()
-    # the lab (moto and the API server) lives in a child process: this process's memory and
-    # CPU are then kom-async's alone
-    async with LabProcess(names, seed=False, kubeconfigs="eks") as lab:
+    async with LabProcess(names, seed=False, kubeconfigs="eks+static", distinct_cas=True) as lab:
         metrics["lab_setup_seconds"] = time.perf_counter() - start
-        region: str = lab.info["region"]
-        env: dict[str, str] = lab.info["aws_env"]
+        with tempfile.TemporaryDirectory(prefix="kom-bench-") as tmp:
+            info_path = str(Path(tmp) / "lab.json")
+            _write(info_path, json.dumps(lab.info))
+            for phase in PHASES:
+                metrics[phase] = await in_child(phase, info_path)
+    metrics["load_average_after"] = os.getloadavg()
+    idle = await idle_hour(cfg)
+    metrics.update(idle)
+    report(result, metrics, cfg)
+    return result
 
-        # pass 1: timed registration, RSS, then an idle virtual hour. The first cluster also
-        # builds the registry's shared AWS clients: it is timed, but memory is measured after it.
-        async with Clusters(clock=clock) as clusters:
-            minted_at = clock.time()
-            first_seconds = await register_all(clusters, region, env, names[:1])
-            gc.collect()
-            rss0 = rss_bytes()
-            seconds = first_seconds + await register_all(clusters, region, env, names[1:])
-            _check_native(clusters)
-            gc.collect()
-            rss1 = rss_bytes()
-            await settle(clock, n, limit=60)
-            first = sorted(
-                due - minted_at for task, _, due in clock.deadlines if task.startswith(REFRESH_PREFIX)
-            )
-            clock.reset()
-            fetches0 = sum(c.token_provider.stats.fetches for c in clusters.values() if c.token_provider)
-            idle_end = clock.time() + HOUR
-            step = STEP * 3 if cfg.quick else STEP
-            for _ in range(int(HOUR / step)):
-                clock.advance(step)
-                await settle(clock, n, limit=60)
-            fetches = (
-                sum(c.token_provider.stats.fetches for c in clusters.values() if c.token_provider) - fetches0
-            )
-            wakeups = [clock.wakeups.get(REFRESH_PREFIX + cid, 0) for cid in clusters]
-            # every refresh deadline, the first round included, relative to the first mint
-            later = [due - minted_at for task, _, due in clock.deadlines if task.startswith(REFRESH_PREFIX)]
-            deadlines = sorted(first + [t for t in later if t <= idle_end - minted_at])
-        metrics["register_seconds"] = seconds
-        metrics["register_ms_per_cluster"] = seconds / n * 1e3
-        metrics["first_cluster_ms"] = first_seconds * 1e3
-        grown_rss = rss1 - rss0 if rss0 is not None and rss1 is not None else None
-        metrics["rss_bytes_per_cluster"] = grown_rss / (n - 1) if grown_rss is not None else None
 
-        # the same clusters from EKS kubeconfigs: no DescribeCluster call, only local work.
-        # This registry runs on the real clock, to count real event-loop iterations while idle.
-        kubeconfigs = [lab.info["clusters"][name]["eks_kubeconfig"] for name in names]
-        async with Clusters() as from_files:
-            metrics["kubeconfig_register_seconds"] = await register_kubeconfigs(from_files, kubeconfigs)
-            _check_native(from_files)
-            await asyncio.sleep(0.2)  # let registration's I/O settle
-            idle_seconds = 1.0 if cfg.quick else IDLE_REAL_SECONDS
-            iterations = await count_loop_iterations(idle_seconds)
-        metrics["real_idle_seconds"] = idle_seconds
-        metrics["real_idle_loop_iterations"] = iterations
+def _lag(p: dict[str, Any]) -> str:
+    return f"p50 {p['lag_p50_ms']:.1f} / p99 {p['lag_p99_ms']:.1f} / max {p['lag_max_ms']:.0f} ms"
 
-        # pass 2: the same registration under tracemalloc
-        tracemalloc.start()
-        try:
-            async with Clusters(clock=clock) as traced:
-                await register_all(traced, region, env, names[:1])
-                gc.collect()
-                base = tracemalloc.get_traced_memory()[0]
-                await register_all(traced, region, env, names[1:])
-                gc.collect()
-                grown = tracemalloc.get_traced_memory()[0] - base
-                metrics["tracemalloc_bytes_per_cluster"] = grown / (n - 1)
-        finally:
-            tracemalloc.stop()
 
-    refreshes_per_cluster = fetches / n
-    wakeups_total = sum(wakeups)
-    per_token = wakeups_total / fetches if fetches else float("nan")
-    lifetime_min = 14.0
-    metrics.update(
-        {
-            "idle_virtual_seconds": HOUR,
-            "background_refreshes": fetches,
-            "refreshes_per_cluster_per_hour": refreshes_per_cluster,
-            "wakeups_per_cluster_per_hour": wakeups_total / n,
-            "wakeups_per_token": per_token,
-            "wakeups_per_cluster_per_14min": wakeups_total / n / (60 / lifetime_min),
-            "max_wakeups_one_cluster": max(wakeups) if wakeups else 0,
-        }
-    )
-    buckets = Counter(int(x) for x in first)
-    jitter = {
-        "first_refresh_offset_min_s": first[0],
-        "first_refresh_offset_max_s": first[-1],
-        "first_refresh_spread_s": first[-1] - first[0],
-        "first_refresh_stdev_s": statistics.pstdev(first),
-        "peak_refreshes_in_one_second": max(buckets.values()),
-        "refresh_offsets_s": [round(x, 2) for x in first],
-        "refresh_deadlines_s": [round(x, 2) for x in deadlines],
-    }
-    metrics["jitter"] = jitter
-    result.metrics = metrics
-    rss = metrics["rss_bytes_per_cluster"]
-    result.rows = [
-        {"measure": "clusters registered (register_eks, native)", "value": n},
-        {"measure": f"total registration time ({CONCURRENCY} at a time)", "value": f"{seconds:.2f} s"},
-        {"measure": "registration per cluster", "value": f"{seconds / n * 1e3:.2f} ms"},
-        {
-            "measure": "same, from EKS kubeconfigs (no DescribeCluster)",
-            "value": f"{metrics['kubeconfig_register_seconds']:.2f} s",
-        },
-        {
-            "measure": "memory per cluster (RSS)",
-            "value": f"{rss / 1024:.0f} KiB" if rss is not None else "n/a",
-        },
-        {
-            "measure": "memory per cluster (tracemalloc)",
-            "value": f"{metrics['tracemalloc_bytes_per_cluster'] / 1024:.0f} KiB",
-        },
-        {"measure": "idle wake-ups per cluster per token lifetime", "value": f"{per_token:.2f}"},
-        {"measure": "idle wake-ups per cluster per hour", "value": f"{wakeups_total / n:.2f}"},
-        {
-            "measure": f"real event-loop iterations in {metrics['real_idle_seconds']:.0f} s idle "
-            f"({n} registered)",
-            "value": metrics["real_idle_loop_iterations"],
-        },
-        {"measure": "background refreshes per cluster per hour", "value": f"{refreshes_per_cluster:.2f}"},
-        {"measure": "first refreshes spread over", "value": f"{jitter['first_refresh_spread_s']:.1f} s"},
-        {"measure": "peak refreshes in one second", "value": jitter["peak_refreshes_in_one_second"]},
+def _timing(p: dict[str, Any]) -> str:
+    return f"{p['seconds']:.1f} s, CPU {p['cpu_seconds']:.1f} s"
+
+
+def _kib(p: dict[str, Any]) -> str:
+    return f"{p['rss_bytes_per_cluster'] / 1024:.1f} KiB"
+
+
+def _mib(*values: int) -> str:
+    return " → ".join(f"{v / 2**20:.0f}" for v in values) + " MiB"
+
+
+def rows(m: dict[str, Any]) -> list[dict[str, Any]]:
+    """The table: kom-async against the baseline, measure by measure."""
+    n = m["clusters"]
+    name, kc, wave, base = m["by_name"], m["by_kubeconfig"], m["refresh_wave"], m["baseline"]
+    fan, bfan = name["fan_out"], base["fan_out"]
+    table = [
+        (f"register {n:,} by name (register_eks)", _timing(name["register"]), "n/a"),
+        (f"register {n:,} by kubeconfig", _timing(kc["register"]), _timing(base["register"])),
+        ("RSS per idle cluster by name, one CA each", _kib(name["register"]), ""),
+        ("RSS per idle cluster by kubeconfig, one CA each", _kib(kc["register"]), _kib(base["register"])),
+        ("loop lag registering by name", _lag(name["register"]), ""),
+        ("loop lag registering by kubeconfig", _lag(kc["register"]), _lag(base["register"])),
+        ("loop lag in a refresh wave (all due at once)", _lag(wave), ""),
+        ("loop lag closing the registry", _lag(name["close"]), _lag(base["close"])),
+        (
+            "fds / tasks after registration",
+            f"{name['register']['fds']} / {name['register']['tasks']}",
+            f"{base['register']['fds']} / {base['register']['tasks']}",
+        ),
+        (f"fan-out over {n:,} clusters", f"{_timing(fan)}, {fan['errors']} errors", _timing(bfan)),
+        ("loop lag in the fan-out", _lag(fan), _lag(bfan)),
+        (
+            "connections held at the peak / after expiry",
+            f"{fan['peak']} / {fan['connections_after_expiry']}",
+            "",
+        ),
+        ("fds after the fan-out", f"{fan['fds']} (after expiry {fan['fds_after_expiry']})", f"{bfan['fds']}"),
+        (
+            "RSS before → after the fan-out (→ after idle expiry)",
+            _mib(fan["rss_before"], fan["rss_after"], fan["rss_after_expiry"]),
+            _mib(bfan["rss_before"], bfan["rss_after"]),
+        ),
+        (
+            "RSS after malloc_trim → after a second fan-out and expiry",
+            _mib(fan["rss_after_trim"], fan["rss_after_second_fan_out"]),
+            "",
+        ),
+        ("idle wake-ups per cluster per token lifetime", f"{m['wakeups_per_token']:.2f}", ""),
     ]
-    result.target = "1 event-loop wake-up per cluster per token lifetime while idle"
-    exact = bool(wakeups) and abs(per_token - 1.0) < 0.05 and max(wakeups) <= 8
-    set_verdict(result, "met" if exact else "missed")
+    return [{"measure": what, "kom-async": ours, "baseline": theirs} for what, ours, theirs in table]
+
+
+def report(result: ScenarioResult, m: dict[str, Any], cfg: BenchConfig) -> None:
+    """Rows, headline, verdict and notes from the metrics."""
+    n, name, base = m["clusters"], m["by_name"], m["baseline"]
+    result.metrics = m
+    result.rows = rows(m)
+    checks = targets(m)
+    m["targets"] = checks
+    result.target = (
+        "10,000 clusters, one CA each: registration <= 30 s (client CPU <= 15 s) by name and by "
+        "kubeconfig; <= 16 KiB RSS per idle cluster; loop lag p99 <= 10 ms, max <= 50 ms while "
+        "registering, refreshing and closing; a fan-out holds bounded connections and memory "
+        "returns within 10 %"
+    )
+    set_verdict(result, "met" if all(checks.values()) else "missed")
+    load0, load1 = m["load_average"][0], m["load_average_after"][0]
     result.conditions = (
-        "in-process registration of lab EKS clusters (lab in a child process), native tokens; "
-        "wake-ups counted over an idle virtual hour (injected clock)"
+        f"lab in a child process, {n:,} clusters each with its own CA bundle, {CONCURRENCY} "
+        f"registrations or calls at a time; load average {load0:.1f} before, {load1:.1f} after, "
+        f"on {os.cpu_count()} cores"
     )
     result.headline = (
-        f"{n:,} clusters in {seconds:.1f} s, "
-        + (f"{rss / 1024:.0f} KiB RSS / " if rss is not None else "")
-        + f"{metrics['tracemalloc_bytes_per_cluster'] / 1024:.0f} KiB traced per cluster; "
-        f"{per_token:.2f} wake-ups per token lifetime; first refreshes spread over "
-        f"{jitter['first_refresh_spread_s']:.0f} s (peak {jitter['peak_refreshes_in_one_second']}/s)"
+        f"{n:,} clusters by name in {_timing(name['register'])}, {_kib(name['register'])} RSS each "
+        f"(baseline {_kib(base['register'])}); loop lag max {name['register']['lag_max_ms']:.0f} ms; "
+        f"fan-out peak {name['fan_out']['peak']} connections"
     )
+    missed = [k for k, ok in checks.items() if not ok]
+    if missed:
+        result.notes.append("targets missed in this run: " + ", ".join(missed))
     result.notes.append(
-        "memory per cluster is marginal: measured after the first registration, which also builds "
-        "the registry's shared aiobotocore clients; "
-        "all tokens are minted at the same virtual instant, so without jitter every cluster would "
-        f"refresh in the same second ({n} at once); the lab runs in a child process, so RSS is "
-        "this process's growth (the allocator may reuse memory freed earlier, so it can read "
-        "below tracemalloc's count)"
+        "wall-clock figures and loop lag depend on the machine's load (shared by other work): a "
+        "loaded machine preempts the loop; RSS is this process's growth, and after the fan-out it "
+        "also depends on glibc returning freed memory (fragmentation can keep some)"
     )
     if cfg.quick:
-        result.notes.append(f"quick mode: {n} clusters instead of 1,000")
-    return result
+        result.notes.append(f"quick mode: {n} clusters instead of 10,000")
+
+
+def targets(m: dict[str, Any]) -> dict[str, bool]:
+    """Each target of issue 24, met or not in this run."""
+    name, kc, wave = m["by_name"], m["by_kubeconfig"], m["refresh_wave"]
+    fan = name["fan_out"]
+    lags = [name["register"], kc["register"], wave, name["close"], kc["close"]]
+    registered = [name["register"], kc["register"]]
+    return {
+        "register <= 30 s": all(p["seconds"] <= 30 for p in registered),
+        "client CPU <= 15 s": all(p["cpu_seconds"] <= 15 for p in registered),
+        "<= 16 KiB RSS per idle cluster": all(p["rss_bytes_per_cluster"] <= 16 * 1024 for p in registered),
+        "loop lag p99 <= 10 ms": all(p["lag_p99_ms"] <= 10 for p in lags),
+        "loop lag max <= 50 ms": all(p["lag_max_ms"] <= 50 for p in lags),
+        "fan-out connections bounded": fan["peak"] <= CONCURRENCY + POOL.max_idle
+        and fan["connections_after_expiry"] == 0,
+        "memory back within 10 %": fan["rss_after_expiry"] <= 1.1 * fan["rss_before"],
+        "idle wake-ups ~1 per token": abs(m["wakeups_per_token"] - 1.0) < 0.05,
+    }
+
+
+if __name__ == "__main__":  # python -m benchmarks.bench_scale PHASE LAB_INFO_JSON (one phase, as JSON)
+    phase, path = sys.argv[1:3]
+    print(json.dumps(asyncio.run(PHASES[phase](json.loads(Path(path).read_text())))))

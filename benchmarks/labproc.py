@@ -1,7 +1,8 @@
 """Run an ``EKSLab`` in a child process, so a benchmark's client does not share its CPU time.
 
 ``python -m benchmarks.labproc [--cache-token-reviews] [--bench-tokens] [--no-seed]
-[--kubeconfigs=all|eks|none] NAME...`` starts the lab on 127.0.0.1, creates the clusters, prints
+[--kubeconfigs=all|eks|eks+static|none] [--distinct-cas] NAME...`` starts the lab on
+127.0.0.1, creates the clusters (``--distinct-cas``: each with a CA bundle of its own), prints
 one JSON line (its AWS env and, per cluster, server, CA, the EKS exec kubeconfig, a static-token
 one and one with a static token as long as an EKS token), answers each ``stats`` line on stdin
 with one JSON line of per-cluster counters, and stops everything when its stdin closes.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import json
 import os
 import secrets
@@ -89,8 +91,42 @@ def _stats(lab: EKSLab, names: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def extra_cas(n: int) -> list[str]:
+    """``n`` distinct self-signed CA certificates (PEM), one key for all: cheap to make, and
+    each one makes its cluster's CA bundle, and so its SSL context, its own."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    pems = []
+    for i in range(n):
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"kom-async bench CA {i}")])
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(i + 1)
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        pems.append(cert.public_bytes(serialization.Encoding.PEM).decode())
+    return pems
+
+
 async def _serve(
-    names: list[str], *, cache_reviews: bool, bench_tokens: bool, seed: bool, kubeconfigs: str
+    names: list[str],
+    *,
+    cache_reviews: bool,
+    bench_tokens: bool,
+    seed: bool,
+    kubeconfigs: str,
+    distinct_cas: bool = False,
 ) -> None:
     if cache_reviews:
         cache_token_reviews()
@@ -98,11 +134,14 @@ async def _serve(
         accept_bench_tokens(os.environ["KOM_BENCH_TOKEN_SECRET"])
     async with EKSLab() as lab:
         info: dict[str, Any] = {"region": lab.region, "aws_env": lab.aws_env, "clusters": {}}
-        for name in names:
-            cluster = await lab.create_cluster(name, seed=seed)
+        extras = extra_cas(len(names)) if distinct_cas else [None] * len(names)
+        for name, extra in zip(names, extras, strict=True):
+            cluster = await lab.create_cluster(name, seed=seed, extra_ca_pem=extra)
             entry: dict[str, str] = {"server": cluster.server, "ca_data": cluster.ca_data}
-            if kubeconfigs in ("eks", "all"):
+            if kubeconfigs in ("eks", "all", "eks+static"):
                 entry["eks_kubeconfig"] = lab.kubeconfig(name)
+            if kubeconfigs == "eks+static":
+                entry["static_kubeconfig"] = lab.kubeconfig(name, static_token=True)
             if kubeconfigs == "all":
                 # a static token as long as an EKS token, to tell header size from provider cost
                 long_token = "lab-static-long-" + secrets.token_urlsafe(LONG_TOKEN_CHARS)[:LONG_TOKEN_CHARS]
@@ -132,12 +171,14 @@ class LabProcess:
         bench_token_secret: str | None = None,
         seed: bool = True,
         kubeconfigs: str = "all",
+        distinct_cas: bool = False,
     ) -> None:
         self.names = names
         self.cache_token_reviews = cache_token_reviews
         self.bench_token_secret = bench_token_secret
         self.seed = seed
-        self.kubeconfigs = kubeconfigs  # "all" (EKS, static, EKS-sized static), "eks" or "none"
+        self.kubeconfigs = kubeconfigs  # "all" (EKS, static, EKS-sized static), "eks", "eks+static" or "none"
+        self.distinct_cas = distinct_cas  # one CA bundle per cluster (the lab's CA + one of its own)
         self.info: dict[str, Any] = {}
         self._proc: asyncio.subprocess.Process | None = None
 
@@ -150,10 +191,11 @@ class LabProcess:
             *(["--bench-tokens"] if self.bench_token_secret else []),
             *([] if self.seed else ["--no-seed"]),
             f"--kubeconfigs={self.kubeconfigs}",
+            *(["--distinct-cas"] if self.distinct_cas else []),
             *self.names,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            limit=1 << 26,  # the ready line holds every kubeconfig
+            limit=1 << 28,  # the ready line holds every kubeconfig (10,000 clusters: ~100 MiB)
             env={**os.environ, "KOM_BENCH_TOKEN_SECRET": self.bench_token_secret or ""},
         )
         assert self._proc.stdout is not None
@@ -204,7 +246,8 @@ def _main() -> None:
     parser.add_argument("--cache-token-reviews", action="store_true")
     parser.add_argument("--bench-tokens", action="store_true")
     parser.add_argument("--no-seed", action="store_true")
-    parser.add_argument("--kubeconfigs", choices=["all", "eks", "none"], default="all")
+    parser.add_argument("--kubeconfigs", choices=["all", "eks", "eks+static", "none"], default="all")
+    parser.add_argument("--distinct-cas", action="store_true")
     parser.add_argument("names", nargs="+")
     args = parser.parse_args()
     asyncio.run(
@@ -214,6 +257,7 @@ def _main() -> None:
             bench_tokens=args.bench_tokens,
             seed=not args.no_seed,
             kubeconfigs=args.kubeconfigs,
+            distinct_cas=args.distinct_cas,
         )
     )
 

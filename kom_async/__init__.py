@@ -44,6 +44,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (CLI star
 if TYPE_CHECKING:
     from typing import Any
 
+    from kom_async.auth.gcpause import gc_quiet
     from kom_async.auth.provider import AuthStats, TokenProvider
     from kom_async.auth.shared import SharedTokenStore
     from kom_async.auth.timing import RefreshPolicy
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
         ResourceInfo,
         Watch,
     )
+    from kom_async.transport.pool import PoolLimits
     from kom_async.transport.retry import RetryPolicy
 
 __all__ = [
@@ -103,6 +105,7 @@ __all__ = [
     "Page",
     "PatchType",
     "PodQuery",
+    "PoolLimits",
     "Query",
     "QueryError",
     "RefreshPolicy",
@@ -120,6 +123,7 @@ __all__ = [
     "Unauthorized",
     "WaitTimeout",
     "Watch",
+    "gc_quiet",
 ]
 __version__ = "0.1.0"
 
@@ -149,6 +153,8 @@ _HOMES = {
     "Limits": "kom_async.config.limits",
     "RefreshPolicy": "kom_async.auth.timing",
     "RetryPolicy": "kom_async.transport.retry",
+    "PoolLimits": "kom_async.transport.pool",
+    "gc_quiet": "kom_async.auth.gcpause",
     "SharedTokenStore": "kom_async.auth.shared",
 }
 

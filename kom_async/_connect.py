@@ -13,7 +13,6 @@ import base64
 import contextlib
 import logging
 import os
-import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Literal, Required, TypedDict
 
@@ -28,16 +27,18 @@ from kom_async.auth.shared import SharedTokenSource, SharedTokenStore, token_key
 from kom_async.auth.static import FileTokenSource, StaticTokenSource
 from kom_async.auth.timing import RefreshPolicy
 from kom_async.auth.token import TokenSource
+from kom_async.auth.turns import LoopTurns
 from kom_async.config.admission import Admission
 from kom_async.config.kubeconfig import KubeconfigSelection
 from kom_async.config.limits import Limits, limits_for
-from kom_async.config.tls import ssl_context_for
+from kom_async.config.tls import TLSSettings, tls_settings_for
 from kom_async.config.urls import redact_url
 from kom_async.connection import Cluster
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 from kom_async.kubectl import Kubectl
 from kom_async.transport.apiclient import KomApiClient
 from kom_async.transport.authflow import TokenAuth
+from kom_async.transport.pool import HTTPPool, PoolLimits
 from kom_async.transport.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -73,8 +74,13 @@ class Connector:
         retry_policy: RetryPolicy | None,
         limits: Limits | None = None,
         token_store: SharedTokenStore | None = None,
+        pool_limits: PoolLimits | None = None,
     ) -> None:
         self._clock = clock
+        self._pool_limits = pool_limits
+        self._http: HTTPPool | None = None
+        #: CPU-heavy steps of registrations and refreshes, spread over loop iterations
+        self.turns = LoopTurns()
         self._limits = limits  # None: by trust (TRUSTED_LIMITS or UNTRUSTED_LIMITS)
         self._token_store = token_store
         self._refresh_policy = refresh_policy
@@ -92,10 +98,19 @@ class Connector:
             self._aws_pool = AWSClientPool()
         return self._aws_pool
 
+    def http(self) -> HTTPPool:
+        """The connection pool shared by this registry's clusters (made on first use)."""
+        if self._http is None:
+            self._http = HTTPPool(self._pool_limits, turns=self.turns)
+        return self._http
+
     async def aclose(self) -> None:
-        """Close the shared AWS clients; a later connection makes new ones."""
+        """Close the shared AWS clients and connection pool; a later connection makes new ones."""
         pool, self._aws_pool = self._aws_pool, None
+        http, self._http = self._http, None
         self._endpoints.clear()
+        if http is not None:
+            await http.aclose()
         if pool is not None:
             await pool.aclose()
 
@@ -113,6 +128,7 @@ class Connector:
             endpoint = self.cached_endpoint(config)
             if endpoint is None:
                 try:
+                    await self.turns.turn()  # building and signing the call: one turn of the loop
                     endpoint = await describe_with(ctx, config.cluster_name, cluster_id=cid)
                 except EKSAuthError as exc:
                     self.record_described(config, exc)
@@ -277,7 +293,9 @@ class Connector:
                     raise error from None
                 selection = admission.described(endpoint.endpoint, endpoint.ca_data)
             assert selection is not None
-            ssl_context = ssl_context_for(selection)  # before a plugin is started: nothing to close
+            await self.turns.turn()  # TLS set-up and the token source: one turn of the loop
+            tls = tls_settings_for(selection)  # before a plugin is started: nothing to close
+            self.http().context(tls)  # made now: a CA or client certificate that does not load fails here
             if source is None:
                 source = self.token_source(
                     selection, admission.cluster_id, admission.eks, token_source, exec_timeout
@@ -287,7 +305,7 @@ class Connector:
                 selection,
                 admission,
                 source,
-                ssl_context,
+                tls,
                 verify=verify,
                 limits=limits_for(admission.trusted, limits or self._limits),
             )
@@ -297,7 +315,7 @@ class Connector:
         selection: KubeconfigSelection,
         admission: Admission,
         source: TokenSource | None,
-        ssl_context: ssl.SSLContext,
+        tls: TLSSettings,
         *,
         verify: bool,
         limits: Limits,
@@ -320,15 +338,19 @@ class Connector:
                     is_eks=eks_config is not None,
                     region=region,
                 )
+                await self.turns.turn()  # the first token (an EKS token is signed in-process)
                 token = await provider.get_token()  # fail registration, not the first request
                 if token.expires_at is not None:
-                    refresh_task = start_refresh_task(provider, cluster_id=cid, clock=self._clock)
+                    refresh_task = start_refresh_task(
+                        provider, cluster_id=cid, clock=self._clock, turns=self.turns
+                    )
+            await self.turns.turn()  # the API client
             auth = None
             if provider is not None:
                 diagnose = self._diagnosis(eks_config, cid)
                 auth = TokenAuth(provider, cluster_id=cid, is_eks=eks_config is not None, diagnose=diagnose)
             # untrusted: a redirect is refused
-            api_client = self._api_client(selection, ssl_context, auth, admission.trusted, limits)
+            api_client = self._api_client(selection, tls, auth, admission.trusted, limits)
             if verify:
                 await _verify(api_client, source)
             return Cluster(
@@ -350,7 +372,7 @@ class Connector:
     def _api_client(
         self,
         selection: KubeconfigSelection,
-        ssl_context: ssl.SSLContext,
+        tls: TLSSettings,
         auth: TokenAuth | None,
         follow_redirects: bool,
         limits: Limits,
@@ -364,7 +386,8 @@ class Connector:
         user = selection.auth
         return KomApiClient(
             configuration,
-            ssl_context=ssl_context,
+            pool=self.http(),
+            tls=tls,
             auth=auth,
             basic_auth=(user.username or "", user.password or "") if user.kind == "basic" else None,
             retry_policy=self._retry_policy,

@@ -43,6 +43,7 @@ from kom_async.errors import (
     RegistryClosed,
 )
 from kom_async.kubectl import Kubectl
+from kom_async.transport.pool import PoolLimits
 from kom_async.transport.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ __all__ = ["Cluster", "Clusters", "RegisterOptions", "TokenSourceChoice"]
 log = logging.getLogger("kom_async")
 
 T = TypeVar("T")
+_CLOSE_BATCH = 32  # clusters closed together by aclose()
 
 
 class Clusters:
@@ -69,6 +71,8 @@ class Clusters:
     ``token_store`` (a directory or a ``SharedTokenStore``; off by default) shares exec-plugin
     and EKS tokens with the host's other processes that use the same store, so W worker
     processes run each plugin once per token lifetime, not W times.
+    ``pool_limits`` bounds the connections all clusters share (``PoolLimits``: a total cap,
+    idle ones kept and for how long, SSL contexts kept).
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class Clusters:
         trust: TrustChoice | None = None,
         limits: Limits | None = None,
         token_store: SharedTokenStore | str | os.PathLike[str] | None = None,
+        pool_limits: PoolLimits | None = None,
     ) -> None:
         self._clusters: dict[str, Cluster] = {}
         self._pending: set[str] = set()
@@ -95,6 +100,7 @@ class Clusters:
             token_store=token_store
             if token_store is None or isinstance(token_store, SharedTokenStore)
             else SharedTokenStore(token_store),
+            pool_limits=pool_limits,
         )
         self._fleet = Fleet(self._connector)
 
@@ -351,7 +357,11 @@ class Clusters:
         await self._flights.close()
         clusters = list(self._clusters.values())
         self._clusters.clear()
-        errors = await asyncio.gather(*(c.aclose() for c in clusters), return_exceptions=True)
+        errors: list[BaseException | None] = []
+        while clusters:  # a few per loop turn, each batch freed before the next: no long stall
+            batch, clusters[:_CLOSE_BATCH] = clusters[:_CLOSE_BATCH], []
+            errors += await asyncio.gather(*(c.aclose() for c in batch), return_exceptions=True)
+            del batch
         await self._connector.aclose()
         for err in errors:
             if isinstance(err, BaseException) and not isinstance(err, asyncio.CancelledError):
@@ -417,6 +427,7 @@ class Clusters:
         trust = trust_policy(options.get("trust"), self._trust)
         limits = options.get("limits")
         limits = limits_for(trust.trusted, limits) if limits is not None else None  # its type, now
+        await self._connector.turns.turn()  # parsing: one turn of the loop
         selection = load_kubeconfig(
             kubeconfig, context=context, allowed_dirs=trust.file_dirs, base_dir=base_dir
         )

@@ -679,6 +679,45 @@ MUTANTS = [
             "tests/mcp/test_hostile_input.py::test_a_cluster_id_with_a_newline_is_refused",
         ),
     ),
+    Mutant(
+        "pool total cap off: the shared pool opens as many connections as requests ask for",
+        "kom_async/transport/pool.py",
+        "                limit=limits.max_connections or 0,\n",
+        "                limit=0,\n",
+        ("tests/transport/test_pool.py::test_the_total_cap_holds_over_a_fan_out",),
+    ),
+    Mutant(
+        "pool per-request TLS context not applied: the first cluster's CA verifies every cluster "
+        "(a wrong CA accepted)",
+        "kom_async/transport/pool.py",
+        "            ctx = await self._pool.context_in_turn(self.tls)\n"
+        "            return await self._pool.session().request(method, url, ssl=ctx, **kwargs)\n",
+        "            ctx = next(iter(self._pool._contexts.values()), None)"
+        " or await self._pool.context_in_turn(self.tls)\n"
+        "            return await self._pool.session().request(method, url, ssl=ctx, **kwargs)\n",
+        ("tests/transport/test_pool.py::test_a_wrong_ca_fails_tls_on_the_shared_pool",),
+    ),
+    Mutant(
+        "pool idle connections not capped: every cluster a fan-out touched keeps its connection",
+        "kom_async/transport/pool.py",
+        "        super()._release(key, protocol, should_close=should_close)\n        self._trim()\n",
+        "        super()._release(key, protocol, should_close=should_close)\n",
+        ("tests/transport/test_pool.py::test_idle_connections_are_capped",),
+    ),
+    Mutant(
+        "loop turns off: every CPU-heavy step that falls due runs in the same loop iteration",
+        "kom_async/auth/turns.py",
+        "        if not self._waiters and now - self._started < self.budget:\n",
+        "        if True:\n",
+        ("tests/auth/test_turns.py::test_steps_that_fall_due_together_run_one_per_loop_iteration",),
+    ),
+    Mutant(
+        "gc_quiet lets full collections run: bulk registration stalls the loop for the whole heap",
+        "kom_async/auth/gcpause.py",
+        "        gc.set_threshold(_saved[0], _saved[1], _NO_FULL_COLLECTION)\n",
+        "        pass\n",
+        ("tests/auth/test_gcpause.py::test_no_full_collection_inside_and_survivors_frozen_after",),
+    ),
 ]
 
 

@@ -13,13 +13,18 @@ import logging
 
 from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.provider import TokenProvider
+from kom_async.auth.turns import LoopTurns
 from kom_async.errors import KomError
 
 log = logging.getLogger("kom_async.auth")
 
 
-async def refresh_loop(provider: TokenProvider, *, clock: Clock | None = None) -> None:
-    """Keep ``provider``'s token fresh until cancelled, on the timing of its policy."""
+async def refresh_loop(
+    provider: TokenProvider, *, clock: Clock | None = None, turns: LoopTurns | None = None
+) -> None:
+    """Keep ``provider``'s token fresh until cancelled, on the timing of its policy; with
+    ``turns``, refreshes that fall due together take turns of the event loop instead of all
+    running in one iteration."""
     clock = clock or system_clock
     failures = 0
     token = provider.token
@@ -36,6 +41,10 @@ async def refresh_loop(provider: TokenProvider, *, clock: Clock | None = None) -
         if provider.token is not token:
             failures = 0
             continue  # someone (a 401 recovery) already renewed it; plan from the new one
+        if turns is not None:
+            await turns.turn()
+            if provider.token is not token:
+                continue  # renewed while this one waited for its turn
         try:
             await provider.refresh(token)
         except KomError as exc:
@@ -59,9 +68,10 @@ def start_refresh_task(
     *,
     cluster_id: str,
     clock: Clock | None = None,
+    turns: LoopTurns | None = None,
 ) -> asyncio.Task[None]:
     """Start the refresh loop as a task named ``kom-async:refresh:<cluster id>``."""
     return asyncio.get_running_loop().create_task(
-        refresh_loop(provider, clock=clock),
+        refresh_loop(provider, clock=clock, turns=turns),
         name=f"kom-async:refresh:{cluster_id}",
     )

@@ -159,8 +159,13 @@ class EKSLab(LabAWS):
         seed: bool = True,
         account: LabAccount | None = None,
         tags: Mapping[str, str] | None = None,
+        extra_ca_pem: str | None = None,
     ) -> LabCluster:
         """Create an EKS cluster (in moto) served by the lab's API server.
+
+        ``extra_ca_pem`` (a CA certificate of its own) is added to the CA bundle that
+        DescribeCluster and its kubeconfigs report: one CA per cluster, as real clusters have,
+        that still verifies the lab's server.
 
         ``static_tokens`` maps extra bearer tokens to usernames (admins); ``seed`` puts the
         demo namespace, pods, deployment and two nodes in it; ``account`` (from
@@ -172,7 +177,8 @@ class EKSLab(LabAWS):
         if (region, name) in self._clusters:
             raise LabError(f"lab cluster {region}/{name} already exists")
         server = api.url_for(region, name)
-        ca_data = base64.b64encode(self.ca_pem.encode()).decode()
+        ca_pem = self.ca_pem + (extra_ca_pem or "")
+        ca_data = base64.b64encode(ca_pem.encode()).decode()
         arn = self._aws.create_cluster(
             name,
             region,
@@ -189,7 +195,7 @@ class EKSLab(LabAWS):
         if seed:
             behaviour.seed(state, state.types, self.clock.now())
         api.clusters[(region, name)] = state
-        cluster = LabCluster(name, region, server, self.ca_pem, ca_data, arn)
+        cluster = LabCluster(name, region, server, ca_pem, ca_data, arn)
         self._clusters[(region, name)] = cluster
         return cluster
 

@@ -14,76 +14,38 @@ from __future__ import annotations
 
 import base64
 import logging
-import ssl
-import urllib.request
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from kubernetes_asyncio.client import ApiClient, Configuration, rest
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from kom_async.config.limits import TRUSTED_LIMITS, Limits
-from kom_async.config.urls import redact_url
-from kom_async.errors import KomError, KubeconfigRefused
+from kom_async.config.tls import TLSSettings
+from kom_async.errors import KomError
 from kom_async.transport import restlog
 from kom_async.transport.authflow import Rejected, TokenAuth
 from kom_async.transport.bounded import read_body, read_error_body
 from kom_async.transport.failures import mapped_failures
+from kom_async.transport.pool import ClusterSession, HTTPPool
 from kom_async.transport.retry import DEFAULT_RETRY_POLICY, RetryPolicy
-
-_READ_BUFSIZE = 2**21  # watch events can be large (etcd allows ~1.5 MiB objects)
 
 log = logging.getLogger("kom_async.http")
 _REST_LOG = logging.getLogger("kubernetes_asyncio.client.rest")
 restlog.install()  # kubernetes_asyncio logs whole response bodies (Secrets too) at DEBUG
 
 
-async def _refuse_redirect(
-    session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestRedirectParams
-) -> None:
-    """Stop a redirect before it is followed: a server an untrusted kubeconfig names could
-    otherwise send this host anywhere (plain http, a metadata address, an unlisted server)."""
-    location = params.response.headers.get("Location", "")
-    status = params.response.status
-    params.response.close()
-    raise KubeconfigRefused(
-        f"the API server at {redact_url(str(params.url.origin()))} answered {status} with a redirect to "
-        f"{redact_url(location)[:200]!r}; redirects are not followed for an untrusted kubeconfig "
-        "(its server could send this host anywhere): give the kubeconfig the final server URL"
-    )
-
-
 class _RESTClient(rest.RESTClientObject):
-    """kubernetes_asyncio's REST client, built around an SSL context we made in memory."""
+    """kubernetes_asyncio's REST client over the registry's shared pool: no session of its own."""
 
-    def __init__(
-        self, configuration: Configuration, ssl_context: ssl.SSLContext, *, follow_redirects: bool = True
-    ) -> None:
+    def __init__(self, configuration: Configuration, session: ClusterSession, proxy: str | None) -> None:
         # the stubs say str; kubernetes_asyncio itself stores None for "not set"
         self.server_hostname = configuration.tls_server_name  # type: ignore[assignment]
-        # the kubeconfig's proxy-url, else HTTPS_PROXY/NO_PROXY as client-go reads them —
-        # looked up once here: aiohttp's trust_env would do it (in a thread) on every request
-        self.proxy = configuration.proxy or _env_proxy(configuration.host or "")  # type: ignore[assignment]
+        self.proxy = proxy  # type: ignore[assignment]
         self.proxy_headers = configuration.proxy_headers  # type: ignore[assignment]
-        connector = aiohttp.TCPConnector(limit=configuration.connection_pool_maxsize, ssl=ssl_context)
-        traces = []
-        if not follow_redirects:
-            traces.append(aiohttp.TraceConfig())
-            traces[0].on_request_redirect.append(_refuse_redirect)
-        self.pool_manager = aiohttp.ClientSession(
-            connector=connector, trust_env=False, read_bufsize=_READ_BUFSIZE, trace_configs=traces
-        )
-
-
-def _env_proxy(url: str) -> str | None:
-    """The proxy the environment sets for ``url`` (``*_PROXY``, minus ``NO_PROXY``), if any."""
-    parts = urlsplit(url)
-    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
-        return None
-    return urllib.request.getproxies().get(parts.scheme)
+        self.pool_manager = session  # type: ignore[assignment]
 
 
 class KomApiClient(ApiClient):
@@ -93,7 +55,8 @@ class KomApiClient(ApiClient):
         self,
         configuration: Configuration,
         *,
-        ssl_context: ssl.SSLContext,
+        pool: HTTPPool,
+        tls: TLSSettings,
         auth: TokenAuth | None = None,
         basic_auth: tuple[str, str] | None = None,
         retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
@@ -104,7 +67,12 @@ class KomApiClient(ApiClient):
         # disk; set up the same attributes around ours instead.
         self.configuration = configuration
         self.pool_threads = 1
-        self.rest_client = _RESTClient(configuration, ssl_context, follow_redirects=follow_redirects)
+        #: this cluster's view of the registry's connection pool (its TLS context per request)
+        self.session = ClusterSession(pool, tls, configuration.host or "", follow_redirects=follow_redirects)
+        # the kubeconfig's proxy-url, else HTTPS_PROXY/NO_PROXY as client-go reads them
+        # (the environment read once per registry; aiohttp's trust_env would on every request)
+        proxy = configuration.proxy or pool.env_proxy(configuration.host or "")
+        self.rest_client = _RESTClient(configuration, self.session, proxy)
         self.default_headers: dict[str, str] = {}
         self.cookie = None  # type: ignore[assignment]
         self.user_agent = "kom-async/0.1 (kubernetes_asyncio)"
@@ -112,7 +80,8 @@ class KomApiClient(ApiClient):
         self.auth = auth
         #: how much this cluster's server may make us hold (bodies, logs, watch lines, exec output)
         self.limits = limits
-        self._streams: weakref.WeakSet[aiohttp.ClientResponse] = weakref.WeakSet()
+        #: open streams (watch, logs), made with the first one (a WeakSet is ~1 KiB per client)
+        self._streams: weakref.WeakSet[aiohttp.ClientResponse] | None = None
         #: bounded retries of idempotent reads; ``None`` turns them off
         self.retry_policy = retry_policy
         if basic_auth is not None:
@@ -125,8 +94,18 @@ class KomApiClient(ApiClient):
         return f"KomApiClient(host={self.configuration.host!r})"
 
     @property
+    def last_response(self) -> None:
+        """Not kept: kubernetes_asyncio would hold every cluster's last answer (its headers,
+        the request's bearer token, the connection's buffers) until the next request."""
+        return None
+
+    @last_response.setter
+    def last_response(self, response: object) -> None:
+        pass
+
+    @property
     def closed(self) -> bool:
-        return bool(self.rest_client.pool_manager.closed)
+        return self.session.closed
 
     async def request(
         self,
@@ -186,6 +165,8 @@ class KomApiClient(ApiClient):
                 raise self._closed_error() from exc
             raise
         if isinstance(response, aiohttp.ClientResponse):
+            if self._streams is None:
+                self._streams = weakref.WeakSet()
             self._streams.add(response)  # a stream (watch, logs) the caller reads from later
         return response
 
@@ -206,9 +187,9 @@ class KomApiClient(ApiClient):
     async def close(self) -> None:
         """Close open streams first (closing the session alone leaves a watch blocked on its
         read forever), then the session."""
-        for response in list(self._streams):
+        streams, self._streams = self._streams, None
+        for response in list(streams or ()):
             response.close()
-        self._streams.clear()
         await super().close()
 
     @property

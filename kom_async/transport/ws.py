@@ -1,9 +1,10 @@
 """WebSocket upgrades to the API server (pod exec, port-forward) with the client's own auth.
 
-The connection goes through the ``ApiClient``'s own aiohttp session, so it shares its TLS
-context, server name and proxy. A kom-async client runs the same auth flow as every other
-request (:class:`~kom_async.transport.authflow.TokenAuth`: token, one refresh and retry on a
-401, the EKS diagnosis on a second); a plain kubernetes_asyncio client contributes its
+The connection goes through the ``ApiClient``'s session (a kom-async client's view of its
+registry's shared pool), so it uses the cluster's own TLS context, server name and proxy.
+A kom-async client runs the same auth flow as every other request
+(:class:`~kom_async.transport.authflow.TokenAuth`: token, one refresh and retry on a 401, the
+EKS diagnosis on a second); a plain kubernetes_asyncio client contributes its
 ``api_key``/refresh hook the way its own requests do.
 """
 
@@ -21,6 +22,7 @@ from kom_async.errors import KomError, Unauthorized
 from kom_async.transport.apiclient import KomApiClient, limits_of
 from kom_async.transport.authflow import Rejected
 from kom_async.transport.failures import mapped_failures
+from kom_async.transport.pool import ClusterSession
 from kom_async.transport.rest import Target, error_from_status
 
 log = logging.getLogger("kom_async.http")
@@ -90,7 +92,7 @@ async def _open(
     quote_limit: int,
 ) -> aiohttp.ClientWebSocketResponse:
     rest = api_client.rest_client
-    session: aiohttp.ClientSession = rest.pool_manager
+    session: aiohttp.ClientSession | ClusterSession = rest.pool_manager
     if session.closed:
         raise KomError("the API client is closed (the cluster was unregistered or closed)")
     try:

@@ -107,7 +107,7 @@ def _connection_key(cluster: Cluster) -> tuple[object, ...]:
         config.proxy,
         config.verify_ssl,
         config.tls_server_name,
-        id(client.rest_client.pool_manager.connector._ssl),
+        id(client.session.ssl_context()),
         tuple(sorted(client.default_headers.items())),
         cluster.auth_kind,
         credential,

@@ -198,13 +198,13 @@ async def test_tls_verification_is_off_only_through_the_kubeconfig_and_never_sil
     async with Clusters() as clusters:
         await clusters.register_by_string(doc, cluster_id="verified")
         assert not [r for r in caplog.records if "TLS verification is OFF" in r.getMessage()]
-        ctx = clusters.get("verified").api_client.rest_client.pool_manager.connector._ssl
+        ctx = clusters.get("verified").api_client.session.ssl_context()
         assert ctx.verify_mode.name == "CERT_REQUIRED" and ctx.check_hostname
         doc["clusters"][0]["cluster"]["insecure-skip-tls-verify"] = True
         await clusters.register_by_string(doc, cluster_id="insecure")
         warnings = [r for r in caplog.records if "TLS verification is OFF" in r.getMessage()]
         assert len(warnings) == 1 and "insecure-skip-tls-verify" in warnings[0].getMessage()
-        ctx = clusters.get("insecure").api_client.rest_client.pool_manager.connector._ssl
+        ctx = clusters.get("insecure").api_client.session.ssl_context()
         assert ctx.verify_mode.name == "CERT_NONE"
         # a string "true" is not a boolean: it is refused, not taken as "off"
         doc["clusters"][0]["cluster"]["insecure-skip-tls-verify"] = "true"
