@@ -177,7 +177,11 @@ def test_the_import_graph_has_no_cycle() -> None:
     [
         ("kom_async.config.tls", "from kom_async.auth.token import Token\n", "a layer above it"),
         ("kom_async.kubectl.query", "from kom_async.auth.provider import TokenProvider\n", "not tokens"),
-        ("kom_async.auth.provider", "from kom_async.transport.retry import RetryPolicy\n", "a layer above it"),
+        (
+            "kom_async.auth.provider",
+            "from kom_async.transport.retry import RetryPolicy\n",
+            "a layer above it",
+        ),
         ("kom_async.auth.token", "if TYPE_CHECKING:\n    from kom_async.clusters import Clusters\n", "above"),
     ],
 )
@@ -310,7 +314,12 @@ def returned_classes() -> dict[str, set[str]]:
             function = member.fget if isinstance(member, property) else member
             if attr.startswith("_") or not callable(function):
                 continue
-            scope = {**vars(sys.modules[function.__module__]), **names}
+            # typing's names first: a module may import them under TYPE_CHECKING only
+            scope = {
+                **{n: getattr(typing, n) for n in typing.__all__},
+                **vars(sys.modules[function.__module__]),
+                **names,
+            }
             returned = typing.get_type_hints(function, globalns=scope).get("return")
             for c in _kom_classes(returned):
                 if id(c) not in exported:
@@ -331,5 +340,13 @@ def test_every_public_name_is_importable_from_the_top() -> None:
     import kom_async.errors
 
     assert set(kom_async.errors.__all__) <= set(kom_async.__all__)
-    for name in ("ExecPolicy", "RetryPolicy", "RefreshPolicy", "NotFound", "EKSAuthError", "Clusters", "AuthStats"):
+    for name in (
+        "ExecPolicy",
+        "RetryPolicy",
+        "RefreshPolicy",
+        "NotFound",
+        "EKSAuthError",
+        "Clusters",
+        "AuthStats",
+    ):
         assert name in kom_async.__all__
