@@ -210,8 +210,9 @@ MUTANTS = [
     Mutant(
         "host parser not normalising: the rules read urlsplit's host, not the one yarl/aiohttp connect to",
         "kom_async/config/urls.py",
-        "        host, port = parsed.raw_host, parsed.port\n",
-        '        host, port = __import__("urllib.parse").parse.urlsplit(url.strip()).hostname, parsed.port\n',
+        "        host, port = parsed.raw_host, parsed.explicit_port\n",
+        "        host, port = __import__('urllib.parse').parse.urlsplit(url.strip()).hostname, "
+        "parsed.explicit_port\n",
         (
             "tests/config/test_host_parser.py::test_every_spelling_of_a_metadata_address_is_read_as_the_transport_reads_it_and_refused",
             "tests/registry/test_server_pinning.py::test_a_unicode_spelling_of_an_allowed_server_is_the_server_the_transport_reaches",

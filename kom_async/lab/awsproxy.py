@@ -29,8 +29,10 @@ STS_REFUSALS = {
     "ExpiredToken": "The security token included in the request is expired",
 }
 _QUERY_SCOPE = re.compile(r"X-Amz-Credential=[^&]*?%2F\d{8}%2F[^&%]+%2F([a-z0-9-]+)%2F", re.I)
+# hop-by-hop headers, and the ones the proxy's own server writes (moto's Server and Date beside
+# aiohttp's would reach the client twice, which aiohttp's client refuses since 3.13.4)
 _HOP_HEADERS = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "server", "date"}
 )
 
 
