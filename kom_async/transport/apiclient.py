@@ -165,10 +165,14 @@ class KomApiClient(ApiClient):
                 raise self._closed_error() from exc
             raise
         if isinstance(response, aiohttp.ClientResponse):
-            if self._streams is None:
-                self._streams = weakref.WeakSet()
-            self._streams.add(response)  # a stream (watch, logs) the caller reads from later
+            self._track_stream(response)
         return response
+
+    def _track_stream(self, response: aiohttp.ClientResponse) -> None:
+        """Remember a stream (watch, logs) the caller reads from later, for close() to end."""
+        if self._streams is None:
+            self._streams = weakref.WeakSet()
+        self._streams.add(response)
 
     async def _preloaded(self, response: aiohttp.ClientResponse) -> rest.RESTResponse:
         """What kubernetes_asyncio's preloading makes of ``response`` (its data read within
