@@ -398,8 +398,8 @@ MUTANTS = [
         ),
     ),
     Mutant(
-        "discovery throttling not retried: a ThrottlingException fails the region at once",
-        "kom_async/auth/eks/discovery.py",
+        "EKS throttling not retried: a ThrottlingException fails a discovered region at once",
+        "kom_async/auth/eks/eks_api.py",
         "            if retry >= backoff.attempts or not retryable(exc):\n",
         "            if True:\n",
         (
@@ -719,6 +719,27 @@ MUTANTS = [
         "        pass\n",
         ("tests/auth/test_gcpause.py::test_no_full_collection_inside_and_survivors_frozen_after",),
     ),
+    Mutant(
+        "DescribeCluster answer cap off: a flooding EKS endpoint is read to its end",
+        "kom_async/auth/eks/eks_api.py",
+        "        if size > MAX_ANSWER_BYTES:\n",
+        "        if False:\n",
+        ("tests/auth/eks/test_eks_api.py::test_a_flooding_eks_endpoint_is_cut_at_the_cap",),
+    ),
+    Mutant(
+        "DescribeCluster ignores the AWS CA bundle: only botocore's default CAs are trusted",
+        "kom_async/auth/eks/eks_api.py",
+        '    where = ca_bundle or os.environ.get("REQUESTS_CA_BUNDLE") or get_cert_path(True)\n',
+        "    where = get_cert_path(True)\n",
+        ("tests/auth/eks/test_eks_api.py::test_the_aws_ca_bundle_decides_whom_describe_trusts",),
+    ),
+    Mutant(
+        "DescribeCluster signed without the session token: temporary credentials are refused",
+        "kom_async/auth/eks/sign.py",
+        '        signed_values["x-amz-security-token"] = keys.token\n',
+        "        pass\n",
+        ("tests/auth/eks/test_eks_api.py::test_signed_headers_are_botocores_byte_for_byte",),
+    ),
 ]
 
 
@@ -746,6 +767,7 @@ CI_MUTANTS = frozenset(
         "plugin pipes awaited to EOF",
         "plugin text shown raw",
         "shared token store never read",
+        "DescribeCluster answer cap off",
     }
 )
 

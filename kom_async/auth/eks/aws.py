@@ -32,7 +32,9 @@ from aiobotocore.session import AioSession
 from botocore import exceptions as bexc
 
 from kom_async.auth.eks.aws_errors import map_aws_error, scrubbed
+from kom_async.auth.eks.eks_api import AWSRetry, EKSApi, call_with_backoff
 from kom_async.auth.eks.env import LayeredEnvSession
+from kom_async.auth.eks.sign import SigningKeys
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,9 @@ CLIENT_CONFIG = AioConfig(connect_timeout=5, read_timeout=15, retries={"max_atte
 ONE_ATTEMPT_CONFIG = AioConfig(
     connect_timeout=5, read_timeout=15, retries={"total_max_attempts": 1, "mode": "standard"}
 )
+
+#: DescribeCluster while registering: tried three times on throttling, a 5xx or a failed connection
+REGISTER_RETRY = AWSRetry()
 
 # --------------------------------------------------------------------------- logging
 
@@ -150,6 +155,7 @@ class AWSContext:
         self._stack = AsyncExitStack()
         self._eks: Any = None
         self._eks_once: Any = None
+        self._eks_api: EKSApi | None = None
         self._eks_lock = asyncio.Lock()
         self._eks_session: AioSession | None = None
         self._sts: Any = None
@@ -234,6 +240,32 @@ class AWSContext:
                     )
                 setattr(self, attr, client)
             return getattr(self, attr)
+
+    async def describe_cluster(self, name: str) -> dict[str, Any]:
+        """DescribeCluster with this identity, signed in-process (``eks_api``): one try."""
+        api = self._eks_api
+        if api is None:
+            client = await self.eks_client()  # botocore resolves endpoint, region and signing name
+            async with self._eks_lock:
+                api = self._eks_api
+                if api is None:
+                    assert self._eks_session is not None
+                    api = EKSApi(
+                        endpoint_url=client.meta.endpoint_url,
+                        region=client.meta.region_name,
+                        signing_name=client.meta.service_model.signing_name,
+                        keys=self._signing_keys,
+                        ca_bundle=self._eks_session.get_config_variable("ca_bundle"),
+                        connect_timeout=CLIENT_CONFIG.connect_timeout,
+                        read_timeout=CLIENT_CONFIG.read_timeout,
+                    )
+                    self._stack.push_async_callback(api.aclose)
+                    self._eks_api = api
+        return await api.describe_cluster(name)
+
+    async def _signing_keys(self) -> SigningKeys:
+        frozen = await self.frozen_credentials()
+        return SigningKeys(frozen.access_key, frozen.secret_key, frozen.token)
 
     async def aclose(self) -> None:
         await self._stack.aclose()
@@ -404,9 +436,7 @@ async def describe_with(ctx: AWSContext, cluster_name: str, *, cluster_id: str |
     or an ``EKSAuthError`` (``cluster_id`` names the cluster in it)."""
     region = ctx.region
     try:
-        client = await ctx.eks_client()
-        with quiet_aws_logs():
-            response = await client.describe_cluster(name=cluster_name)
+        response = await call_with_backoff(REGISTER_RETRY, ctx.describe_cluster, name=cluster_name)
     except Exception as exc:
         error = map_aws_error(exc, action=f"DescribeCluster {cluster_name!r}", cluster_id=cluster_id)
         if error.kind is EKSAuthErrorKind.ClusterNotFound:

@@ -27,6 +27,8 @@ INVALID_CREDENTIAL_CODES = frozenset(
     }
 )
 _DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Forbidden"})
+
+
 def map_aws_error(exc: BaseException, *, action: str, cluster_id: str | None = None) -> EKSAuthError:
     """Translate a botocore/aiohttp failure into an ``EKSAuthError`` of the right kind."""
     kind: EKSAuthErrorKind

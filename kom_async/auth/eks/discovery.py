@@ -12,44 +12,21 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 from botocore import exceptions as bexc
 
 from kom_async.auth.eks.aws import AWSClientPool, AWSContext, ClusterEndpoint, endpoint_of, quiet_aws_logs
 from kom_async.auth.eks.aws_errors import map_aws_error, scrubbed
+from kom_async.auth.eks.eks_api import Backoff, call_with_backoff
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 
 T = TypeVar("T")
 
-#: AWS error codes that mean "slow down": retried with backoff, never reported at once
-THROTTLING_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "ThrottledException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "SlowDown",
-    }
-)
 #: ListClusters' largest page (the AWS maximum)
 PAGE_SIZE = 100
 _ROLE_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/")
-
-
-class Backoff(Protocol):
-    """How often to try a call and how long to wait between tries (``RetryPolicy`` is one)."""
-
-    attempts: int
-
-    def delay(self, retry: int, retry_after: str | None = None) -> float: ...
-
-    @property
-    def sleep(self) -> Callable[[float], Awaitable[None]]: ...
 
 
 @dataclass(frozen=True)
@@ -164,27 +141,10 @@ class DiscoveryResult:
         }
 
 
-def retryable(exc: BaseException) -> bool:
-    """True for answers a later try can fix: throttling, a 5xx, a connection that failed."""
-    if isinstance(exc, bexc.ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        return code in THROTTLING_CODES or status == 429 or status >= 500
-    return isinstance(exc, (bexc.ConnectionError, bexc.HTTPClientError))
-
-
-async def call_with_backoff(backoff: Backoff, call: Callable[..., Awaitable[T]], **kwargs: Any) -> T:
-    """``call(**kwargs)``, tried up to ``backoff.attempts`` times while it fails with ``retryable``."""
-    retry = 0
-    while True:
-        try:
-            with quiet_aws_logs():
-                return await call(**kwargs)
-        except Exception as exc:
-            retry += 1
-            if retry >= backoff.attempts or not retryable(exc):
-                raise
-            await backoff.sleep(backoff.delay(retry))
+async def _quietly(*, aws_call: Callable[..., Awaitable[T]], **kwargs: Any) -> T:
+    """A botocore call with its DEBUG records (which print secrets) suppressed."""
+    with quiet_aws_logs():
+        return await aws_call(**kwargs)
 
 
 async def list_cluster_names(
@@ -197,7 +157,7 @@ async def list_cluster_names(
         kwargs: dict[str, Any] = {"maxResults": page_size}
         if token:
             kwargs["nextToken"] = token
-        page = await call_with_backoff(backoff, client.list_clusters, **kwargs)
+        page = await call_with_backoff(backoff, _quietly, aws_call=client.list_clusters, **kwargs)
         scan.list_pages += 1
         names.extend(str(n) for n in page.get("clusters") or [])
         token = page.get("nextToken")
@@ -245,7 +205,7 @@ class Scanner:
         wanted = [n for n in names if self.name_filter is None or fnmatch.fnmatchcase(n, self.name_filter)]
         async with anyio.create_task_group() as group:
             for name in wanted:
-                group.start_soon(self._describe, client, scan, name)
+                group.start_soon(self._describe, ctx, scan, name)
 
     async def _lease(self, scan: RegionScan) -> AWSContext:
         """The identity for this pair (AssumeRole on first use), held until the run ends."""
@@ -260,11 +220,11 @@ class Scanner:
         self.stack.push_async_callback(self.pool.release, ctx)
         return ctx
 
-    async def _describe(self, client: Any, scan: RegionScan, name: str) -> None:
+    async def _describe(self, ctx: AWSContext, scan: RegionScan, name: str) -> None:
         try:
             async with self.limiter:
                 scan.describes += 1
-                answer = await call_with_backoff(self.backoff, client.describe_cluster, name=name)
+                answer = await call_with_backoff(self.backoff, ctx.describe_cluster, name=name)
         except Exception as exc:
             error = map_aws_error(exc, action=f"DescribeCluster {name!r}", cluster_id=name)
             scrubbed(exc)
