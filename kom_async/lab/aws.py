@@ -87,9 +87,18 @@ class MotoAWS:
         wz = logging.getLogger("werkzeug")
         if wz.level == logging.NOTSET:
             wz.setLevel(logging.WARNING)  # werkzeug would otherwise print every request
+        class OneServerHeader(MotoRequestHandler):  # type: ignore[misc]
+            """moto's answers carry their own ``Server`` header; http.server adds another, and
+            a strict HTTP client (aiohttp from 3.13.4 on) refuses an answer with two."""
+
+            def send_response(self, code: int, message: str | None = None) -> None:
+                self.log_request(code)
+                self.send_response_only(code, message)
+                self.send_header("Date", self.date_time_string())
+
         app = DomainDispatcherApplication(create_backend_app)
         server = await asyncio.to_thread(
-            make_server, "127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler
+            make_server, "127.0.0.1", 0, app, threaded=True, request_handler=OneServerHeader
         )
         # moto's own ThreadedMotoServer polls for shutdown every 0.5 s, which a lab started
         # and stopped per test pays each time; 50 ms is enough
