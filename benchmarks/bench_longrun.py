@@ -21,9 +21,9 @@ import yaml
 from kubernetes_asyncio.client import ApiClient, Configuration, CoreV1Api
 from kubernetes_asyncio.config import load_kube_config_from_dict
 
-from benchmarks.common import BenchConfig, CountingClock, ScenarioResult, set_verdict, settle
+from benchmarks.common import BenchConfig, CountingWakeups, ScenarioResult, set_verdict, settle
 from kom_async import Clusters
-from kom_async.lab import EKSLab
+from kom_async.lab import EKSLab, FakeClock
 
 NAME = "long_run"
 HOUR = 3600.0
@@ -95,8 +95,9 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
     """Drive every client through one virtual hour; count failed requests and 401s."""
     result = ScenarioResult(NAME, "5. Long run, virtual hour")
     step = float(cfg.pick(5, 20))
-    clock = CountingClock()
+    clock = FakeClock()
     async with EKSLab(clock=clock) as lab, Clusters(clock=clock) as clusters:
+        counted = CountingWakeups.installed(clusters, clock)
         names = {"kom": "kom", "load": "k8s-load"}
         for name in names.values():
             await lab.create_cluster(name, seed=False)
@@ -109,22 +110,22 @@ async def run(cfg: BenchConfig) -> ScenarioResult:
             for client in clients:
                 await client.start(lab)
             sleepers = 1  # kom-async's refresh task
-            await settle(clock, sleepers)
-            clock.reset()
+            await settle(counted, sleepers)
+            counted.reset()
             elapsed = 0.0
             while elapsed < HOUR:
                 for client in clients:
                     await client.call()
                 clock.advance(step)
                 elapsed += step
-                await settle(clock, sleepers)
+                await settle(counted, sleepers)
         finally:
             for client in clients:
                 await client.aclose()
         provider = clusters.get(f"{lab.region}-{names['kom']}").token_provider
         assert provider is not None
         kom.mints = provider.stats.fetches
-        kom.wakeups = sum(n for task, n in clock.wakeups.items() if task.startswith("kom-async:refresh:"))
+        kom.wakeups = sum(n for task, n in counted.wakeups.items() if task.startswith("kom-async:refresh:"))
         unauthorized = {c.label: lab.stats(c.cluster).unauthorized for c in clients}
     for client in clients:
         result.rows.append(

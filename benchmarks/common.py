@@ -12,11 +12,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from kom_async import Clusters
+from kom_async.auth.wakeups import Wakeups
 from kom_async.lab import FakeClock
 
 __all__ = [
     "BenchConfig",
-    "CountingClock",
+    "CountingWakeups",
     "ScenarioResult",
     "judge",
     "median",
@@ -122,17 +124,24 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
-class CountingClock(FakeClock):
-    """The lab's ``FakeClock`` (virtual time) recording every sleep: task name, when, until when.
-
-    The refresh loop sleeps once per wake-up, so completed sleeps of tasks named
+class CountingWakeups(Wakeups):
+    """A registry's refresh timer (``Wakeups``) recording every sleep: task name, when, until
+    when. The refresh loop sleeps once per wake-up, so completed sleeps of tasks named
     ``kom-async:refresh:<id>`` are exactly the refresh loop's event-loop wake-ups.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock)
+        self.clock = clock
         self.wakeups: Counter[str] = Counter()
         self.deadlines: list[tuple[str, float, float]] = []  # (task, asked at, due at)
+
+    @classmethod
+    def installed(cls, clusters: Clusters, clock: FakeClock) -> CountingWakeups:
+        """One installed as ``clusters``' timer (before any cluster is registered)."""
+        counting = cls(clock)
+        clusters._connector._wakeups = counting
+        return counting
 
     def reset(self) -> None:
         """Forget what was counted so far."""
@@ -143,18 +152,18 @@ class CountingClock(FakeClock):
         """Sleep in virtual time and count the wake-up against the current task."""
         task = asyncio.current_task()
         name = task.get_name() if task is not None else "?"
-        now = self.time()
+        now = self.clock.time()
         self.deadlines.append((name, now, now + max(0.0, seconds)))
         await super().sleep(seconds)
         self.wakeups[name] += 1
 
 
-async def settle(clock: FakeClock, sleepers: int, *, limit: float = 10.0) -> None:
-    """Run the loop until ``sleepers`` tasks sleep on ``clock`` again (or ``limit`` s pass)."""
+async def settle(wakeups: Wakeups, sleepers: int, *, limit: float = 10.0) -> None:
+    """Run the loop until ``sleepers`` refresh loops sleep on ``wakeups`` again (or ``limit`` s pass)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
     spins = 0
-    while clock.sleepers < sleepers and loop.time() < deadline:
+    while len(wakeups) < sleepers and loop.time() < deadline:
         spins += 1
         # mostly pure-CPU work (presigning) is pending: spin; if I/O is involved, let it run
         await asyncio.sleep(0 if spins < 200 else 0.001)

@@ -28,6 +28,7 @@ from kom_async.auth.static import FileTokenSource, StaticTokenSource
 from kom_async.auth.timing import RefreshPolicy
 from kom_async.auth.token import TokenSource
 from kom_async.auth.turns import LoopTurns
+from kom_async.auth.wakeups import Wakeups
 from kom_async.config.admission import Admission
 from kom_async.config.kubeconfig import KubeconfigSelection
 from kom_async.config.limits import Limits, limits_for
@@ -81,6 +82,8 @@ class Connector:
         self._http: HTTPPool | None = None
         #: CPU-heavy steps of registrations and refreshes, spread over loop iterations
         self.turns = LoopTurns()
+        #: the one timer of this registry's refresh loops (made on first use)
+        self._wakeups: Wakeups | None = None
         self._limits = limits  # None: by trust (TRUSTED_LIMITS or UNTRUSTED_LIMITS)
         self._token_store = token_store
         self._refresh_policy = refresh_policy
@@ -98,6 +101,12 @@ class Connector:
             self._aws_pool = AWSClientPool()
         return self._aws_pool
 
+    def wakeups(self) -> Wakeups:
+        """The timer every refresh loop of this registry sleeps on (made on first use)."""
+        if self._wakeups is None:
+            self._wakeups = Wakeups(self._clock)
+        return self._wakeups
+
     def http(self) -> HTTPPool:
         """The connection pool shared by this registry's clusters (made on first use)."""
         if self._http is None:
@@ -108,7 +117,10 @@ class Connector:
         """Close the shared AWS clients and connection pool; a later connection makes new ones."""
         pool, self._aws_pool = self._aws_pool, None
         http, self._http = self._http, None
+        wakeups, self._wakeups = self._wakeups, None
         self._endpoints.clear()
+        if wakeups is not None:
+            await wakeups.aclose()
         if http is not None:
             await http.aclose()
         if pool is not None:
@@ -342,7 +354,7 @@ class Connector:
                 token = await provider.get_token()  # fail registration, not the first request
                 if token.expires_at is not None:
                     refresh_task = start_refresh_task(
-                        provider, cluster_id=cid, clock=self._clock, turns=self.turns
+                        provider, cluster_id=cid, clock=self._clock, turns=self.turns, wakeups=self.wakeups()
                     )
             await self.turns.turn()  # the API client
             auth = None

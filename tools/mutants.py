@@ -740,6 +740,27 @@ MUTANTS = [
         "        pass\n",
         ("tests/auth/eks/test_eks_api.py::test_signed_headers_are_botocores_byte_for_byte",),
     ),
+    Mutant(
+        "wake-ups not batched: every sleeper due at once wakes in the same loop iteration",
+        "kom_async/auth/wakeups.py",
+        "        while heap and woken < self.per_iteration and heap[0][0] <= now:\n",
+        "        while heap and heap[0][0] <= now:\n",
+        ("tests/auth/test_wakeups.py::test_sleepers_due_together_wake_a_batch_per_loop_iteration",),
+    ),
+    Mutant(
+        "refresh loops off the registry's timer: each sleeps on the clock by itself",
+        "kom_async/auth/refresh.py",
+        "    sleep = wakeups.sleep if wakeups is not None else clock.sleep\n",
+        "    sleep = clock.sleep\n",
+        ("tests/registry/test_refresh_timer.py::test_the_refresh_loops_of_a_registry_sleep_on_its_one_timer",),
+    ),
+    Mutant(
+        "wake-up timer left running: the last sleeper leaves and the task stays",
+        "kom_async/auth/wakeups.py",
+        "            if self._live == 0:\n                await self._stop()",
+        "            if False:\n                await self._stop()",
+        ("tests/auth/test_wakeups.py::test_the_last_sleeper_to_leave_ends_the_timer_task",),
+    ),
 ]
 
 

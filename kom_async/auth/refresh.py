@@ -14,18 +14,24 @@ import logging
 from kom_async.auth.clock import Clock, system_clock
 from kom_async.auth.provider import TokenProvider
 from kom_async.auth.turns import LoopTurns
+from kom_async.auth.wakeups import Wakeups
 from kom_async.errors import KomError
 
 log = logging.getLogger("kom_async.auth")
 
 
 async def refresh_loop(
-    provider: TokenProvider, *, clock: Clock | None = None, turns: LoopTurns | None = None
+    provider: TokenProvider,
+    *,
+    clock: Clock | None = None,
+    turns: LoopTurns | None = None,
+    wakeups: Wakeups | None = None,
 ) -> None:
     """Keep ``provider``'s token fresh until cancelled, on the timing of its policy; with
-    ``turns``, refreshes that fall due together take turns of the event loop instead of all
-    running in one iteration."""
+    ``wakeups`` (the registry's one timer), refreshes that fall due together wake a batch per
+    loop iteration, and with ``turns`` their signing takes turns of the loop."""
     clock = clock or system_clock
+    sleep = wakeups.sleep if wakeups is not None else clock.sleep
     failures = 0
     token = provider.token
     while True:
@@ -35,7 +41,7 @@ async def refresh_loop(
             if delay is None:
                 return  # a token without expiry is renewed only after a 401
             if delay > 0:
-                await clock.sleep(delay)
+                await sleep(delay)
         # after a failure, retry as soon as the backoff is over: re-planning from the
         # shrinking remaining lifetime would push the retry later than the backoff says
         if provider.token is not token:
@@ -58,7 +64,7 @@ async def refresh_loop(
                 exc,
                 extra=provider.log_extra,
             )
-            await clock.sleep(wait)
+            await sleep(wait)
         else:
             failures = 0
 
@@ -69,9 +75,10 @@ def start_refresh_task(
     cluster_id: str,
     clock: Clock | None = None,
     turns: LoopTurns | None = None,
+    wakeups: Wakeups | None = None,
 ) -> asyncio.Task[None]:
     """Start the refresh loop as a task named ``kom-async:refresh:<cluster id>``."""
     return asyncio.get_running_loop().create_task(
-        refresh_loop(provider, clock=clock, turns=turns),
+        refresh_loop(provider, clock=clock, turns=turns, wakeups=wakeups),
         name=f"kom-async:refresh:{cluster_id}",
     )

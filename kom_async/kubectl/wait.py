@@ -138,9 +138,11 @@ def _lookup(obj: Any, steps: list[Step]) -> Any:
             obj = obj[arg] if isinstance(obj, list) and -len(obj) <= arg < len(obj) else _MISSING
         else:
             fields, want = arg
-            obj = next((item for item in obj if _render(_dig(item, fields)) == want), _MISSING) if (
-                isinstance(obj, list)
-            ) else _MISSING
+            obj = (
+                next((item for item in obj if _render(_dig(item, fields)) == want), _MISSING)
+                if (isinstance(obj, list))
+                else _MISSING
+            )
         if obj is _MISSING:
             return _MISSING
     return obj

@@ -87,6 +87,7 @@ class MotoAWS:
         wz = logging.getLogger("werkzeug")
         if wz.level == logging.NOTSET:
             wz.setLevel(logging.WARNING)  # werkzeug would otherwise print every request
+
         class OneServerHeader(MotoRequestHandler):
             """moto's answers carry their own ``Server`` header; http.server adds another, and
             a strict HTTP client (aiohttp from 3.13.4 on) refuses an answer with two."""

@@ -61,6 +61,9 @@ def core_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def user_project(tmp_path: Path, test_text: str) -> Path:
+    """A service's checkout: its own (empty) pytest config, so pytest's rootdir stops there even
+    when the temporary directory lies inside this repository (nox's TMPDIR does)."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "test_service.py").write_text(test_text)
     return tmp_path
 

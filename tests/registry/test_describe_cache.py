@@ -49,3 +49,4 @@ async def test_a_describe_answer_is_reused_for_minutes_then_asked_again(
         with pytest.raises(EKSAuthError, match="'c3' is DELETING, not ACTIVE"):
             await clusters.register_eks("c3", lab.region, env=lab.aws_env, cluster_id="third")
         assert sorted(clusters) == ["first", "second"]
+

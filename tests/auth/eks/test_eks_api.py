@@ -23,6 +23,7 @@ from kom_async.auth.eks.eks_api import MAX_ANSWER_BYTES
 from kom_async.auth.eks.sign import SigningKeys, sign_headers
 from kom_async.errors import EKSAuthError, EKSAuthErrorKind
 
+
 @pytest.mark.parametrize("token", [None, "FQoGZXIvYXdzEXAMPLE//session+token=="])
 @pytest.mark.parametrize(
     "url",
