@@ -69,6 +69,16 @@ def test_virtual_hour_kom_async_never_fails_and_load_kube_config_does() -> None:
     assert "simulated" not in json.dumps(result.rows)  # no peer is stood in for by our own minter
 
 
+async def test_the_idle_hour_counts_one_refresh_wake_up_per_token() -> None:
+    """The instrumented refresh timer sees every refresh loop fall asleep again after each
+    advance (a count that only looked at sleepers would let the hour pass with none)."""
+    from benchmarks.bench_scale_idle import idle_hour
+
+    idle = await idle_hour(BenchConfig(quick=True))
+    assert idle["background_refreshes"] >= 5 * idle["idle_clusters"]
+    assert idle["wakeups_per_token"] == 1.0
+
+
 async def test_the_child_process_lab_serves_eks_and_static_kubeconfigs() -> None:
     from kubernetes_asyncio.client import CoreV1Api
 

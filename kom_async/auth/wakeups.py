@@ -50,8 +50,10 @@ class Wakeups:
         self._live = 0
 
     def __len__(self) -> int:
-        """Sleepers waiting."""
-        return self._live
+        """Sleepers still asleep: not woken, and not yet due on the clock (as a virtual
+        clock's ``sleepers`` counts them right after it is advanced)."""
+        now = self._clock.time() + _EARLY
+        return sum(1 for deadline, _, fut in self._heap if deadline > now and not fut.done())
 
     async def sleep(self, seconds: float) -> None:
         """Return once ``seconds`` of the clock's time have passed and it is this one's turn."""
