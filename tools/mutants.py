@@ -761,6 +761,13 @@ MUTANTS = [
         "            if False:\n                await self._stop()",
         ("tests/auth/test_wakeups.py::test_the_last_sleeper_to_leave_ends_the_timer_task",),
     ),
+    Mutant(
+        "describe cache freed in one go at close: 10,000 answers stall the loop",
+        "kom_async/_connect.py",
+        "                del endpoints[key]\n            await asyncio.sleep(0)\n",
+        "                del endpoints[key]\n",
+        ("tests/registry/test_describe_cache.py::test_closing_frees_the_cached_answers_a_slice_per_loop_turn",),
+    ),
 ]
 
 

@@ -3,6 +3,8 @@ and are dropped on unregister, so a deleted or DELETING cluster is never registe
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from kom_async import Clusters
@@ -50,3 +52,28 @@ async def test_a_describe_answer_is_reused_for_minutes_then_asked_again(
             await clusters.register_eks("c3", lab.region, env=lab.aws_env, cluster_id="third")
         assert sorted(clusters) == ["first", "second"]
 
+
+
+async def test_closing_frees_the_cached_answers_a_slice_per_loop_turn() -> None:
+    """10,000 cached answers freed in one go stalled the loop ~25 ms; they go 500 per turn."""
+    from kom_async.auth.eks.aws import ClusterEndpoint
+    from kom_async.eks import EKSAuthConfig
+
+    clusters = Clusters()
+    connector = clusters._connector
+    for i in range(1_200):
+        endpoint = ClusterEndpoint(endpoint=f"https://c{i}.example", ca_data=b"ca", status="ACTIVE")
+        connector.record_described(EKSAuthConfig(cluster_name=f"c{i}", region="eu-west-1"), endpoint)
+    turns = 0
+
+    def count() -> None:
+        nonlocal turns
+        turns += 1
+        handle[0] = loop.call_soon(count)
+
+    loop = asyncio.get_running_loop()
+    handle = [loop.call_soon(count)]
+    await clusters.aclose()
+    handle[0].cancel()
+    assert connector.cached_endpoint(EKSAuthConfig(cluster_name="c1", region="eu-west-1")) is None
+    assert turns >= 3
