@@ -72,6 +72,8 @@ class MotoAWS:
         self.other_accounts: list[str] = []
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        #: moto's WSGI app, which the lab's AWS proxy calls in-process
+        self.app: Any = None
         self.url = ""
         self.admin: AWSCredential | None = None
 
@@ -97,7 +99,7 @@ class MotoAWS:
                 self.send_response_only(code, message)
                 self.send_header("Date", self.date_time_string())
 
-        app = DomainDispatcherApplication(create_backend_app)
+        app = self.app = DomainDispatcherApplication(create_backend_app)
         server = await asyncio.to_thread(
             make_server, "127.0.0.1", 0, app, threaded=True, request_handler=OneServerHeader
         )

@@ -108,7 +108,7 @@ class EKSLab(LabAWS):
             await self._aws.start()
             admin = self._admin
             self.identities.map(admin.arn, "lab-admin", ADMIN_GROUPS)
-            self._proxy = AWSProxy(self._aws.url)
+            self._proxy = AWSProxy(self._aws.url, self._aws.app)
             self._proxy.account_of = self._account_of
             await self._proxy.start()
             authn = Authenticator(
