@@ -719,6 +719,13 @@ MUTANTS = [
         "        pass\n",
         ("tests/auth/test_gcpause.py::test_no_full_collection_inside_and_survivors_frozen_after",),
     ),
+    Mutant(
+        "gather makes a task per cluster: 10,000 tasks at once, their memory left scattered after",
+        "kom_async/clusters.py",
+        "            for i in range(min(concurrency, len(targets))):\n",
+        "            for i in range(len(targets)):\n",
+        ("tests/registry/test_gather.py::test_gather_runs_its_calls_in_as_many_tasks_as_its_concurrency",),
+    ),
 ]
 
 
