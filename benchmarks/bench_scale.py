@@ -4,7 +4,9 @@ Registered by name (``register_eks``: DescribeCluster, then native tokens) and f
 kubeconfigs, each pass timed with the process's CPU, memory per cluster (RSS), fds, tasks and
 the event loop's lag (a 10 ms ticker); then a fan-out (one request per cluster through
 ``clusters.gather``) with the connections it holds and whether memory comes back once its idle
-connections expire; a refresh wave (every token due at the same virtual instant); closing.
+connections expire (and how much of what stays is memory malloc keeps free; the same fan-out
+once more with glibc's mmap threshold fixed, so the TLS read buffers leave the heap); a refresh
+wave (every token due at the same virtual instant); closing.
 The baseline is one kubernetes_asyncio ``ApiClient`` per cluster built the usual way
 (``load_kube_config`` into a new ``Configuration``). The lab runs in a child process, so this
 process's CPU and memory are the client's alone. Last, the idle refresh loop's wake-ups per
@@ -133,7 +135,7 @@ async def fan_out(clusters: Clusters, n: int) -> dict[str, Any]:
     and memory before, right after and once the idle connections have expired."""
     pool = clusters._connector.http()
     gc.collect()
-    before = rss_bytes()
+    before, heap_before = rss_bytes(), malloc_heap()
     errors: list[BaseException] = []
 
     async def work() -> None:
@@ -151,6 +153,12 @@ async def fan_out(clusters: Clusters, n: int) -> dict[str, Any]:
         rss_after_expiry=rss_bytes(),
         connections_after_expiry=sum(pool.connections()),
         fds_after_expiry=open_fds(),
+        # malloc's (in use, free but kept) bytes: RSS that stays while in-use is back is freed
+        # memory the allocator keeps (asyncio's 256 KiB read buffer per TLS connection, placed in
+        # glibc's heap once its dynamic mmap threshold has risen), not live objects
+        malloc_before=heap_before,
+        malloc_after_expiry=malloc_heap(),
+        mmap_threshold_tunable="mmap_threshold" in os.environ.get("GLIBC_TUNABLES", ""),
     )
     # is what stays freed but kept by the allocator (glibc), or still in use? Give it back, then
     # run the same fan-out again: a leak would grow again, reused memory does not
@@ -161,6 +169,26 @@ async def fan_out(clusters: Clusters, n: int) -> dict[str, Any]:
     gc.collect()
     out["rss_after_second_fan_out"] = rss_bytes()
     return out
+
+
+def malloc_heap() -> tuple[int, int] | None:
+    """glibc's ``mallinfo2()``: (bytes in use, bytes free but kept) over all arenas; None
+    without glibc 2.33+."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [
+            (f, ctypes.c_size_t)
+            for f in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks")
+        ] + [("fordblks", ctypes.c_size_t), ("keepcost", ctypes.c_size_t)]
+
+    try:
+        fn = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = MallInfo2
+    info = fn()
+    return int(info.uordblks + info.hblkhd), int(info.fordblks)
 
 
 def _malloc_trim() -> bool:
@@ -204,6 +232,17 @@ async def by_kubeconfig(info: dict[str, Any]) -> dict[str, Any]:
         out = {"register": await timed(work, len(kubeconfigs) - 1)}
         out["close"] = await timed(clusters.aclose, len(kubeconfigs))
     return out
+
+
+async def fan_out_mmap(info: dict[str, Any]) -> dict[str, Any]:
+    """The fan-out again (clusters registered from kubeconfigs), in a child started with glibc's
+    mmap threshold fixed at 256 KiB (``GLIBC_TUNABLES``, ``PHASE_ENV``): each TLS
+    connection's read buffer is then mapped and unmapped with it, not left in the heap."""
+    kubeconfigs = _kubeconfigs(info, "eks_kubeconfig")
+    async with Clusters(pool_limits=POOL) as clusters:
+        with gc_quiet():
+            await gated([lambda kc=kc: clusters.register_eks_by_string(kc) for kc in kubeconfigs])
+        return await fan_out(clusters, len(kubeconfigs))
 
 
 async def refresh_wave(info: dict[str, Any]) -> dict[str, Any]:
@@ -269,13 +308,22 @@ PHASES: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
     "by_kubeconfig": by_kubeconfig,
     "refresh_wave": refresh_wave,
     "baseline": baseline,
+    "fan_out_mmap": fan_out_mmap,
 }
+#: the environment of each phase's child beyond this process's own
+PHASE_ENV = {"fan_out_mmap": {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=262144"}}
 
 
 async def in_child(phase: str, info_path: str) -> dict[str, Any]:
     """Run one phase in a fresh interpreter: no phase's RSS reuses memory another one freed."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.bench_scale", phase, info_path, stdout=asyncio.subprocess.PIPE
+        sys.executable,
+        "-m",
+        "benchmarks.bench_scale",
+        phase,
+        info_path,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, **PHASE_ENV.get(phase, {})},
     )
     out, _ = await proc.communicate()
     if proc.returncode != 0:
@@ -320,11 +368,15 @@ def _mib(*values: int) -> str:
     return " → ".join(f"{v / 2**20:.0f}" for v in values) + " MiB"
 
 
+def _heap(stats: list[int] | None) -> str:
+    return "n/a" if stats is None else " / ".join(f"{v / 2**20:.0f}" for v in stats) + " MiB"
+
+
 def rows(m: dict[str, Any]) -> list[dict[str, Any]]:
     """The table: kom-async against the baseline, measure by measure."""
     n = m["clusters"]
     name, kc, wave, base = m["by_name"], m["by_kubeconfig"], m["refresh_wave"], m["baseline"]
-    fan, bfan = name["fan_out"], base["fan_out"]
+    fan, bfan, tuned = name["fan_out"], base["fan_out"], m["fan_out_mmap"]
     table = [
         (f"register {n:,} by name (register_eks)", _timing(name["register"]), "n/a"),
         (f"register {n:,} by kubeconfig", _timing(kc["register"]), _timing(base["register"])),
@@ -355,6 +407,17 @@ def rows(m: dict[str, Any]) -> list[dict[str, Any]]:
         (
             "RSS after malloc_trim → after a second fan-out and expiry",
             _mib(fan["rss_after_trim"], fan["rss_after_second_fan_out"]),
+            "",
+        ),
+        (
+            "malloc in use / free but kept, before → after expiry",
+            f"{_heap(fan['malloc_before'])} → {_heap(fan['malloc_after_expiry'])}",
+            "",
+        ),
+        (
+            "the same fan-out, glibc mmap threshold fixed at 256 KiB: RSS before → after expiry",
+            _mib(tuned["rss_before"], tuned["rss_after_expiry"])
+            + f" (malloc {_heap(tuned['malloc_before'])} → {_heap(tuned['malloc_after_expiry'])})",
             "",
         ),
         ("idle wake-ups per cluster per token lifetime", f"{m['wakeups_per_token']:.2f}", ""),

@@ -768,6 +768,13 @@ MUTANTS = [
         "                del endpoints[key]\n",
         ("tests/registry/test_describe_cache.py::test_closing_frees_the_cached_answers_a_slice_per_loop_turn",),
     ),
+    Mutant(
+        "gather makes a task per cluster: 10,000 tasks at once, their memory left scattered after",
+        "kom_async/clusters.py",
+        "            for i in range(min(concurrency, len(targets))):\n",
+        "            for i in range(len(targets)):\n",
+        ("tests/registry/test_gather.py::test_gather_runs_its_calls_in_as_many_tasks_as_its_concurrency",),
+    ),
 ]
 
 

@@ -102,3 +102,24 @@ async def test_gather_runs_only_the_requested_ids_and_respects_concurrency(eks_l
         assert peak == 1
         with pytest.raises(KomError):
             await clusters.gather(probe, ids=["missing"])
+
+
+async def test_gather_runs_its_calls_in_as_many_tasks_as_its_concurrency(eks_lab: EKSLab) -> None:
+    # a task per cluster, made at once, is ~10,000 tasks' small objects at the peak of a fan-out
+    # whose freed memory the allocator keeps scattered; `concurrency` workers take turns instead
+    names = [f"w{i}" for i in range(6)]
+    for name in names:
+        await eks_lab.create_cluster(name)
+    seen: list[int] = []
+
+    async def count_tasks(k: Kubectl) -> int:
+        seen.append(len([t for t in asyncio.all_tasks() if t.get_name().startswith("kom-async:gather")]))
+        return await list_demo_pods(k)
+
+    async with Clusters() as clusters:
+        for name in names:
+            await clusters.register_by_string(eks_lab.kubeconfig(name, static_token=True), cluster_id=name)
+        results = await clusters.gather(count_tasks, concurrency=2)
+    assert results == dict.fromkeys(names, 3)  # every cluster answered, in the clusters' order
+    assert list(results) == names
+    assert len(seen) == 6 and max(seen) == 2
