@@ -61,18 +61,15 @@ def no_credentials_env(monkeypatch: pytest.MonkeyPatch, empty_aws_files: tuple[P
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
-    """A moto server on a free loopback port, shared by the session."""
-    from moto.server import ThreadedMotoServer
+    """A moto server on a free loopback port, shared by the session (served as the lab serves
+    it: one ``Server`` header, which aiohttp's stricter parsers require)."""
+    from kom_async.lab.aws import serve_moto, stop_moto
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    server, thread, _app = serve_moto()
     try:
-        yield f"http://{host}:{port}"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
-        server.stop()
-        if server._server is not None:
-            server._server.server_close()
+        stop_moto(server, thread)
 
 
 @pytest.fixture

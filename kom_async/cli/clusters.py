@@ -332,7 +332,8 @@ async def amain(
             file=stderr,
         )
         return 2
-    if _has_rich():
+    if _has_rich() and (force_terminal if force_terminal is not None else _isatty(stderr)):
+        # only on a terminal: rich 13.0's disabled Progress still writes blank lines to a pipe
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

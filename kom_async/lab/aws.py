@@ -55,12 +55,46 @@ def _random_account_id() -> str:
     return "4" + "".join(secrets.choice("0123456789") for _ in range(11))
 
 
-def _stop_server(server: Any, thread: threading.Thread | None) -> None:
+def stop_moto(server: Any, thread: threading.Thread | None) -> None:
     """Stop serving, wait for the thread, close the listening socket."""
     server.shutdown()
     if thread is not None:
         thread.join()
     server.server_close()
+
+
+def serve_moto() -> tuple[Any, threading.Thread, Any]:
+    """moto's WSGI app served on a free 127.0.0.1 port by a daemon thread: (server, thread, app).
+    ``stop_moto(server, thread)`` stops it."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    wz = logging.getLogger("werkzeug")
+    if wz.level == logging.NOTSET:
+        wz.setLevel(logging.WARNING)  # werkzeug would otherwise print every request
+
+    class OneServerHeader(MotoRequestHandler):
+        """moto's answers carry their own ``Server`` header; http.server adds another, and
+        a strict HTTP client (aiohttp from 3.13.4 on) refuses an answer with two."""
+
+        def send_response(self, code: int, message: str | None = None) -> None:
+            self.log_request(code)
+            self.send_response_only(code, message)
+            self.send_header("Date", self.date_time_string())
+
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=OneServerHeader)
+    # moto's own ThreadedMotoServer polls for shutdown every 0.5 s, which a lab started
+    # and stopped per test pays each time; 50 ms is enough
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="kom-async-lab-moto", daemon=True
+    )
+    thread.start()
+    return server, thread, app
 
 
 class MotoAWS:
@@ -79,42 +113,9 @@ class MotoAWS:
 
     async def start(self) -> None:
         """Start moto's server on a free loopback port and create the lab's admin IAM user."""
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
-        from werkzeug.serving import make_server
-
-        wz = logging.getLogger("werkzeug")
-        if wz.level == logging.NOTSET:
-            wz.setLevel(logging.WARNING)  # werkzeug would otherwise print every request
-
-        class OneServerHeader(MotoRequestHandler):
-            """moto's answers carry their own ``Server`` header; http.server adds another, and
-            a strict HTTP client (aiohttp from 3.13.4 on) refuses an answer with two."""
-
-            def send_response(self, code: int, message: str | None = None) -> None:
-                self.log_request(code)
-                self.send_response_only(code, message)
-                self.send_header("Date", self.date_time_string())
-
-        app = self.app = DomainDispatcherApplication(create_backend_app)
-        server = await asyncio.to_thread(
-            make_server, "127.0.0.1", 0, app, threaded=True, request_handler=OneServerHeader
-        )
-        # moto's own ThreadedMotoServer polls for shutdown every 0.5 s, which a lab started
-        # and stopped per test pays each time; 50 ms is enough
-        thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="kom-async-lab-moto",
-            daemon=True,
-        )
-        thread.start()
+        server, thread, self.app = await asyncio.to_thread(serve_moto)
         self._server, self._thread = server, thread
-        port = server.server_address[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
         self.admin = self.create_user("lab-admin")
 
     async def stop(self) -> None:
@@ -122,7 +123,7 @@ class MotoAWS:
         server, self._server = self._server, None
         thread, self._thread = self._thread, None
         if server is not None:
-            await asyncio.to_thread(_stop_server, server, thread)
+            await asyncio.to_thread(stop_moto, server, thread)
         from moto.eks.models import eks_backends
         from moto.iam.models import iam_backends
         from moto.sts.models import sts_backends

@@ -20,6 +20,10 @@ async def test_the_refresh_loops_of_a_registry_sleep_on_its_one_timer(
             await clusters.register_eks("fleet", lab.region, env=lab.aws_env, cluster_id=f"f{i}")
         providers = [c.token_provider for c in clusters.values() if c.token_provider is not None]
         assert len(providers) == 48
+        for _ in range(1_000):  # the timer task starts sleeping on the clock in a later turn
+            if lab_clock.sleepers:
+                break
+            await asyncio.sleep(0)
         assert lab_clock.sleepers == 1
         before = sum(p.stats.fetches for p in providers)
         lab_clock.advance(3600)
