@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from kom_async.lab.faults import Fault
@@ -118,11 +117,12 @@ def sts_refusal(code: str) -> web.Response:
 
 
 class AWSProxy:
-    """Forwards to moto at ``upstream``; ``faults[service]`` perturbs that service's requests."""
+    """Forwards to moto's WSGI ``app`` (served at ``upstream`` too, for other clients);
+    ``faults[service]`` perturbs that service's requests."""
 
-    def __init__(self, upstream: str, app: Any = None) -> None:
+    def __init__(self, upstream: str, app: Any) -> None:
         self.upstream = upstream
-        #: moto's WSGI app, called in-process (``upstream`` still serves other clients)
+        #: moto's WSGI app, called in-process
         self.app = app
         self.faults: dict[str, Fault] = {}
         #: access key id -> the STS error code every STS call signed with it gets
@@ -135,14 +135,12 @@ class AWSProxy:
         self.failed: Counter[str] = Counter()
         self.url = ""
         self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
         self._in_flight = InFlight()
 
     async def start(self) -> None:
         """Listen on a free 127.0.0.1 port."""
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._in_flight.track(self._handle))
-        self._session = aiohttp.ClientSession(auto_decompress=False)
         # handler_cancellation: a client that gives up (a cancelled registration) ends its
         # delayed request here too, instead of leaving it sleeping until stop()
         runner = web.AppRunner(
@@ -155,14 +153,11 @@ class AWSProxy:
 
     async def stop(self) -> None:
         """Cancel and await requests still being served (a 'delay' fault sleeping), stop
-        listening and close the upstream session; without the cancel, aiohttp waits for them."""
+        listening; without the cancel, aiohttp waits for them."""
         await self._in_flight.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         service = service_of(request)
@@ -203,27 +198,14 @@ class AWSProxy:
         return None
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
-        """Pass the request to moto and its answer back: to moto's WSGI app in a worker thread
-        when the lab gave it one (no HTTP hop, no new connection and thread per request:
-        twice the DescribeCluster rate), else over HTTP to ``upstream``."""
+        """Pass the request to moto's WSGI app in a worker thread and its answer back (no HTTP
+        hop, no new connection and thread per request: twice the DescribeCluster rate)."""
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
-        if self.app is not None:
-            status, out_headers, payload = await asyncio.to_thread(
-                self._call_app, request.method, request.raw_path, headers, body
-            )
-            return web.Response(status=status, body=payload, headers=out_headers)
-        assert self._session is not None
-        async with self._session.request(
-            request.method,
-            self.upstream + request.path_qs,
-            headers=headers,
-            data=body,
-            allow_redirects=False,
-        ) as upstream:
-            payload = await upstream.read()
-            out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS}
-            return web.Response(status=upstream.status, body=payload, headers=out_headers)
+        status, out_headers, payload = await asyncio.to_thread(
+            self._call_app, request.method, request.raw_path, headers, body
+        )
+        return web.Response(status=status, body=payload, headers=out_headers)
 
     def _call_app(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
